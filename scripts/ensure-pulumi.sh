@@ -1,0 +1,200 @@
+#!/usr/bin/env bash
+# Provides the Pulumi CLI (v3.248.0, the version @pulumi/pulumi is pinned to) for CI, the demo
+# and the end-to-end tests.
+#
+# Prints the directory that holds the `pulumi` binary on its LAST stdout line; everything else
+# (progress, diagnostics) goes to stderr. Put that directory first on PATH.
+#
+# Order of preference:
+#   1. `pulumi` already on PATH with version >= 3.248.0 (a normal installation);
+#   2. a cached build in ${PULUMI_PVE_CACHE:-$HOME/.cache/pulumi-pve}/pulumi-v3.248.0/bin;
+#   3. a build from source with Go, through the Go module proxy (several minutes on 2 cores;
+#      done once per machine, then cached outside the repository).
+#
+# The cache directory also receives `pulumi-resource-pulumi-nodejs` (the dynamic-provider
+# plugin launcher that ships inside the @pulumi/pulumi npm package), so that putting the one
+# directory on PATH is enough for the engine to run this package's dynamic providers.
+#
+# About the Node.js language host (`pulumi-language-nodejs`): it lives in its own, untagged Go
+# module (github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3). The module proxy
+# reachable from our machines refuses it ("403 This module version is not available", for the
+# pseudo-version of the v3.248.0 tag commit as for @latest), so it is tried opportunistically
+# and its absence is not an error: the Automation API runs *inline* programs through
+# `--client=<address>` and then needs no language host at all. That is how the demo and the
+# e2e tests run their programs (see docs/dynamic-provider-notes.md).
+#
+# Environment:
+#   PULUMI_PVE_CACHE        cache root (default: $HOME/.cache/pulumi-pve)
+#   PULUMI_PVE_NO_PATH=1    ignore a `pulumi` found on PATH (force the cached/built CLI)
+set -euo pipefail
+
+readonly VERSION="3.248.0"
+readonly TAG="v${VERSION}"
+# Commit of the pkg/v3.248.0 tag and its UTC commit time, for the language host pseudo-version.
+readonly TAG_COMMIT="dc7edd58bc13"
+readonly TAG_COMMIT_TIME="20260624180030"
+readonly LANGUAGE_HOST_MODULE="github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3"
+readonly LANGUAGE_HOST_VERSION="v3.0.0-${TAG_COMMIT_TIME}-${TAG_COMMIT}"
+
+CACHE_ROOT="${PULUMI_PVE_CACHE:-${HOME}/.cache/pulumi-pve}"
+CACHE_DIR="${CACHE_ROOT}/pulumi-${TAG}"
+BIN_DIR="${CACHE_DIR}/bin"
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "${SCRIPT_DIR}/.." && pwd)"
+
+log() { printf '[ensure-pulumi] %s\n' "$*" >&2; }
+die() { printf '[ensure-pulumi] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# version_ge A B: true when semantic version A >= B (both without a leading "v").
+version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
+
+# Prints the version (without "v") reported by the pulumi binary given, or nothing.
+pulumi_version_of() {
+    local out
+    out="$(PULUMI_SKIP_UPDATE_CHECK=1 "$1" version 2>/dev/null | tail -n1 || true)"
+    out="${out#v}"
+    case "$out" in [0-9]*.[0-9]*.[0-9]*) printf '%s' "$out" ;; esac
+}
+
+# The dynamic-provider launcher must be on PATH beside the CLI. It is a tiny shell script in the
+# @pulumi/pulumi package that finds `@pulumi/pulumi/cmd/dynamic-provider` from its working
+# directory (the program's directory), so a copy of it is independent of this checkout.
+install_nodejs_plugin_scripts() {
+    local dest="$1" src name
+    for name in pulumi-resource-pulumi-nodejs pulumi-analyzer-policy pulumi-resource-pulumi-python; do
+        for src in "${REPO_DIR}/node_modules/@pulumi/pulumi/${name}" \
+                   "${REPO_DIR}/node_modules/@pulumi/policy/${name}"; do
+            if [ -f "$src" ]; then
+                cp "$src" "${dest}/${name}.tmp.$$" && chmod 0755 "${dest}/${name}.tmp.$$" \
+                    && mv -f "${dest}/${name}.tmp.$$" "${dest}/${name}"
+                break
+            fi
+        done
+    done
+    [ -x "${dest}/pulumi-resource-pulumi-nodejs" ] || \
+        die "node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs not found: run 'npm ci' first"
+}
+
+cache_is_complete() {
+    [ -f "${CACHE_DIR}/.complete" ] && [ -x "${BIN_DIR}/pulumi" ] &&
+        [ "$(pulumi_version_of "${BIN_DIR}/pulumi")" = "${VERSION}" ]
+}
+
+# Prints go build -v's package lines as a compact progress display: a dot per package, a count
+# every 50.
+progress() {
+    awk '{ n++; printf "."; if (n % 50 == 0) printf " %d packages\n", n; fflush() }
+         END { printf " %d packages\n", n }' >&2
+}
+
+build_with_go() {
+    local work start end
+    command -v go >/dev/null 2>&1 || return 1
+    work="$(mktemp -d "${TMPDIR:-/tmp}/pulumi-cli-build.XXXXXX")"
+    # shellcheck disable=SC2064
+    trap "rm -rf '${work}'" RETURN
+    start=$(date +%s)
+    log "building the Pulumi CLI ${TAG} from source with $(go version | awk '{print $3}') in ${work}"
+    log "(this takes several minutes once per machine; the result is cached in ${CACHE_DIR})"
+
+    # A scratch module pinning pkg and sdk at the same tag, with the replace directive that
+    # pkg/v3's own go.mod declares (besides its local ../sdk, which the sdk requirement covers).
+    cat >"${work}/go.mod" <<EOF
+module pulumi-pve.local/pulumi-cli
+
+go 1.25
+
+require (
+	github.com/pulumi/pulumi/pkg/v3 ${TAG}
+	github.com/pulumi/pulumi/sdk/v3 ${TAG}
+)
+
+replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e
+EOF
+    cat >"${work}/tools.go" <<'EOF'
+//go:build tools
+
+package tools
+
+import _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
+EOF
+
+    # GOSUMDB=off: the checksum database (sum.golang.org) is not reachable from our machines (its
+    # lookups answer 404 through the proxy), so go.sum is filled from the proxy's downloads
+    # without the transparency-log check. GOFLAGS=-mod=mod lets `go mod tidy`/`go build` update
+    # the scratch go.mod/go.sum.
+    export GOSUMDB=off GOFLAGS=-mod=mod CGO_ENABLED=0 GOWORK=off
+    (cd "${work}" && go mod tidy) >&2 || die "go mod tidy failed for the Pulumi CLI scratch module"
+
+    local ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${TAG}"
+    mkdir -p "${work}/bin"
+    log "compiling (one dot per package)"
+    if ! (cd "${work}" && go build -v -trimpath -ldflags "${ldflags}" -o "${work}/bin/pulumi" \
+            github.com/pulumi/pulumi/pkg/v3/cmd/pulumi 2>&1 | tee "${work}/build.log" | progress; \
+            exit "${PIPESTATUS[0]}"); then
+        tail -n 30 "${work}/build.log" >&2
+        die "go build of the Pulumi CLI failed (log above)"
+    fi
+
+    # Opportunistic: the Node.js language host, pinned to the tag commit by pseudo-version.
+    # Not fatal when the proxy does not serve it (see the header comment).
+    if (cd "${work}" && go mod download "${LANGUAGE_HOST_MODULE}@${LANGUAGE_HOST_VERSION}") >"${work}/lh.log" 2>&1 &&
+       (cd "${work}" && go get "${LANGUAGE_HOST_MODULE}@${LANGUAGE_HOST_VERSION}" &&
+        go build -trimpath -ldflags "${ldflags}" -o "${work}/bin/pulumi-language-nodejs" "${LANGUAGE_HOST_MODULE}") \
+            >>"${work}/lh.log" 2>&1; then
+        log "built pulumi-language-nodejs ${LANGUAGE_HOST_VERSION}"
+    else
+        log "pulumi-language-nodejs is not available from the module proxy; continuing without it"
+        log "(inline Automation API programs do not need it; $(grep -m1 -o '403 Forbidden' "${work}/lh.log" || echo 'see go output'))"
+    fi
+
+    mkdir -p "${CACHE_DIR}"
+    rm -rf "${BIN_DIR}.new"
+    mv "${work}/bin" "${BIN_DIR}.new"
+    rm -rf "${BIN_DIR}"
+    mv "${BIN_DIR}.new" "${BIN_DIR}"
+    install_nodejs_plugin_scripts "${BIN_DIR}"
+    end=$(date +%s)
+    printf 'version=%s\nbuilt=%s\nseconds=%s\ngo=%s\n' "${TAG}" "$(date -u +%FT%TZ)" "$((end - start))" \
+        "$(go version | awk '{print $3}')" >"${CACHE_DIR}/.complete"
+    log "built in $((end - start))s: $(du -h "${BIN_DIR}/pulumi" | cut -f1) ${BIN_DIR}/pulumi"
+}
+
+main() {
+    # 1. A normal installation on PATH.
+    if [ "${PULUMI_PVE_NO_PATH:-}" != "1" ] && command -v pulumi >/dev/null 2>&1; then
+        local found ver
+        found="$(command -v pulumi)"
+        ver="$(pulumi_version_of "$found")"
+        if [ -n "$ver" ] && version_ge "$ver" "$VERSION"; then
+            log "using pulumi v${ver} from PATH (${found})"
+            printf '%s\n' "$(dirname "$found")"
+            return 0
+        fi
+        log "ignoring pulumi on PATH (${found}, version '${ver:-unknown}' < ${VERSION})"
+    fi
+
+    # 2./3. The cache, built under a lock so that parallel callers build once.
+    mkdir -p "${CACHE_ROOT}"
+    exec 9>"${CACHE_ROOT}/.lock-pulumi-${TAG}"
+    if command -v flock >/dev/null 2>&1; then
+        flock 9 || die "could not lock ${CACHE_ROOT}/.lock-pulumi-${TAG}"
+    fi
+    if cache_is_complete; then
+        # Refresh the launcher scripts (cheap) in case the cache predates them.
+        [ -x "${BIN_DIR}/pulumi-resource-pulumi-nodejs" ] || install_nodejs_plugin_scripts "${BIN_DIR}"
+        log "using cached pulumi ${TAG} (${BIN_DIR})"
+        printf '%s\n' "${BIN_DIR}"
+        return 0
+    fi
+    if ! command -v go >/dev/null 2>&1; then
+        die "the Pulumi CLI >= ${VERSION} is needed and neither it nor Go (to build it) was found.
+Install Pulumi: https://www.pulumi.com/docs/install/ (e.g. 'curl -fsSL https://get.pulumi.com | sh -s -- --version ${VERSION}'),
+then put it on PATH, or install Go >= 1.25 and run this script again to build it from source."
+    fi
+    build_with_go
+    cache_is_complete || die "the built CLI in ${BIN_DIR} does not report version ${VERSION}"
+    printf '%s\n' "${BIN_DIR}"
+}
+
+main "$@"
