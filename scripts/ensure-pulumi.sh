@@ -90,9 +90,15 @@ progress() {
 build_with_go() {
     local work start end
     command -v go >/dev/null 2>&1 || return 1
+    local gover
+    gover="$(go env GOVERSION 2>/dev/null)"; gover="${gover#go}"
+    if ! version_ge "${gover%%[-+ ]*}" "1.25.11" && [ -z "${GOTOOLCHAIN:-}" ]; then
+        die "Go ${gover} is too old to build the Pulumi CLI ${TAG} (its go.mod needs go >= 1.25.11).
+Install a newer Go, or let Go fetch its toolchain: GOTOOLCHAIN=auto bash scripts/ensure-pulumi.sh"
+    fi
     work="$(mktemp -d "${TMPDIR:-/tmp}/pulumi-cli-build.XXXXXX")"
-    # shellcheck disable=SC2064
-    trap "rm -rf '${work}'" RETURN
+    BUILD_WORK_DIR="${work}"
+    trap 'rm -rf "${BUILD_WORK_DIR:-}"' EXIT
     start=$(date +%s)
     log "building the Pulumi CLI ${TAG} from source with $(go version | awk '{print $3}') in ${work}"
     log "(this takes several minutes once per machine; the result is cached in ${CACHE_DIR})"

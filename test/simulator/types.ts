@@ -14,7 +14,11 @@ export interface ParamDef {
   minimum?: number;
   maximum?: number;
   maxLength?: number;
+  /** Extension (see README "Contract changes"): PVE's `minLength`. */
+  minLength?: number;
   pattern?: string;
+  /** Extension: PVE's `requires` — this parameter needs that one to be present too. */
+  requires?: string;
   default?: unknown;
 }
 
@@ -28,6 +32,8 @@ export type PermCheck =
   | ["and", ...PermCheck[]]
   | ["or", ...PermCheck[]]
   | ["userid-param", "self"]
+  /** Extension: `["userid-param", "Realm.AllocateUser"]` = that privilege on /access/realm/<realm of userid>. */
+  | ["userid-param", string]
   | ["userid-group", string[], ...unknown[]]
   | ["perm-modify", string];
 

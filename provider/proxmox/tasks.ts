@@ -1,0 +1,161 @@
+import { PveTaskError } from "./errors";
+import type { Params } from "./http";
+import { apiPath } from "./path";
+import { coerceNumbers } from "./coerce";
+import type { RequestOptions, Requester } from "./requester";
+import { parseUpid } from "./upid";
+import type { Logger } from "../util/logger";
+
+export interface TaskStatus {
+  upid: string;
+  node: string;
+  pid: number;
+  pstart: number;
+  starttime: number;
+  type: string;
+  id: string;
+  user: string;
+  tokenid?: string;
+  status: "running" | "stopped";
+  /** `OK`, `WARNINGS: <n>`, or the error text; only once stopped. */
+  exitstatus?: string;
+}
+
+export interface TaskLogLine {
+  n: number;
+  t: string;
+}
+
+export interface TaskListEntry {
+  upid: string;
+  node: string;
+  type: string;
+  id: string;
+  user: string;
+  pid: number;
+  pstart: number;
+  starttime: number;
+  endtime?: number;
+  status?: string;
+}
+
+export interface WaitForTaskOptions {
+  /** Give up after this long (the task keeps running on the node). Default 10 minutes. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+  /** First status check after this long. Default 100 ms. */
+  initialDelayMs?: number;
+  /** Polling interval grows by this factor... Default 1.5. */
+  backoffFactor?: number;
+  /** ...up to this interval. Default 2 s. */
+  maxDelayMs?: number;
+  /** Log lines quoted when a task fails. Default 10. */
+  logTailLines?: number;
+  logger?: Logger;
+}
+
+export interface TaskResult {
+  upid: string;
+  node: string;
+  type: string;
+  id: string;
+  exitstatus: string;
+  /** The n of `WARNINGS: n`; 0 for `OK`. */
+  warnings: number;
+  /** Status requests this wait made. */
+  polls: number;
+  elapsedMs: number;
+}
+
+export const DEFAULT_TASK_TIMEOUT_MS = 10 * 60 * 1000;
+const LOG_PAGE = 50;
+
+/** The node's task endpoints, and waiting for a task to finish. */
+export class TasksApi {
+  constructor(private readonly r: Requester) {}
+
+  async status(node: string, upid: string, opts?: RequestOptions): Promise<TaskStatus> {
+    const raw = await this.r.get<TaskStatus>(apiPath`/nodes/${node}/tasks/${upid}/status`, undefined, opts);
+    return coerceNumbers(raw, ["pid", "pstart", "starttime"]);
+  }
+
+  async log(node: string, upid: string, range: { start?: number; limit?: number } = {}, opts?: RequestOptions): Promise<{ lines: TaskLogLine[]; total: number }> {
+    const env = await this.r.request<TaskLogLine[]>("GET", apiPath`/nodes/${node}/tasks/${upid}/log`, { start: range.start ?? 0, limit: range.limit ?? LOG_PAGE }, opts);
+    const lines = (env.data ?? []).map((l) => ({ n: Number(l.n), t: String(l.t) }));
+    return { lines, total: env.total ?? lines.length };
+  }
+
+  /** The last `count` lines: one request for short logs, two for long ones. */
+  async logTail(node: string, upid: string, count = 10, opts?: RequestOptions): Promise<string[]> {
+    const first = await this.log(node, upid, { start: 0, limit: LOG_PAGE }, opts);
+    if (first.total <= first.lines.length) return first.lines.slice(-count).map((l) => l.t);
+    const start = Math.max(0, first.total - count);
+    const tail = await this.log(node, upid, { start, limit: count }, opts);
+    return tail.lines.map((l) => l.t);
+  }
+
+  async list(node: string, params: Params = {}, opts?: RequestOptions): Promise<TaskListEntry[]> {
+    const rows = await this.r.get<TaskListEntry[]>(apiPath`/nodes/${node}/tasks`, params, opts);
+    return rows.map((t) => coerceNumbers(t, ["pid", "pstart", "starttime", "endtime"]));
+  }
+
+  async stop(node: string, upid: string, opts?: RequestOptions): Promise<void> {
+    await this.r.del(apiPath`/nodes/${node}/tasks/${upid}`, undefined, opts);
+  }
+
+  /**
+   * Polls the task until it stops: first after ~100 ms, then backing off to 2 s.
+   * `OK` and `WARNINGS: n` are success (warning lines go to the logger);
+   * anything else throws PveTaskError with the end of the task log.
+   */
+  async wait(upid: string, opts: WaitForTaskOptions = {}): Promise<TaskResult> {
+    const info = parseUpid(upid);
+    const clock = this.r.clock;
+    const logger = opts.logger ?? this.r.logger;
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TASK_TIMEOUT_MS;
+    const factor = opts.backoffFactor ?? 1.5;
+    const maxDelay = opts.maxDelayMs ?? 2_000;
+    const started = clock.now();
+    let delay = opts.initialDelayMs ?? 100;
+    let polls = 0;
+    this.r.stats.tasksWaited++;
+
+    for (;;) {
+      const remaining = timeoutMs - (clock.now() - started);
+      if (remaining <= 0) {
+        throw new PveTaskError({ ...info, timedOutAfterMs: clock.now() - started });
+      }
+      await clock.sleep(Math.min(delay, remaining), opts.signal);
+      delay = Math.min(maxDelay, delay * factor);
+      polls++;
+      this.r.stats.taskPolls++;
+      const status = await this.status(info.node, upid, { signal: opts.signal });
+      if (status.status !== "stopped") continue;
+
+      const exitstatus = String(status.exitstatus ?? "unexpected status");
+      const base = { upid, node: info.node, type: info.type, id: info.id, exitstatus, polls, elapsedMs: clock.now() - started };
+      if (exitstatus === "OK") return { ...base, warnings: 0 };
+      const warn = /^WARNINGS: (\d+)$/.exec(exitstatus);
+      if (warn) {
+        await this.reportWarnings(info.node, upid, info.type, logger);
+        return { ...base, warnings: Number(warn[1]) };
+      }
+      let logTail: string[] = [];
+      try {
+        logTail = await this.logTail(info.node, upid, opts.logTailLines ?? 10, { signal: opts.signal });
+      } catch {
+        logTail = ["(the task log could not be read)"];
+      }
+      throw new PveTaskError({ ...info, exitstatus, logTail });
+    }
+  }
+
+  private async reportWarnings(node: string, upid: string, type: string, logger: Logger): Promise<void> {
+    try {
+      const lines = await this.logTail(node, upid, LOG_PAGE);
+      for (const line of lines.filter((l) => /^WARN/.test(l))) logger.warn(`task ${type} (${upid}): ${line}`);
+    } catch {
+      logger.warn(`task ${type} (${upid}) finished with warnings; its log could not be read`);
+    }
+  }
+}

@@ -1,0 +1,1293 @@
+// /nodes/{node}/qemu/...: VM create, config (sync/async, pending, digest, hotplug), clone,
+// template, resize, start/stop/shutdown, status, destroy, migrate, guest agent, cloud-init.
+// Behaviour from BEHAVIOURS.md §2-§5 (QEMU API2/Qemu.pm, QemuServer.pm, Agent.pm,
+// Cloudinit.pm; GUEST AbstractConfig.pm). The sync/async split follows PVE: checks made
+// before `fork_worker` fail the HTTP call, the rest fails the task.
+
+import * as fs from "fs";
+import type { Sim } from "../sim";
+import { AuthContext, ParamDefs, PveError, RouteDef, SimRequest, paramError } from "../types";
+import { Cluster, Vm, clusterOf, parseVolid } from "../state/cluster";
+import { TaskContext } from "../tasks";
+import {
+  Drive, VM_OPTION_PARAMS, VmConfig, agentEnabled, cloneConfig, emptyConfig, formatSize, isCdrom,
+  isCloudinitOption, isCloudinitVolume, isDriveKey, isHotpluggable, normaliseTags, optionDef, parseBool,
+  parseConfig, parseDrive, parseNet, parseProps, parseSize, printDrive, printNet, privilegeFor, typedValue,
+  configDigest, cloudinitDump, snippetVolumes,
+} from "../qemu-config";
+import { checkNode, checkSkiplock, checkVmPerm, DIGEST, NODE, SKIPLOCK, VMID } from "./common";
+import { networkInterfaces } from "../agent";
+
+
+const GiB = 1024 ** 3;
+const VMS_AUDIT = ["perm", "/vms/{vmid}", ["VM.Audit"]] as ["perm", string, string[]];
+const CONFIG_ANY = [
+  "perm", "/vms/{vmid}",
+  ["VM.Config.Disk", "VM.Config.CDROM", "VM.Config.CPU", "VM.Config.Memory", "VM.Config.Network", "VM.Config.HWType", "VM.Config.Options", "VM.Config.Cloudinit"],
+  "any", 1,
+] as ["perm", string, string[], "any", 1];
+const DISK_ENUM = [
+  ...[0, 1, 2, 3].map((i) => `ide${i}`), ...Array.from({ length: 31 }, (_, i) => `scsi${i}`),
+  ...Array.from({ length: 16 }, (_, i) => `virtio${i}`), ...Array.from({ length: 6 }, (_, i) => `sata${i}`), "efidisk0", "tpmstate0",
+];
+
+/** Keys of a request's params that are VM options (`net0`, `scsi1`, `memory`...). */
+function optionKeys(params: Record<string, any>, exclude: string[]): string[] {
+  return Object.keys(params).filter((k) => !exclude.includes(k) && optionDef(k) !== undefined);
+}
+
+function checkLock(vm: Vm): void {
+  const lock = vm.config.current.lock;
+  if (lock) throw new PveError(500, `VM is locked (${lock})`);
+}
+
+/** `check_bridge_access`: SDN.Use on `/sdn/zones/localnetwork/<bridge>[/<tag>]`. */
+function checkBridges(sim: Sim, auth: AuthContext, values: Record<string, string>): void {
+  for (const [k, v] of Object.entries(values)) {
+    if (!/^net\d+$/.test(k)) continue;
+    const n = parseNet(v);
+    if (!n.rest.bridge) continue;
+    const p = `/sdn/zones/localnetwork/${n.rest.bridge}${n.rest.tag ? `/${n.rest.tag}` : ""}`;
+    sim.access.check(auth, p, ["SDN.Use"]);
+  }
+}
+
+/** Storages a drive value allocates on (`STORAGE:SIZE`, `STORAGE:cloudinit`, import). */
+function newDiskStorage(value: string): string | undefined {
+  const d = parseDrive(value);
+  const m = /^([a-zA-Z][\w\-.]*):(\d+(\.\d+)?|cloudinit)$/.exec(d.file);
+  return m ? m[1] : undefined;
+}
+
+/** `check_storage_access`: Datastore.AllocateSpace on storages where disks get allocated. */
+function checkStorageAccess(sim: Sim, auth: AuthContext, values: Record<string, string>, defaultStorage?: string): void {
+  for (const [k, v] of Object.entries(values)) {
+    if (!isDriveKey(k)) continue;
+    const s = newDiskStorage(v);
+    if (s) sim.access.check(auth, `/storage/${s}`, ["Datastore.AllocateSpace"]);
+    const imp = parseDrive(v)["import-from"];
+    if (imp) {
+      const p = parseVolid(imp);
+      if (p) sim.access.check(auth, `/storage/${p.storage}`, ["Datastore.Audit"]);
+    }
+  }
+  if (defaultStorage) sim.access.check(auth, `/storage/${defaultStorage}`, ["Datastore.AllocateSpace"]);
+}
+
+/** Validates drive syntax as `check_drive_param`/`parse_drive` would. */
+function checkDriveParams(values: Record<string, string>): void {
+  for (const [k, v] of Object.entries(values)) {
+    if (!isDriveKey(k)) continue;
+    const d = parseDrive(v);
+    if (!d.file) throw paramError({ [k]: "invalid format - format error\n" });
+    if (d.size !== undefined && parseSize(d.size) === undefined) throw paramError({ [k]: `invalid format - unable to parse size '${d.size}'` });
+    if (d["import-from"] && !/^[a-zA-Z][\w\-.]*:0$/.test(d.file)) {
+      throw paramError({ [k]: "'import-from' requires special syntax - use <storage ID>:0,import-from=<source>" });
+    }
+  }
+}
+
+/** Path of a file-based volume on a node, or undefined for block/virtual volumes. */
+function fileVolumePath(c: Cluster, node: string, volid: string): string | undefined {
+  const p = parseVolid(volid);
+  if (!p) return undefined;
+  const s = c.storages.get(p.storage);
+  if (!s?.path) return undefined;
+  const m = /^(iso|vztmpl|snippets|import)\/(.+)$/.exec(p.volname);
+  if (!m) return undefined;
+  const sub = { iso: "template/iso", vztmpl: "template/cache", snippets: "snippets", import: "import" }[m[1]]!;
+  return c.hostPath(node, `${s.path}/${sub}/${m[2]}`);
+}
+
+export function register(sim: Sim): void {
+  const c = clusterOf(sim);
+  const route = (def: RouteDef) => sim.route(def);
+  const opts = c.latency.opts;
+
+  /** Runs `fn` as a task on `node` for the caller. */
+  const fork = (req: SimRequest, node: string, type: string, id: string, fn: (ctx: TaskContext) => Promise<void> | void) =>
+    c.tasks.start(node, type, id, req.auth.principal, fn);
+
+  // ---- drive allocation -----------------------------------------------------------------
+
+  /** Allocates/attaches the drive `key=value` of a VM being created/updated on `node`;
+   *  returns the final drive string and the volids created. */
+  async function createDrive(ctx: TaskContext | undefined, vm: Vm, key: string, value: string, defaultStorage: string | undefined): Promise<{ value: string; created: string[] }> {
+    const d = parseDrive(value);
+    const node = vm.node;
+    const m = /^(?:([a-zA-Z][\w\-.]*):)?(\d+(?:\.\d+)?|cloudinit)$/.exec(d.file);
+    if (!m) {
+      if (isCdrom(d) || d.file === "none") {
+        if (d.file !== "none" && d.file !== "cdrom") {
+          const path = fileVolumePath(c, node, d.file);
+          if (path && !fs.existsSync(path)) throw new Error(`volume '${d.file}' does not exist`);
+        }
+        return { value, created: [] };
+      }
+      if (!c.findVolume(d.file, node) && !fileVolumePath(c, node, d.file)) throw new Error(`volume '${d.file}' does not exist`);
+      return { value, created: [] };
+    }
+    const storage = m[1] ?? defaultStorage;
+    if (!storage) throw new Error(`unable to parse drive options for '${key}' - no storage given`);
+    if (m[2] === "cloudinit") {
+      const vol = c.allocVolume(storage, node, vm.vmid, 4 * 1024 * 1024, { name: `vm-${vm.vmid}-cloudinit`, format: "raw" });
+      ctx?.log(`${key}: successfully created disk '${vol.volid},media=cdrom'`);
+      return { value: `${vol.volid},media=cdrom`, created: [vol.volid] };
+    }
+    const { file: _file, ...rest } = d as Record<string, string>;
+    const importFrom = rest["import-from"];
+    delete rest["import-from"];
+    delete rest.size;
+    let size = Math.round(Number(m[2]) * GiB);
+    if (importFrom) {
+      let srcSize: number | undefined;
+      const path = fileVolumePath(c, node, importFrom);
+      if (path) {
+        if (!fs.existsSync(path)) throw new Error(`volume '${importFrom}' does not exist`);
+        srcSize = c.importSizes.get(`${importFrom}@${node}`) ?? Math.max(fs.statSync(path).size, opts.importVirtualSize);
+      } else {
+        const src = c.findVolume(importFrom, node);
+        if (!src) throw new Error(`volume '${importFrom}' does not exist`);
+        srcSize = src.size;
+      }
+      size = srcSize;
+      const vol = c.allocVolume(storage, node, vm.vmid, size, { format: rest.format });
+      ctx?.log(`importing disk '${importFrom}' to VM ${vm.vmid} ...`);
+      ctx?.log(`transferred ${formatSize(size)} of ${formatSize(size)} (100.00%)`);
+      if (ctx) await ctx.transfer(c.storageKey(storage, node), size);
+      ctx?.log(`${key}: successfully created disk '${vol.volid},size=${formatSize(size)}'`);
+      return { value: printDrive({ ...rest, file: vol.volid, size: formatSize(size) } as Drive), created: [vol.volid] };
+    }
+    const vol = c.allocVolume(storage, node, vm.vmid, size, { format: rest.format });
+    if (ctx) await ctx.sleep(opts.allocateDiskMs);
+    ctx?.log(`${key}: successfully created disk '${vol.volid},size=${formatSize(size)}'`);
+    return { value: printDrive({ ...rest, file: vol.volid, size: formatSize(size) } as Drive), created: [vol.volid] };
+  }
+
+  /** Volids a config references (drives except cdroms/none, unusedN). */
+  function referencedVolumes(conf: Record<string, string>): string[] {
+    const out: string[] = [];
+    for (const [k, v] of Object.entries(conf)) {
+      if (isDriveKey(k)) {
+        const d = parseDrive(v);
+        if (isCdrom(d) && !isCloudinitVolume(d.file)) continue;
+        out.push(d.file);
+      } else if (/^unused\d+$/.test(k)) out.push(parseProps(v, "file").file);
+    }
+    return out;
+  }
+
+  function freeUnusedSlot(conf: Record<string, string>): string {
+    for (let i = 0; ; i++) if (conf[`unused${i}`] === undefined) return `unused${i}`;
+  }
+
+  /** `vmconfig_apply_pending` for one key (or `vmconfig_hotplug_pending` when hotplugging). */
+  async function applyOne(ctx: TaskContext | undefined, vm: Vm, key: string): Promise<void> {
+    const conf = vm.config;
+    const cur = conf.current;
+    if (key in conf.pendingDelete) {
+      const force = conf.pendingDelete[key];
+      delete conf.pendingDelete[key];
+      const old = cur[key];
+      if (old === undefined) return;
+      if (/^unused\d+$/.test(key)) c.freeVolume(parseProps(old, "file").file, vm.node);
+      else if (isDriveKey(key)) {
+        const d = parseDrive(old);
+        if (isCloudinitVolume(d.file)) c.freeVolume(d.file, vm.node);
+        else if (!isCdrom(d)) {
+          if (force) c.freeVolume(d.file, vm.node);
+          else cur[freeUnusedSlot(cur)] = d.file;
+        }
+      }
+      delete cur[key];
+      return;
+    }
+    if (!(key in conf.pending)) return;
+    let value = conf.pending[key];
+    delete conf.pending[key];
+    if (isDriveKey(key)) {
+      const old = cur[key];
+      if (newDiskStorage(value) || parseDrive(value)["import-from"]) {
+        value = (await createDrive(ctx, vm, key, value, undefined)).value;
+      }
+      if (old !== undefined) {
+        const od = parseDrive(old);
+        const nd = parseDrive(value);
+        if (od.file !== nd.file && !isCdrom(od)) cur[freeUnusedSlot(cur)] = od.file;
+      }
+    }
+    cur[key] = value;
+  }
+
+  async function applyPending(ctx: TaskContext | undefined, vm: Vm, onlyHotplug: boolean): Promise<string[]> {
+    const keys = [...new Set([...Object.keys(vm.config.pendingDelete), ...Object.keys(vm.config.pending)])];
+    const applied: string[] = [];
+    const hotplug = vm.config.pending.hotplug ?? vm.config.current.hotplug;
+    for (const k of keys) {
+      if (onlyHotplug && !isHotpluggable(k, vm.config.current.hotplug ?? (k === "hotplug" ? hotplug : undefined))) continue;
+      await applyOne(ctx, vm, k);
+      applied.push(k);
+    }
+    return applied;
+  }
+
+  // ---- list / create --------------------------------------------------------------------
+
+  const vmListEntry = (vm: Vm, full: boolean) => {
+    const r = c.vmResource(vm.vmid)!;
+    const e: Record<string, unknown> = {
+      vmid: vm.vmid, name: r.name, status: r.status, cpus: r.maxcpu, maxmem: r.maxmem, maxdisk: r.maxdisk,
+      mem: r.mem, cpu: r.cpu, disk: 0, diskread: 0, diskwrite: 0, netin: 0, netout: 0, uptime: r.uptime,
+    };
+    if (r.template) e.template = 1;
+    if (r.tags) e.tags = r.tags;
+    if (r.lock) e.lock = r.lock;
+    if (vm.running) e.pid = vm.pid;
+    if (full && vm.running) e.qmpstatus = "running";
+    return e;
+  };
+
+  route({
+    method: "GET",
+    path: "/nodes/{node}/qemu",
+    params: { node: NODE, full: { type: "boolean", optional: true } },
+    permissions: { user: "all" },
+    handler: (req) => {
+      checkNode(c, req.params.node);
+      return [...c.vms.values()]
+        .filter((vm) => vm.node === req.params.node && sim.access.has(req.auth, `/vms/${vm.vmid}`, "VM.Audit"))
+        .sort((a, b) => a.vmid - b.vmid)
+        .map((vm) => vmListEntry(vm, !!req.params.full));
+    },
+  });
+
+  const createParams: ParamDefs = {
+    ...VM_OPTION_PARAMS,
+    node: NODE,
+    vmid: VMID,
+    archive: { type: "string", maxLength: 255, optional: true },
+    bwlimit: { type: "integer", minimum: 0, optional: true },
+    force: { type: "boolean", optional: true },
+    "ha-managed": { type: "boolean", optional: true },
+    "import-working-storage": { type: "string", format: "pve-storage-id", optional: true },
+    "live-restore": { type: "boolean", optional: true },
+    pool: { type: "string", format: "pve-poolid", optional: true },
+    start: { type: "boolean", optional: true },
+    storage: { type: "string", format: "pve-storage-id", optional: true },
+    unique: { type: "boolean", optional: true },
+  };
+  const CREATE_NON_OPTIONS = ["node", "vmid", "archive", "bwlimit", "force", "ha-managed", "import-working-storage", "live-restore", "pool", "start", "storage", "unique"];
+
+  /** `get_default_bootdevices`: first disk, first cdrom, first NIC. */
+  function defaultBoot(conf: Record<string, string>): string {
+    const order = (k: string) => {
+      const m = /^(ide|sata|scsi|virtio)(\d+)$/.exec(k)!;
+      return ["ide", "sata", "scsi", "virtio"].indexOf(m[1]) * 100 + Number(m[2]);
+    };
+    const drives = Object.keys(conf).filter((k) => /^(ide|sata|scsi|virtio)\d+$/.test(k)).sort((a, b) => order(a) - order(b));
+    const devs: string[] = [];
+    const disk = drives.find((k) => !isCdrom(parseDrive(conf[k])));
+    if (disk) devs.push(disk);
+    const cd = drives.find((k) => isCdrom(parseDrive(conf[k])) && !isCloudinitVolume(parseDrive(conf[k]).file));
+    if (cd) devs.push(cd);
+    const net = Object.keys(conf).filter((k) => /^net\d+$/.test(k)).sort((a, b) => Number(a.slice(3)) - Number(b.slice(3)))[0];
+    if (net) devs.push(net);
+    return `order=${devs.join(";")}`;
+  }
+
+  route({
+    method: "POST",
+    path: "/nodes/{node}/qemu",
+    params: createParams,
+    permissions: { user: "all", handlerChecks: true },
+    handler: async (req) => {
+      const p = req.params;
+      const node: string = p.node;
+      const vmid: number = p.vmid;
+      checkNode(c, node);
+      if (p.archive) throw new PveError(501, "restore from backup archives is not simulated");
+      const pool: string | undefined = p.pool;
+      if (pool !== undefined && !sim.pools.exists(pool)) throw new PveError(500, `pool '${pool}' does not exist`);
+      if (p.storage) sim.access.check(req.auth, `/storage/${p.storage}`, ["Datastore.AllocateSpace"]);
+      if (p["ha-managed"]) sim.access.check(req.auth, "/", ["Sys.Console"]);
+      if (p.start) checkVmPerm(sim, req.auth, vmid, pool, ["VM.PowerMgmt"]);
+      if (!sim.access.has(req.auth, `/vms/${vmid}`, "VM.Allocate") && !(pool && sim.access.has(req.auth, `/pool/${pool}`, "VM.Allocate"))) {
+        throw new PveError(403, "Permission check failed");
+      }
+      const values: Record<string, string> = {};
+      for (const k of optionKeys(p, CREATE_NON_OPTIONS)) values[k] = String(p[k]);
+      if (values.cdrom !== undefined) {
+        values.ide2 = values.cdrom.includes("media=") ? values.cdrom : `${values.cdrom},media=cdrom`;
+        delete values.cdrom;
+      }
+      checkStorageAccess(sim, req.auth, values, undefined);
+      const privs = [...new Set(Object.keys(values).map((k) => privilegeFor(k, values[k])))];
+      if (privs.length) checkVmPerm(sim, req.auth, vmid, pool, privs);
+      checkBridges(sim, req.auth, values);
+      checkDriveParams(values);
+      if (values.sshkeys !== undefined) values.sshkeys = values.sshkeys; // stored URL-encoded
+      for (const k of Object.keys(values)) {
+        if (/^net\d+$/.test(k)) {
+          const n = parseNet(values[k]);
+          if (!n.model) throw paramError({ [k]: "invalid format - format error\nmodel: property is missing and it is not optional\n" });
+          n.macaddr ??= c.randomMac();
+          values[k] = printNet(n);
+        }
+      }
+      // create_and_lock_config: flock, check_vmid_unused, write `lock: create`
+      const release = await c.locks.acquire(vmid, "exclusive", 5000, "create");
+      try {
+        const other = c.vms.get(vmid);
+        if (other) throw new PveError(500, `unable to create VM ${vmid} - VM ${vmid} already exists on node '${other.node}'`);
+        const vm: Vm = { vmid, node, config: emptyConfig(), running: false };
+        vm.config.current.lock = "create";
+        c.vms.set(vmid, vm);
+      } finally {
+        release();
+      }
+      return fork(req, node, "qmcreate", String(vmid), async (ctx) => {
+        const vm = c.vms.get(vmid)!;
+        const created: string[] = [];
+        try {
+          await c.locks.with(vmid, "exclusive", opts.workerLockTimeoutMs, async () => {
+            await ctx.sleep(opts.createMs);
+            const conf: Record<string, string> = {};
+            for (const [k, v] of Object.entries(values)) {
+              if (isDriveKey(k)) {
+                const r = await createDrive(ctx, vm, k, v, p.storage);
+                created.push(...r.created);
+                conf[k] = r.value;
+              } else conf[k] = v;
+            }
+            conf.meta = `creation-qemu=${c.opts.qemuVersion ?? "10.0.2"},ctime=${sim.nowSeconds()}`;
+            if (!conf.boot) conf.boot = defaultBoot(conf);
+            if (!conf.smbios1) conf.smbios1 = `uuid=${c.uuid()}`;
+            if ((conf.vmgenid === undefined || conf.vmgenid === "1") && conf.arch !== "aarch64") conf.vmgenid = c.uuid();
+            if (conf.tags !== undefined) conf.tags = normaliseTags(conf.tags);
+            vm.config = { current: conf, pending: {}, pendingDelete: {} };
+            if (pool) sim.pools.addVm(pool, vmid);
+          });
+        } catch (e: any) {
+          for (const v of created) c.freeVolume(v, node);
+          if (c.vms.get(vmid) === vm) c.vms.delete(vmid);
+          throw new Error(`unable to create VM ${vmid} - ${e.message}`);
+        }
+        if (p["ha-managed"]) {
+          ctx.log("Add as HA resource");
+          c.ha.set(`vm:${vmid}`, { sid: `vm:${vmid}`, type: "vm", state: p.start ? "started" : "stopped", max_restart: 1, max_relocate: 1, failback: 1 });
+        }
+        if (p.start) {
+          ctx.log("Execute autostart");
+          try {
+            await startVm(ctx, vm, false);
+          } catch (e: any) {
+            ctx.warn(e.message);
+          }
+        }
+      });
+    },
+  });
+
+  route({
+    method: "GET",
+    path: "/nodes/{node}/qemu/{vmid}",
+    params: { node: NODE, vmid: VMID },
+    permissions: { user: "all" },
+    handler: (req) => {
+      c.loadVm(req.params.node, req.params.vmid);
+      return ["config", "pending", "status", "unlink", "vncproxy", "termproxy", "migrate", "resize", "move", "rrd", "rrddata", "monitor", "agent", "snapshot", "spiceproxy", "sendkey", "firewall", "mtunnel", "remote_migrate"].map((subdir) => ({ subdir }));
+    },
+  });
+
+  // ---- config ---------------------------------------------------------------------------
+
+  route({
+    method: "GET",
+    path: "/nodes/{node}/qemu/{vmid}/config",
+    params: {
+      node: NODE, vmid: VMID,
+      current: { type: "boolean", optional: true },
+      snapshot: { type: "string", format: "pve-configid", maxLength: 40, optional: true },
+    },
+    permissions: { check: VMS_AUDIT },
+    handler: (req) => {
+      const vm = c.loadVm(req.params.node, req.params.vmid);
+      if (req.params.snapshot) throw new PveError(500, `snapshot '${req.params.snapshot}' does not exist`);
+      const src: Record<string, string> = vm.tempClone ? { lock: "clone" } : { ...vm.config.current };
+      if (!req.params.current && !vm.tempClone) {
+        Object.assign(src, vm.config.pending);
+        for (const k of Object.keys(vm.config.pendingDelete)) delete src[k];
+      }
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(src)) out[k] = typedValue(k, v);
+      out.digest = vm.tempClone ? configDigest({ current: { lock: "clone" }, pending: {}, pendingDelete: {} }) : c.digest(vm);
+      return out;
+    },
+  });
+
+  const updateParams = (async: boolean): ParamDefs => ({
+    ...VM_OPTION_PARAMS,
+    node: NODE,
+    vmid: VMID,
+    delete: { type: "string", format: "pve-configid-list", optional: true },
+    revert: { type: "string", format: "pve-configid-list", optional: true },
+    digest: DIGEST,
+    force: { type: "boolean", optional: true },
+    skiplock: SKIPLOCK,
+    ...(async
+      ? { background_delay: { type: "integer", minimum: 1, maximum: 30, optional: true }, "import-working-storage": { type: "string", format: "pve-storage-id", optional: true } }
+      : {}),
+  });
+  const UPDATE_NON_OPTIONS = ["node", "vmid", "delete", "revert", "digest", "force", "skiplock", "background_delay", "import-working-storage"];
+
+  /** `update_vm_api`: sync checks, then `updatefn` (in the caller or a qmconfig worker). */
+  async function updateVm(req: SimRequest, async: boolean): Promise<unknown> {
+    const p = req.params;
+    const node: string = p.node;
+    const vmid: number = p.vmid;
+    checkNode(c, node);
+    const skiplock = checkSkiplock(sim, req.auth, p.skiplock);
+    const split = (s: string | undefined) => (s ?? "").split(/[,;\s]+/).filter((x) => x !== "");
+    const del = split(p.delete);
+    const revert = split(p.revert);
+    const values: Record<string, string> = {};
+    for (const k of optionKeys(p, UPDATE_NON_OPTIONS)) values[k] = String(p[k]);
+    if (values.cdrom !== undefined) {
+      values.ide2 = values.cdrom.includes("media=") ? values.cdrom : `${values.cdrom},media=cdrom`;
+      delete values.cdrom;
+    }
+    if (p.force && !p.delete) throw paramError({ force: "parameter 'force' requires parameter 'delete'" });
+    if (Object.keys(values).length === 0 && del.length === 0 && revert.length === 0) {
+      throw new PveError(400, "no options specified");
+    }
+    for (const k of del) {
+      if (values[k] !== undefined) throw paramError({ delete: `you can't use '-${k}' and -delete ${k}' at the same time` });
+      if (!optionDef(k) && k !== "meta") throw paramError({ delete: `invalid format - invalid configuration ID '${k}'` });
+    }
+    for (const k of revert) if (values[k] !== undefined || del.includes(k)) throw paramError({ revert: `you can't use '-${k}' and '-revert ${k}' at the same time` });
+    if (values.tags !== undefined) values.tags = normaliseTags(values.tags);
+    for (const k of Object.keys(values)) {
+      if (/^net\d+$/.test(k)) {
+        const n = parseNet(values[k]);
+        n.macaddr ??= c.randomMac();
+        values[k] = printNet(n);
+      } else if (k === "vmgenid" && values[k] === "1") values[k] = c.uuid();
+    }
+    checkDriveParams(values);
+    const delPrivs = del.map((k) => privilegeFor(k));
+    const setPrivs = Object.keys(values).map((k) => privilegeFor(k, values[k]));
+    for (const pr of new Set([...delPrivs, ...setPrivs, ...revert.map((k) => privilegeFor(k))])) sim.access.check(req.auth, `/vms/${vmid}`, [pr]);
+    checkStorageAccess(sim, req.auth, values);
+    checkBridges(sim, req.auth, values);
+    c.loadVm(node, vmid);
+
+    const updatefn = async (ctx?: TaskContext) =>
+      c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
+        const vm = c.loadVm(node, vmid);
+        if (p.digest && p.digest !== c.digest(vm)) throw new PveError(500, "checksum mismatch (file change by other user?)");
+        if (!skiplock) checkLock(vm);
+        const conf = vm.config;
+        for (const k of revert) {
+          delete conf.pending[k];
+          delete conf.pendingDelete[k];
+        }
+        const recordCi = (k: string) => {
+          if (!isCloudinitOption(k)) return;
+          conf.cloudinit ??= {};
+          if (!(k in conf.cloudinit)) conf.cloudinit[k] = conf.current[k] ?? "";
+        };
+        for (const k of del) {
+          if (conf.current[k] === undefined && conf.pending[k] === undefined) continue;
+          if (k in conf.pending && conf.current[k] === undefined) {
+            delete conf.pending[k];
+            continue;
+          }
+          delete conf.pending[k];
+          conf.pendingDelete[k] = !!p.force;
+          recordCi(k);
+        }
+        for (const [k, v] of Object.entries(values)) {
+          delete conf.pendingDelete[k];
+          if (conf.current[k] === v) {
+            delete conf.pending[k];
+            continue;
+          }
+          conf.pending[k] = v;
+          recordCi(k);
+        }
+        if (conf.cloudinit) {
+          for (const k of Object.keys(conf.cloudinit)) if ((conf.pending[k] ?? conf.current[k] ?? "") === conf.cloudinit[k] && !(k in conf.pendingDelete)) delete conf.cloudinit[k];
+          if (Object.keys(conf.cloudinit).length === 0) delete conf.cloudinit;
+        }
+        if (ctx) await ctx.sleep(opts.configMs);
+        await applyPending(ctx, vm, vm.running);
+      });
+
+    if (!async) {
+      await updatefn();
+      return null;
+    }
+    const upid = fork(req, node, "qmconfig", String(vmid), async (ctx) => {
+      try {
+        await updatefn(ctx);
+      } catch (e: any) {
+        throw new Error(e.message);
+      }
+    });
+    if (p.background_delay) {
+      const t = c.tasks.get(upid)!;
+      const waitMs = c.latency.real(p.background_delay * 1000);
+      const finished = await Promise.race([t.done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), Math.max(waitMs, 1)))]);
+      if (finished) {
+        if (t.exitstatus === "OK") return null;
+        throw new PveError(500, t.exitstatus ?? "unexpected status");
+      }
+    }
+    return upid;
+  }
+
+  route({
+    method: "POST", path: "/nodes/{node}/qemu/{vmid}/config", params: updateParams(true),
+    permissions: { check: CONFIG_ANY }, handler: (req) => updateVm(req, true),
+  });
+  route({
+    method: "PUT", path: "/nodes/{node}/qemu/{vmid}/config", params: updateParams(false),
+    permissions: { check: CONFIG_ANY }, handler: (req) => updateVm(req, false),
+  });
+
+  route({
+    method: "GET",
+    path: "/nodes/{node}/qemu/{vmid}/pending",
+    params: { node: NODE, vmid: VMID },
+    permissions: { check: VMS_AUDIT },
+    handler: (req) => {
+      const vm = c.loadVm(req.params.node, req.params.vmid);
+      const conf = vm.config;
+      const keys = [...new Set([...Object.keys(conf.current), ...Object.keys(conf.pending), ...Object.keys(conf.pendingDelete)])].sort();
+      return keys.map((key) => {
+        const e: Record<string, unknown> = { key };
+        if (conf.current[key] !== undefined) e.value = typedValue(key, conf.current[key]);
+        if (conf.pending[key] !== undefined) e.pending = typedValue(key, conf.pending[key]);
+        if (key in conf.pendingDelete) e.delete = conf.pendingDelete[key] ? 2 : 1;
+        return e;
+      });
+    },
+  });
+
+  // ---- clone ----------------------------------------------------------------------------
+
+  route({
+    method: "POST",
+    path: "/nodes/{node}/qemu/{vmid}/clone",
+    params: {
+      node: NODE, vmid: VMID, newid: VMID,
+      name: { type: "string", format: "dns-name", optional: true },
+      description: { type: "string", optional: true },
+      pool: { type: "string", format: "pve-poolid", optional: true },
+      snapname: { type: "string", format: "pve-configid", maxLength: 40, optional: true },
+      storage: { type: "string", format: "pve-storage-id", optional: true },
+      format: { type: "string", enum: ["raw", "qcow2", "vmdk"], optional: true },
+      full: { type: "boolean", optional: true },
+      target: { type: "string", format: "pve-node", optional: true },
+      bwlimit: { type: "integer", minimum: 0, optional: true },
+    },
+    permissions: {
+      check: ["and", ["perm", "/vms/{vmid}", ["VM.Clone"]], ["or", ["perm", "/vms/{newid}", ["VM.Allocate"]], ["perm", "/pool/{pool}", ["VM.Allocate"], "require_param", "pool"]]],
+    },
+    handler: (req) => {
+      const p = req.params;
+      const node: string = p.node;
+      const vmid: number = p.vmid;
+      const newid: number = p.newid;
+      const pool: string | undefined = p.pool;
+      const storage: string | undefined = p.storage;
+      checkNode(c, node);
+      let target: string | undefined = p.target;
+      if (target === node || target === "localhost") target = undefined;
+      const running = c.vms.get(vmid)?.running ?? false;
+
+      const loadAndCheck = () => {
+        if (pool !== undefined && !sim.pools.exists(pool)) throw new PveError(500, `pool '${pool}' does not exist`);
+        if (target && !c.hasNode(target)) throw new PveError(500, `no such cluster node '${target}'`);
+        if (storage) {
+          const s = c.checkStorageEnabled(storage, node);
+          if (!s.content.includes("images")) throw paramError({ storage: `storage '${storage}' does not support vm images` });
+          if (target) {
+            c.checkStorageEnabled(storage, target);
+            if (!s.shared) throw new PveError(500, `can't clone to non-shared storage '${storage}'`);
+          }
+        }
+        const src = c.loadVm(node, vmid);
+        if (src.tempClone) throw new PveError(500, "VM is locked (clone)");
+        checkLock(src);
+        if (src.running !== running) throw new PveError(500, "unexpected state change");
+        if (p.snapname) throw new PveError(500, `snapshot '${p.snapname}' does not exist`);
+        const full = p.full !== undefined ? !!p.full : !c.isTemplate(src);
+        if (storage !== undefined && !full) throw new PveError(500, "parameter 'storage' not allowed for linked clones");
+        if (p.format !== undefined && !full) throw new PveError(500, "parameter 'format' not allowed for linked clones");
+        const old = src.config.current;
+        // check_storage_access_clone: AllocateSpace on targets, shared-ness
+        let sharedvm = true;
+        const drives: Record<string, Drive> = {};
+        const newconf: Record<string, string> = { lock: "clone" };
+        for (const k of Object.keys(old).sort()) {
+          const v = old[k];
+          if (/^unused\d+$/.test(k) || ["parent", "snaptime", "vmstate", "runningcpu", "runningmachine", "running-nets-host-mtu"].includes(k)) continue;
+          if (/^net\d+$/.test(k)) {
+            newconf[k] = v; // MAC regenerated in the worker
+          } else if (isDriveKey(k)) {
+            const d = parseDrive(v);
+            if (isCdrom(d) && !isCloudinitVolume(d.file)) {
+              newconf[k] = v;
+              continue;
+            }
+            const sid = parseVolid(d.file)?.storage ?? "";
+            const s = c.storage(sid);
+            if (!s.shared) sharedvm = false;
+            const tgt = storage ?? sid;
+            sim.access.check(req.auth, `/storage/${tgt}`, ["Datastore.AllocateSpace"]);
+            const cloudinit = isCloudinitVolume(d.file);
+            if (!full && !cloudinit && k !== "tpmstate0") {
+              const vol = c.findVolume(d.file, node);
+              const isBase = !!vol && /(^|\/)base-\d+-disk-\d+/.test(vol.volname) && !vol.parent;
+              if (!isBase) throw new PveError(500, `Linked clone feature is not supported for '${d.file}' (${k})`);
+            }
+            drives[k] = d;
+          } else newconf[k] = v;
+        }
+        checkBridges(sim, req.auth, old);
+        if (target && !sharedvm) throw new PveError(500, `can't clone VM to node '${target}' (VM uses local storage)`);
+        if (c.vms.has(newid)) throw new PveError(500, `unable to create VM ${newid}: config file already exists`);
+        return { src, full, newconf, drives };
+      };
+
+      loadAndCheck(); // early checks before forking/locking
+
+      return fork(req, node, "qmclone", String(vmid), async (ctx) => {
+        const releaseSrc = await c.locks.acquire(vmid, running ? "exclusive" : "shared", opts.workerLockTimeoutMs, `qmclone ${vmid}->${newid}`);
+        try {
+          const releaseTgt = await c.locks.acquire(newid, "exclusive", opts.workerLockTimeoutMs, `qmclone ${vmid}->${newid}`);
+          try {
+            const { src, full, newconf, drives } = loadAndCheck();
+            ctx.log(`create ${full ? "full" : "linked"} clone of drive${Object.keys(drives).length > 1 ? "s" : ""} ...`);
+            ctx.log(`creating a clone of VM ${vmid} with ID ${newid}`);
+            const smb = parseProps(newconf.smbios1 ?? "");
+            smb.uuid = c.uuid();
+            newconf.smbios1 = Object.entries(smb).map(([k, v]) => `${k}=${v}`).join(",");
+            if (newconf.vmgenid) newconf.vmgenid = c.uuid();
+            for (const k of Object.keys(newconf)) {
+              if (/^net\d+$/.test(k)) {
+                const n = parseNet(newconf[k]);
+                n.macaddr = c.randomMac();
+                newconf[k] = printNet(n);
+              }
+            }
+            delete newconf.template;
+            newconf.name = p.name ? p.name : `Copy-of-VM-${src.config.current.name ?? vmid}`;
+            if (p.description) newconf.description = p.description;
+            // create empty/temp config - fails if VM already exists on another node
+            if (c.vms.has(newid)) throw new Error(`unable to create VM ${newid}: config file already exists`);
+            const vm: Vm = { vmid: newid, node, config: { current: { lock: "clone" }, pending: {}, pendingDelete: {} }, running: false, tempClone: true };
+            c.vms.set(newid, vm);
+            const created: string[] = [];
+            try {
+              await ctx.sleep(opts.cloneBaseMs);
+              for (const k of Object.keys(drives).sort()) {
+                const d = drives[k];
+                const srcVol = c.findVolume(d.file, node);
+                if (!srcVol) throw new Error(`volume '${d.file}' does not exist`);
+                const sid = srcVol.storage;
+                const cloudinit = isCloudinitVolume(d.file);
+                const tgtStorage = cloudinit ? sid : (storage ?? sid);
+                const rest: Drive = { ...d };
+                let vol;
+                if (cloudinit) {
+                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { name: `vm-${newid}-cloudinit`, format: "raw" });
+                } else if (full) {
+                  ctx.log(`create full clone of drive ${k} (${d.file})`);
+                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { format: p.format });
+                  ctx.log(`transferred ${formatSize(srcVol.size)} of ${formatSize(srcVol.size)} (100.00%)`);
+                  // read from the source storage, write to the target: the slower shared channel
+                  await ctx.transfer(c.storageKey(sid, node), srcVol.size);
+                } else {
+                  ctx.log(`create linked clone of drive ${k} (${d.file})`);
+                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { parent: srcVol.volid });
+                  await ctx.sleep(opts.linkedCloneMs);
+                }
+                created.push(vol.volid);
+                rest.file = vol.volid;
+                if (!cloudinit) rest.size = formatSize(vol.size);
+                newconf[k] = printDrive(rest);
+              }
+              delete newconf.lock;
+              vm.config = { current: newconf, pending: {}, pendingDelete: {} };
+              vm.tempClone = false;
+              if (Object.keys(src.config.pending).length) ctx.warn(`found pending changes for '${Object.keys(src.config.pending).join(",")}', discarding for clone`);
+              if (target) {
+                vm.node = target;
+              }
+              if (pool) sim.pools.addVm(pool, newid);
+            } catch (e: any) {
+              for (const v of created) c.freeVolume(v, node);
+              if (c.vms.get(newid) === vm) c.vms.delete(newid);
+              throw new Error(`clone failed: ${e.message}`);
+            }
+          } finally {
+            releaseTgt();
+          }
+        } finally {
+          releaseSrc();
+        }
+      });
+    },
+  });
+
+  // ---- template / resize ----------------------------------------------------------------
+
+  route({
+    method: "POST",
+    path: "/nodes/{node}/qemu/{vmid}/template",
+    params: { node: NODE, vmid: VMID, disk: { type: "string", enum: DISK_ENUM, optional: true } },
+    permissions: { check: ["perm", "/vms/{vmid}", ["VM.Allocate"]] },
+    handler: (req) => {
+      const { node, vmid } = req.params;
+      checkNode(c, node);
+      const check = () => {
+        const vm = c.loadVm(node, vmid);
+        checkLock(vm);
+        if (c.isTemplate(vm)) throw new PveError(500, "you can't convert a template to a template");
+        if (vm.running) throw new PveError(500, "you can't convert a VM to template if VM is running");
+        return vm;
+      };
+      check();
+      return fork(req, node, "qmtemplate", String(vmid), async (ctx) => {
+        await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
+          const vm = check();
+          await ctx.sleep(opts.templateMs);
+          const cur = vm.config.current;
+          for (const k of Object.keys(cur)) {
+            if (!isDriveKey(k) || (req.params.disk && k !== req.params.disk)) continue;
+            const d = parseDrive(cur[k]);
+            if (isCdrom(d) || isCloudinitVolume(d.file)) continue;
+            const vol = c.findVolume(d.file, vm.node);
+            if (!vol || vol.parent) continue;
+            const nv = c.renameVolume(vol, vm.node, vol.volname.replace(/vm-(\d+)-disk-(\d+)/, "base-$1-disk-$2"));
+            ctx.log(`renaming '${vol.volid}' to '${nv.volid}'`);
+            d.file = nv.volid;
+            cur[k] = printDrive(d);
+          }
+          cur.template = "1";
+        });
+      });
+    },
+  });
+
+  route({
+    method: "PUT",
+    path: "/nodes/{node}/qemu/{vmid}/resize",
+    params: {
+      node: NODE, vmid: VMID, disk: { type: "string", enum: DISK_ENUM },
+      size: { type: "string", pattern: "\\+?\\d+(\\.\\d+)?[KMGT]?" }, digest: DIGEST, skiplock: SKIPLOCK,
+    },
+    permissions: { check: ["perm", "/vms/{vmid}", ["VM.Config.Disk"]] },
+    handler: (req) => {
+      const { node, vmid, disk, size: sizestr, digest } = req.params;
+      checkNode(c, node);
+      const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
+      c.loadVm(node, vmid);
+      return fork(req, node, "resize", String(vmid), async (ctx) => {
+        await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
+          const vm = c.loadVm(node, vmid);
+          if (digest && digest !== c.digest(vm)) throw new Error("checksum mismatch (file change by other user?)");
+          if (!skiplock) checkLock(vm);
+          const value = vm.config.current[disk];
+          if (!value) throw new Error(`disk '${disk}' does not exist`);
+          const d = parseDrive(value);
+          if (isCdrom(d)) throw new Error("you can't resize a cdrom");
+          const vol = c.findVolume(d.file, vm.node);
+          if (!vol) throw new Error(`Could not determine current size of volume '${d.file}'`);
+          const m = /^(\+)?(\d+(?:\.\d+)?)([KMGT])?$/.exec(sizestr)!;
+          const amount = parseSize(`${m[2]}${m[3] ?? ""}`)!;
+          const newsize = m[1] ? vol.size + amount : amount;
+          if (newsize < vol.size) throw new Error("shrinking disks is not supported");
+          await ctx.sleep(opts.resizeMs);
+          if (newsize > vol.size) {
+            const { avail } = c.usage(vol.storage, vm.node);
+            if (newsize - vol.size > avail && !vol.parent) throw new Error(`lvextend failed: insufficient free space on storage '${vol.storage}'`);
+          }
+          ctx.log(`Image resized.`);
+          vol.size = newsize;
+          d.size = formatSize(newsize);
+          vm.config.current[disk] = printDrive(d);
+        });
+      });
+    },
+  });
+
+  // ---- power ----------------------------------------------------------------------------
+
+  /** Missing snippets named by `cicustom` (checked when the cloud-init image is generated). */
+  function checkSnippets(vm: Vm): void {
+    const cur = vm.config.current;
+    const hasCi = Object.entries(cur).some(([k, v]) => isDriveKey(k) && isCloudinitVolume(parseDrive(v).file));
+    if (!hasCi || !cur.cicustom) return;
+    for (const volid of snippetVolumes(cur.cicustom)) {
+      const p = parseVolid(volid);
+      const s = p && c.storages.get(p.storage);
+      if (!p || !s) throw new Error(`storage '${p?.storage ?? volid}' does not exist`);
+      if (!s.path) throw new Error(`unable to parse ${s.type === "lvmthin" ? "lvm" : s.type} volume name '${p.volname}'`);
+      if (!/^snippets\//.test(p.volname)) throw new Error(`${volid} is not in the snippets directory`);
+      const path = fileVolumePath(c, vm.node, volid)!;
+      if (!fs.existsSync(path)) throw new Error(`volume '${volid}' does not exist`);
+    }
+  }
+
+  async function startVm(ctx: TaskContext, vm: Vm, skiplock: boolean): Promise<void> {
+    await c.locks.with(vm.vmid, "exclusive", opts.lockTimeoutMs, async () => {
+      const cur = c.loadVm(vm.node, vm.vmid);
+      if (c.isTemplate(cur)) throw new Error("you can't start a vm if it's a template");
+      if (!skiplock) checkLock(cur);
+      if (cur.running) throw new Error(`VM ${vm.vmid} already running`);
+      await applyPending(ctx, cur, false);
+      checkSnippets(cur);
+      delete cur.config.cloudinit;
+      await ctx.sleep(opts.startMs);
+      cur.running = true;
+      cur.startedAt = Date.now();
+      cur.pid = c.randomPid();
+      cur.agentReadyAt = Date.now() + c.latency.real(opts.bootToAgentMs);
+    });
+  }
+
+  function stopNow(vm: Vm): void {
+    vm.running = false;
+    vm.startedAt = undefined;
+    vm.pid = undefined;
+    vm.agentReadyAt = undefined;
+  }
+
+  const powerParams = (extra: ParamDefs): ParamDefs => ({ node: NODE, vmid: VMID, skiplock: SKIPLOCK, ...extra });
+
+  route({
+    method: "POST",
+    path: "/nodes/{node}/qemu/{vmid}/status/start",
+    params: powerParams({
+      "force-cpu": { type: "string", optional: true },
+      machine: { type: "string", optional: true },
+      migratedfrom: { type: "string", format: "pve-node", optional: true },
+      migration_network: { type: "string", optional: true },
+      migration_type: { type: "string", enum: ["secure", "insecure"], optional: true },
+      "nets-host-mtu": { type: "string", pattern: "net\\d+=\\d+(,net\\d+=\\d+)*", optional: true },
+      stateuri: { type: "string", maxLength: 128, optional: true },
+      targetstorage: { type: "string", optional: true },
+      timeout: { type: "integer", minimum: 0, optional: true },
+      "with-conntrack-state": { type: "boolean", optional: true },
+    }),
+    permissions: { check: ["perm", "/vms/{vmid}", ["VM.PowerMgmt"]] },
+    handler: (req) => {
+      const { node, vmid } = req.params;
+      checkNode(c, node);
+      const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
+      const vm = c.loadVm(node, vmid);
+      const ha = c.haManaged(vmid);
+      if (ha) {
+        return fork(req, node, "hastart", String(vmid), async (ctx) => {
+          ha.state = "started";
+          ctx.log(`Requesting HA start for VM ${vmid}`);
+          void (async () => {
+            try {
+              await startVm({ ...ctx, log: () => undefined, warn: () => undefined }, vm, false);
+            } catch {
+              // the HA manager would retry; the resource stays requested 'started'
+            }
+          })();
+        });
+      }
+      return fork(req, node, "qmstart", String(vmid), (ctx) => startVm(ctx, vm, skiplock));
+    },
+  });
+
+  route({
+    method: "POST",
+    path: "/nodes/{node}/qemu/{vmid}/status/stop",
+    params: powerParams({
+      keepActive: { type: "boolean", optional: true },
+      migratedfrom: { type: "string", format: "pve-node", optional: true },
+      "overrule-shutdown": { type: "boolean", optional: true },
+      timeout: { type: "integer", minimum: 0, optional: true },
+    }),
+    permissions: { check: ["perm", "/vms/{vmid}", ["VM.PowerMgmt"]] },
+    handler: (req) => {
+      const { node, vmid } = req.params;
+      checkNode(c, node);
+      const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
+      c.loadVm(node, vmid);
+      const ha = c.haManaged(vmid);
+      const type = ha ? "hastop" : "qmstop";
+      return fork(req, node, type, String(vmid), async (ctx) => {
+        if (ha) ha.state = "stopped";
+        await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
+          const vm = c.loadVm(node, vmid);
+          if (!skiplock) checkLock(vm);
+          if (!vm.running) return;
+          await ctx.sleep(opts.stopMs);
+          stopNow(vm);
+        });
+      });
+    },
+  });
+
+  route({
+    method: "POST",
+    path: "/nodes/{node}/qemu/{vmid}/status/shutdown",
+    params: powerParams({
+      forceStop: { type: "boolean", optional: true },
+      keepActive: { type: "boolean", optional: true },
+      timeout: { type: "integer", minimum: 0, optional: true },
+    }),
+    permissions: { check: ["perm", "/vms/{vmid}", ["VM.PowerMgmt"]] },
+    handler: (req) => {
+      const { node, vmid, timeout, forceStop } = req.params;
+      checkNode(c, node);
+      const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
+      c.loadVm(node, vmid);
+      const ha = c.haManaged(vmid);
+      return fork(req, node, ha ? "hastop" : "qmshutdown", String(vmid), async (ctx) => {
+        if (ha) ha.state = "stopped";
+        await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
+          const vm = c.loadVm(node, vmid);
+          if (!skiplock) checkLock(vm);
+          if (!vm.running) return;
+          const cur = vm.config.current;
+          // the guest reacts to ACPI, or to the agent's guest-shutdown when the agent runs
+          const reacts = parseBool(cur.acpi) !== false || c.agentRunning(vm);
+          const limitMs = timeout !== undefined ? timeout * 1000 : opts.shutdownTimeoutMs;
+          if (reacts && opts.shutdownMs <= limitMs) {
+            await ctx.sleep(opts.shutdownMs);
+            stopNow(vm);
+            return;
+          }
+          await ctx.sleep(limitMs);
+          if (forceStop) {
+            ctx.warn("VM quit/powerdown failed - terminating now with SIGTERM");
+            stopNow(vm);
+            return;
+          }
+          throw new Error("VM quit/powerdown failed - got timeout");
+        });
+      });
+    },
+  });
+
+  route({
+    method: "GET",
+    path: "/nodes/{node}/qemu/{vmid}/status/current",
+    params: { node: NODE, vmid: VMID },
+    permissions: { check: VMS_AUDIT },
+    handler: (req) => {
+      const vm = c.loadVm(req.params.node, req.params.vmid);
+      const r = c.vmResource(vm.vmid)!;
+      const cur = vm.config.current;
+      const ha = c.haManaged(vm.vmid);
+      const out: Record<string, unknown> = {
+        vmid: vm.vmid, name: r.name, status: r.status, qmpstatus: vm.running ? "running" : "stopped",
+        cpus: r.maxcpu, maxmem: r.maxmem, maxdisk: r.maxdisk, mem: r.mem, cpu: r.cpu, disk: 0,
+        diskread: 0, diskwrite: 0, netin: 0, netout: 0, uptime: r.uptime,
+        ha: ha ? { managed: 1, state: ha.state, group: undefined } : { managed: 0 },
+      };
+      if (ha) out.ha = { managed: 1, state: ha.state };
+      if (agentEnabled(cur.agent)) out.agent = 1;
+      if (r.lock) out.lock = r.lock;
+      if (r.tags) out.tags = r.tags;
+      if (r.template) out.template = 1;
+      if (cur.serial0) out.serial = 1;
+      if (vm.running) {
+        out.pid = vm.pid;
+        out["running-qemu"] = c.opts.qemuVersion ?? "10.0.2";
+        out["running-machine"] = "pc-i440fx-10.0+pve0";
+        out.balloon = r.maxmem;
+        out.freemem = Math.floor((r.maxmem as number) * 0.5);
+        out.shares = Number(cur.shares ?? 1000);
+      }
+      return out;
+    },
+  });
+
+  // ---- destroy --------------------------------------------------------------------------
+
+  route({
+    method: "DELETE",
+    path: "/nodes/{node}/qemu/{vmid}",
+    params: {
+      node: NODE, vmid: VMID, skiplock: SKIPLOCK,
+      purge: { type: "boolean", optional: true },
+      "destroy-unreferenced-disks": { type: "boolean", optional: true },
+    },
+    permissions: { check: ["perm", "/vms/{vmid}", ["VM.Allocate"]] },
+    handler: (req) => {
+      const { node, vmid, purge } = req.params;
+      checkNode(c, node);
+      const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
+      const earlyChecks = () => {
+        const vm = c.loadVm(node, vmid);
+        if (!skiplock) checkLock(vm);
+        if (parseBool(vm.config.current.protection)) throw new PveError(500, `can't remove VM ${vmid} - protection mode enabled`);
+        if (c.haManaged(vmid) && !purge) throw new PveError(500, `unable to remove VM ${vmid} - used in HA resources and purge parameter not set.`);
+        if (vm.running) throw new PveError(500, `VM ${vmid} is running - destroy failed`);
+        return vm;
+      };
+      earlyChecks();
+      return fork(req, node, "qmdestroy", String(vmid), async (ctx) => {
+        await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
+          const vm = earlyChecks();
+          vm.config.current.lock = "destroyed";
+          await ctx.sleep(opts.destroyMs);
+          const vols = referencedVolumes({ ...vm.config.current, ...vm.config.pending });
+          for (const v of vols) {
+            if (c.findVolume(v, node)?.vmid === vmid || c.findVolume(v, node)) {
+              const vol = c.findVolume(v, node)!;
+              if (vol.vmid !== vmid) continue; // base volume of another VM (linked clone parent)
+              if ([...c.vms.values()].some((o) => o.vmid !== vmid && referencedVolumes(o.config.current).some((x) => c.findVolume(x, o.node)?.parent === vol.volid))) {
+                throw new Error(`base volume '${vol.volid}' is still in use by linked cloned`);
+              }
+              c.freeVolume(v, node);
+              ctx.log(`  Logical volume "${vol.volname}" successfully removed.`);
+            }
+          }
+          if (req.params["destroy-unreferenced-disks"]) {
+            for (const s of c.storages.values()) {
+              for (const v of c.volumesOf(s.storage, node)) if (v.vmid === vmid) c.freeVolume(v.volid, node);
+            }
+          }
+          sim.access.removeVmAcls(vmid);
+          sim.pools.removeVm(vmid);
+          if (purge) c.ha.delete(`vm:${vmid}`);
+          c.vms.delete(vmid);
+        });
+      });
+    },
+  });
+
+  // ---- migrate --------------------------------------------------------------------------
+
+  function localDisks(vm: Vm): { volid: string; size: number; cdrom: boolean; is_unused: boolean; key: string }[] {
+    const out = [];
+    for (const [k, v] of Object.entries(vm.config.current)) {
+      let file: string;
+      let cdrom = false;
+      if (isDriveKey(k)) {
+        const d = parseDrive(v);
+        cdrom = isCdrom(d);
+        file = d.file;
+      } else if (/^unused\d+$/.test(k)) file = parseProps(v, "file").file;
+      else continue;
+      const p = parseVolid(file);
+      const s = p && c.storages.get(p.storage);
+      if (!s || s.shared) continue;
+      const vol = c.findVolume(file, vm.node);
+      out.push({ key: k, volid: file, size: vol?.size ?? 0, cdrom: cdrom && !isCloudinitVolume(file), is_unused: /^unused/.test(k) });
+    }
+    return out;
+  }
+
+  route({
+    method: "GET",
+    path: "/nodes/{node}/qemu/{vmid}/migrate",
+    params: { node: NODE, vmid: VMID, target: { type: "string", format: "pve-node", optional: true } },
+    permissions: { check: ["perm", "/vms/{vmid}", ["VM.Migrate"]] },
+    handler: (req) => {
+      const vm = c.loadVm(req.params.node, req.params.vmid);
+      const disks = localDisks(vm);
+      const others = c.nodeNames().filter((n) => n !== vm.node);
+      return {
+        running: vm.running ? 1 : 0,
+        allowed_nodes: others,
+        not_allowed_nodes: {},
+        local_disks: disks.map(({ volid, size, cdrom, is_unused }) => ({ volid, size, cdrom: cdrom ? 1 : 0, is_unused: is_unused ? 1 : 0 })),
+        local_resources: [],
+        "mapped-resources": [],
+        "mapped-resource-info": {},
+        "has-dbus-vmstate": 0,
+      };
+    },
+  });
+
+  route({
+    method: "POST",
+    path: "/nodes/{node}/qemu/{vmid}/migrate",
+    params: {
+      node: NODE, vmid: VMID, target: { type: "string", format: "pve-node" },
+      bwlimit: { type: "integer", minimum: 0, optional: true },
+      force: { type: "boolean", optional: true },
+      migration_network: { type: "string", optional: true },
+      migration_type: { type: "string", enum: ["secure", "insecure"], optional: true },
+      online: { type: "boolean", optional: true },
+      targetstorage: { type: "string", optional: true },
+      "with-conntrack-state": { type: "boolean", optional: true },
+      "with-local-disks": { type: "boolean", optional: true },
+    },
+    permissions: { check: ["perm", "/vms/{vmid}", ["VM.Migrate"]] },
+    handler: (req) => {
+      const { node, vmid, target, online } = req.params;
+      checkNode(c, node);
+      if (target === node) throw paramError({ target: "target is local node." });
+      if (!c.hasNode(target)) throw new PveError(500, `no such cluster node '${target}'`);
+      if (req.params.force && req.auth.principal !== "root@pam") throw paramError({ force: "Only root may use this option." });
+      const vm = c.loadVm(node, vmid);
+      const ha = c.haManaged(vmid);
+      if (!ha) {
+        if (vm.running && !online) throw new PveError(500, "can't migrate running VM without --online");
+        checkLock(vm);
+      }
+      return fork(req, node, ha ? "hamigrate" : "qmigrate", String(vmid), async (ctx) => {
+        await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
+          const cur = c.loadVm(node, vmid);
+          checkLock(cur);
+          if (cur.running && !online && !ha) throw new Error("can't migrate running VM without --online");
+          const disks = localDisks(cur);
+          for (const d of disks) {
+            if (d.cdrom) throw new Error(`can't migrate local cdrom drive (${d.key}) - volume '${d.volid}'`);
+          }
+          if (cur.running && disks.some((d) => !d.is_unused && !isCloudinitVolume(d.volid)) && !req.params["with-local-disks"]) {
+            const d = disks.find((x) => !x.is_unused)!;
+            throw new Error(`can't live migrate attached local disks without with-local-disks option (${d.volid})`);
+          }
+          for (const d of disks) {
+            const s = c.storage(parseVolid(d.volid)!.storage);
+            if (!c.storageOnNode(s, target)) throw new Error(`storage '${s.storage}' is not available on node '${target}'`);
+          }
+          ctx.log(`starting migration of VM ${vmid} to node '${target}'`);
+          cur.config.current.lock = "migrate";
+          try {
+            await ctx.sleep(opts.migrateMs);
+            for (const d of disks) {
+              ctx.log(`copying local disk '${d.volid}' to node '${target}'`);
+              await ctx.transfer(`${parseVolid(d.volid)!.storage}@${node}`, d.size);
+            }
+          } catch (e) {
+            delete cur.config.current.lock;
+            throw e;
+          }
+          c.moveVolumes(vmid, node, target);
+          cur.node = target;
+          delete cur.config.current.lock;
+          ctx.log("migration finished successfully");
+        });
+      });
+    },
+  });
+
+  // ---- guest agent ----------------------------------------------------------------------
+
+  route({
+    method: "GET",
+    path: "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces",
+    params: { node: NODE, vmid: VMID },
+    permissions: {
+      check: sim.options.pveVersion === "8.4"
+        ? ["perm", "/vms/{vmid}", ["VM.Monitor"]]
+        : ["perm", "/vms/{vmid}", ["VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted"], "any", 1],
+    },
+    handler: (req) => {
+      const vm = c.loadVm(req.params.node, req.params.vmid);
+      if (vm.config.current.agent === undefined) throw new PveError(500, "No QEMU guest agent configured");
+      if (!vm.running) throw new PveError(500, `VM ${vm.vmid} is not running`);
+      if (!c.agentRunning(vm)) throw new PveError(500, "QEMU guest agent is not running");
+      return { result: networkInterfaces(vm, c.opts.agentInterface ?? "ens18") };
+    },
+  });
+
+  // ---- cloud-init -----------------------------------------------------------------------
+
+  route({
+    method: "GET",
+    path: "/nodes/{node}/qemu/{vmid}/cloudinit",
+    params: { node: NODE, vmid: VMID },
+    permissions: { check: VMS_AUDIT },
+    handler: (req) => {
+      const vm = c.loadVm(req.params.node, req.params.vmid);
+      const cur = vm.config.current;
+      const image = vm.config.cloudinit ?? {};
+      const keys = new Set([...Object.keys(cur).filter(isCloudinitOption), ...Object.keys(image)]);
+      return [...keys].sort().map((key) => {
+        const e: Record<string, unknown> = { key };
+        const used = key in image ? image[key] : cur[key];
+        if (used !== undefined && used !== "") e.value = used;
+        if (key in image) {
+          if (cur[key] === undefined) e.delete = 1;
+          else e.pending = cur[key];
+        }
+        return e;
+      });
+    },
+  });
+
+  route({
+    method: "PUT",
+    path: "/nodes/{node}/qemu/{vmid}/cloudinit",
+    params: { node: NODE, vmid: VMID },
+    permissions: { check: ["perm", "/vms/{vmid}", ["VM.Config.Cloudinit"]] },
+    handler: async (req) => {
+      const { node, vmid } = req.params;
+      await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, () => {
+        const vm = c.loadVm(node, vmid);
+        checkSnippets(vm);
+        delete vm.config.cloudinit;
+      });
+      return null;
+    },
+  });
+
+  route({
+    method: "GET",
+    path: "/nodes/{node}/qemu/{vmid}/cloudinit/dump",
+    params: { node: NODE, vmid: VMID, type: { type: "string", enum: ["user", "network", "meta"] } },
+    permissions: { check: VMS_AUDIT },
+    handler: (req) => {
+      const vm = c.loadVm(req.params.node, req.params.vmid);
+      return cloudinitDump(vm.vmid, vm.config.current, c.opts.agentInterface ?? "ens18", req.params.type, (volid) => {
+        const path = fileVolumePath(c, vm.node, volid);
+        if (!path || !fs.existsSync(path)) throw new PveError(500, `volume '${volid}' does not exist`);
+        return fs.readFileSync(path, "utf8");
+      });
+    },
+  });
+
+  // ---- back door ------------------------------------------------------------------------
+
+  const vmInfo = (vm: Vm) => ({
+    vmid: vm.vmid, node: vm.node, status: vm.running ? "running" : "stopped", lock: vm.tempClone ? "clone" : vm.config.current.lock,
+    template: c.isTemplate(vm), config: c.configText(vm), digest: c.digest(vm), agentRunning: c.agentRunning(vm),
+  });
+  const bdVm = (vmid: string) => {
+    const vm = c.vms.get(Number(vmid));
+    if (!vm) throw new PveError(404, `no VM ${vmid}`);
+    return vm;
+  };
+  sim.backdoor("GET", "/vms", () => [...c.vms.values()].sort((a, b) => a.vmid - b.vmid).map(vmInfo));
+  sim.backdoor("GET", "/vms/{vmid}", (_p, pp) => vmInfo(bdVm(pp.vmid)));
+  /** Drift: `{config: "<full text>"}` replaces the config file; `{set: {k: v}, delete: [k]}` edits it. */
+  sim.backdoor("PUT", "/vms/{vmid}/config", (p, pp) => {
+    const vm = bdVm(pp.vmid);
+    if (typeof p.config === "string") vm.config = parseConfig(p.config);
+    else {
+      const conf: VmConfig = cloneConfig(vm.config);
+      for (const [k, v] of Object.entries(p.set ?? {})) conf.current[k] = String(v);
+      for (const k of p.delete ?? []) delete conf.current[k];
+      vm.config = conf;
+    }
+    return vmInfo(vm);
+  });
+  /** Out-of-band power: `{action: "start"|"stop"}`; `agentReady: true` skips the boot delay. */
+  sim.backdoor("POST", "/vms/{vmid}/power", (p, pp) => {
+    const vm = bdVm(pp.vmid);
+    if (p.action === "stop") stopNow(vm);
+    else if (p.action === "start") {
+      vm.running = true;
+      vm.startedAt = Date.now();
+      vm.pid = c.randomPid();
+      vm.agentReadyAt = p.agentReady ? Date.now() : Date.now() + c.latency.real(opts.bootToAgentMs);
+    } else throw new PveError(400, "action must be start or stop");
+    return vmInfo(vm);
+  });
+}

@@ -1,0 +1,300 @@
+// /nodes/{node}/storage...: status, content (file-based content types are REAL files in
+// the node's file tree, so snippets written over SFTP appear here), volume info/delete,
+// download-url (simulated: no network; the file appears after the latency model's time).
+// STORAGE API2/Storage/{Status,Content}.pm, Plugin.pm `list_volumes`/`get_subdir_files`.
+
+import * as fs from "fs";
+import * as path from "path";
+import { createHash } from "crypto";
+import type { Sim } from "../sim";
+import { PveError, paramError } from "../types";
+import { CONTENT_SUBDIR, Cluster, StorageDef, clusterOf, parseVolid } from "../state/cluster";
+import { NODE, OPT_STORAGE, OPT_VMID, STORAGE, VMID, checkNode } from "./common";
+
+const FILE_CONTENT: Record<string, string> = { iso: "iso", vztmpl: "vztmpl", snippets: "snippets", import: "import" };
+const EXT_RE: Record<string, RegExp> = {
+  iso: /\.(iso|img)$/i,
+  vztmpl: /\.tar\.([gx]z|zst|bz2)$/i,
+  import: /\.(ova|ovf|qcow2|raw|vmdk)$/i,
+};
+
+function fileFormat(content: string, name: string): string {
+  if (content === "iso") return "iso";
+  if (content === "snippets") return "snippet";
+  if (content === "vztmpl") {
+    const m = /\.tar\.(gz|xz|zst|bz2)$/.exec(name);
+    return m ? `t${m[1] === "zst" ? "zst" : m[1] === "bz2" ? "bz2" : m[1]}` : "tgz";
+  }
+  const m = /\.(ova|ovf|qcow2|raw|vmdk)$/.exec(name);
+  return m ? m[1] : "raw";
+}
+
+/** The volume list of a storage on a node, as `GET .../content` returns it. */
+function listContent(c: Cluster, s: StorageDef, node: string, content?: string, vmid?: number): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  if (s.path) {
+    for (const ct of s.content) {
+      if (!FILE_CONTENT[ct] || (content && content !== ct)) continue;
+      const dir = c.hostPath(node, `${s.path}/${CONTENT_SUBDIR[ct]}`);
+      let names: string[] = [];
+      try {
+        names = fs.readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) {
+        const st = fs.statSync(path.join(dir, name));
+        if (!st.isFile()) continue;
+        if (ct !== "snippets" && EXT_RE[ct] && !EXT_RE[ct].test(name)) continue;
+        if (vmid !== undefined) continue;
+        out.push({ volid: `${s.storage}:${ct}/${name}`, content: ct, format: fileFormat(ct, name), size: st.size, ctime: Math.floor(st.ctimeMs / 1000) });
+      }
+    }
+  }
+  if (!content || content === "images") {
+    if (s.content.includes("images") || c.volumesOf(s.storage, node).length) {
+      for (const v of c.volumesOf(s.storage, node)) {
+        if (vmid !== undefined && v.vmid !== vmid) continue;
+        const e: Record<string, unknown> = { volid: v.volid, content: "images", format: v.format, size: v.size, ctime: v.ctime, used: v.parent ? 0 : v.size };
+        if (v.vmid !== undefined) e.vmid = v.vmid;
+        if (v.parent) e.parent = v.parent.replace(/^[^:]+:/, "");
+        out.push(e);
+      }
+    }
+  }
+  return out.sort((a, b) => String(a.volid).toLowerCase().localeCompare(String(b.volid).toLowerCase()));
+}
+
+export function register(sim: Sim): void {
+  const c = clusterOf(sim);
+  const opts = c.latency.opts;
+
+  const storageOn = (node: string, storage: string): StorageDef => {
+    checkNode(c, node);
+    const s = c.storage(storage);
+    if (!c.storageOnNode(s, node)) throw new PveError(500, `storage '${storage}' is not available on node '${node}'`);
+    return s;
+  };
+
+  const statusEntry = (s: StorageDef, node: string, withFormats: boolean) => {
+    const u = c.usage(s.storage, node);
+    const e: Record<string, unknown> = {
+      storage: s.storage, type: s.type, content: [...s.content].sort().join(","), shared: s.shared ? 1 : 0,
+      active: s.disable ? 0 : 1, enabled: s.disable ? 0 : 1, total: u.total, used: u.used, avail: u.avail,
+      used_fraction: u.total ? u.used / u.total : 0,
+    };
+    if (withFormats) {
+      e.formats = s.type === "lvmthin" ? { default: "raw", supported: ["raw"] } : { default: "qcow2", supported: ["qcow2", "raw", "vmdk"] };
+      e.select_existing = 0;
+    }
+    return e;
+  };
+
+  sim.route({
+    method: "GET",
+    path: "/nodes/{node}/storage",
+    params: {
+      node: NODE,
+      content: { type: "string", optional: true },
+      enabled: { type: "boolean", optional: true },
+      format: { type: "boolean", optional: true },
+      storage: OPT_STORAGE,
+      target: { type: "string", format: "pve-node", optional: true },
+    },
+    permissions: { user: "all" },
+    handler: (req) => {
+      const p = req.params;
+      checkNode(c, p.node);
+      const wanted = p.content ? String(p.content).split(/[,;\s]+/) : [];
+      return [...c.storages.values()]
+        .filter((s) => c.storageOnNode(s, p.node))
+        .filter((s) => !p.storage || s.storage === p.storage)
+        .filter((s) => !p.enabled || !s.disable)
+        .filter((s) => wanted.every((w) => s.content.includes(w)))
+        .filter((s) => !p.target || p.target === p.node || (s.shared && c.storageOnNode(s, p.target)))
+        .filter((s) => sim.access.has(req.auth, `/storage/${s.storage}`, "Datastore.Audit") || sim.access.has(req.auth, `/storage/${s.storage}`, "Datastore.AllocateSpace"))
+        .map((s) => statusEntry(s, p.node, !!p.format));
+    },
+  });
+
+  const AUDIT_ANY = ["perm", "/storage/{storage}", ["Datastore.Audit", "Datastore.AllocateSpace"], "any", 1] as ["perm", string, string[], "any", 1];
+
+  sim.route({
+    method: "GET",
+    path: "/nodes/{node}/storage/{storage}/status",
+    params: { node: NODE, storage: STORAGE },
+    permissions: { check: AUDIT_ANY },
+    handler: (req) => {
+      const s = storageOn(req.params.node, req.params.storage);
+      const e = statusEntry(s, req.params.node, false);
+      delete e.used_fraction;
+      delete e.storage;
+      return e;
+    },
+  });
+
+  sim.route({
+    method: "GET",
+    path: "/nodes/{node}/storage/{storage}/content",
+    params: { node: NODE, storage: STORAGE, content: { type: "string", optional: true }, vmid: OPT_VMID },
+    permissions: { check: AUDIT_ANY },
+    handler: (req) => {
+      const s = storageOn(req.params.node, req.params.storage);
+      return listContent(c, s, req.params.node, req.params.content, req.params.vmid);
+    },
+  });
+
+  sim.route({
+    method: "POST",
+    path: "/nodes/{node}/storage/{storage}/content",
+    params: {
+      node: NODE, storage: STORAGE, vmid: VMID,
+      filename: { type: "string" },
+      size: { type: "string", pattern: "\\d+[MG]?" },
+      format: { type: "string", enum: ["raw", "qcow2", "subvol", "vmdk"], optional: true },
+    },
+    permissions: { check: ["perm", "/storage/{storage}", ["Datastore.AllocateSpace"]] },
+    handler: (req) => {
+      const p = req.params;
+      storageOn(p.node, p.storage);
+      const m = /^(\d+)([MG]?)$/.exec(p.size)!;
+      const bytes = Number(m[1]) * 1024 * (m[2] === "G" ? 1024 * 1024 : m[2] === "M" ? 1024 : 1);
+      if (!new RegExp(`^vm-${p.vmid}-`).test(p.filename)) throw new PveError(500, `illegal name '${p.filename}' - should be 'vm-${p.vmid}-*'`);
+      const name = p.filename.replace(/\.(raw|qcow2|vmdk)$/, "");
+      const vol = c.allocVolume(p.storage, p.node, p.vmid, bytes, { name, format: p.format });
+      return vol.volid;
+    },
+  });
+
+  /** A volume on a node: a VM image or a file. */
+  const resolveVolume = (node: string, storage: string | undefined, volume: string) => {
+    const volid = volume.includes(":") ? volume : `${storage}:${volume}`;
+    const pv = parseVolid(volid);
+    if (!pv) throw new PveError(500, `unable to parse volume ID '${volume}'`);
+    const s = storageOn(node, pv.storage);
+    const m = /^(iso|vztmpl|snippets|import)\/(.+)$/.exec(pv.volname);
+    if (m && s.path) {
+      const file = c.hostPath(node, `${s.path}/${CONTENT_SUBDIR[m[1]]}/${m[2]}`);
+      if (!fs.existsSync(file)) throw new PveError(500, `volume '${volid}' does not exist`);
+      return { volid, s, file, content: m[1], name: m[2] };
+    }
+    const vol = c.findVolume(volid, node);
+    if (!vol) throw new PveError(500, `no such volume '${volid}'`);
+    return { volid, s, vol };
+  };
+
+  sim.route({
+    method: "GET",
+    path: "/nodes/{node}/storage/{storage}/content/{volume}",
+    params: { node: NODE, storage: OPT_STORAGE, volume: { type: "string" } },
+    permissions: { user: "all", handlerChecks: true },
+    handler: (req) => {
+      const r = resolveVolume(req.params.node, req.params.storage, req.params.volume);
+      sim.access.check(req.auth, `/storage/${r.s.storage}`, ["Datastore.Audit", "Datastore.AllocateSpace"], true);
+      if (r.file) {
+        const st = fs.statSync(r.file);
+        return { format: fileFormat(r.content!, r.name!), path: `${r.s.path}/${CONTENT_SUBDIR[r.content!]}/${r.name}`, size: st.size, used: st.size };
+      }
+      const v = r.vol!;
+      const devpath = r.s.type === "lvmthin" ? `/dev/${r.s.vgname}/${v.volname.split("/").pop()}` : `${r.s.path}/images/${v.volname}`;
+      return { format: v.format, path: devpath, size: v.size, used: v.parent ? 0 : v.size };
+    },
+  });
+
+  sim.route({
+    method: "DELETE",
+    path: "/nodes/{node}/storage/{storage}/content/{volume}",
+    params: { node: NODE, storage: OPT_STORAGE, volume: { type: "string" }, delay: { type: "integer", minimum: 1, maximum: 30, optional: true } },
+    permissions: { user: "all", handlerChecks: true },
+    handler: async (req) => {
+      const { node } = req.params;
+      const r = resolveVolume(node, req.params.storage, req.params.volume);
+      sim.access.check(req.auth, `/storage/${r.s.storage}`, ["Datastore.Allocate"]);
+      if (r.vol) {
+        const user = [...c.vms.values()].find((vm) => Object.values(vm.config.current).some((v) => v.split(",")[0] === r.volid || v.split(",")[0] === `file=${r.volid}`));
+        if (user) throw new PveError(500, `unable to delete volume '${r.volid}' - volume is used by VM ${user.vmid}`);
+      }
+      const upid = c.tasks.start(node, "imgdel", r.volid, req.auth.principal, async (ctx) => {
+        await ctx.sleep(100);
+        if (r.file) fs.rmSync(r.file, { force: true });
+        else c.freeVolume(r.volid, node);
+        ctx.log(`Removed volume '${r.volid}'`);
+      });
+      if (req.params.delay) {
+        const t = c.tasks.get(upid)!;
+        const done = await Promise.race([t.done.then(() => true), new Promise<boolean>((res) => setTimeout(() => res(false), Math.max(1, c.latency.real(req.params.delay * 1000))))]);
+        if (done && t.exitstatus === "OK") return null;
+      }
+      return upid;
+    },
+  });
+
+  sim.route({
+    method: "POST",
+    path: "/nodes/{node}/storage/{storage}/download-url",
+    params: {
+      node: NODE, storage: STORAGE,
+      url: { type: "string", pattern: "https?://.*" },
+      content: { type: "string", enum: ["iso", "vztmpl", "import"] },
+      filename: { type: "string", maxLength: 255 },
+      checksum: { type: "string", optional: true },
+      "checksum-algorithm": { type: "string", enum: ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"], optional: true },
+      compression: { type: "string", optional: true },
+      "verify-certificates": { type: "boolean", optional: true },
+    },
+    permissions: {
+      check: ["and", ["perm", "/storage/{storage}", ["Datastore.AllocateTemplate"]], ["or", ["perm", "/", ["Sys.Audit", "Sys.Modify"]], ["perm", "/nodes/{node}", ["Sys.AccessNetwork"]]]],
+    },
+    handler: (req) => {
+      const p = req.params;
+      const s = storageOn(p.node, p.storage);
+      if (!s.content.includes(p.content)) throw new PveError(500, `storage '${p.storage}' is not configured for content-type '${p.content}'`);
+      if (p.checksum !== undefined && p["checksum-algorithm"] === undefined) throw paramError({ checksum: "parameter 'checksum' requires parameter 'checksum-algorithm'" });
+      if (p["checksum-algorithm"] !== undefined && p.checksum === undefined) throw paramError({ "checksum-algorithm": "parameter 'checksum-algorithm' requires parameter 'checksum'" });
+      const filename = String(p.filename).replace(/[^-a-zA-Z0-9_.]/g, "_");
+      if (!EXT_RE[p.content].test(filename)) throw paramError({ filename: "wrong file extension" });
+      const target = c.hostPath(p.node, `${s.path}/${CONTENT_SUBDIR[p.content]}/${filename}`);
+      const volid = `${s.storage}:${p.content}/${filename}`;
+      return c.tasks.start(p.node, "download", filename, req.auth.principal, async (ctx) => {
+        ctx.log(`downloading ${p.url} to ${path.posix.join(s.path!, CONTENT_SUBDIR[p.content], filename)}`);
+        const status = /\/(4\d\d|5\d\d)(\/|$|\?)/.exec(p.url);
+        if (status) {
+          await ctx.sleep(200);
+          throw new Error(`download failed: ${status[1]} ${status[1] === "404" ? "Not Found" : "Error"}`);
+        }
+        await ctx.transfer(`download@${p.node}`, opts.downloadSize, opts.downloadBandwidth);
+        const data = Buffer.from(`pve-sim download: ${p.url}\n`);
+        if (p.checksum) {
+          const got = createHash(p["checksum-algorithm"]).update(data).digest("hex");
+          ctx.log(`calculating checksum...`);
+          if (got.toLowerCase() !== String(p.checksum).toLowerCase()) throw new Error(`checksum mismatch: got '${got}' != expect '${p.checksum}'`);
+          ctx.log("checksum verified");
+        }
+        fs.mkdirSync(path.dirname(target), { recursive: true });
+        fs.writeFileSync(target, data);
+        if (p.content === "import") c.importSizes.set(`${volid}@${p.node}`, opts.importVirtualSize);
+        ctx.log(`download of '${p.url}' to '${target.slice(c.hostPath(p.node, "/").length - 1)}' finished`);
+      });
+    },
+  });
+
+  // ---- back door: files on a node ---------------------------------------------------------
+
+  /** `{path}` absolute on the node. PUT `{path, content}` writes, DELETE removes. */
+  sim.backdoor("GET", "/nodes/{node}/files", (p, pp) => {
+    const file = c.hostPath(pp.node, p.path);
+    if (!fs.existsSync(file)) throw new PveError(404, `no such file ${p.path}`);
+    const st = fs.statSync(file);
+    return st.isDirectory() ? fs.readdirSync(file) : { path: p.path, content: fs.readFileSync(file, "utf8"), mode: st.mode & 0o7777, size: st.size };
+  });
+  sim.backdoor("PUT", "/nodes/{node}/files", (p, pp) => {
+    const file = c.hostPath(pp.node, p.path);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, String(p.content ?? ""));
+    return null;
+  });
+  sim.backdoor("DELETE", "/nodes/{node}/files", (p, pp) => {
+    fs.rmSync(c.hostPath(pp.node, p.path), { force: true });
+    return null;
+  });
+}

@@ -1,0 +1,184 @@
+// The latency model: how long simulated PVE operations take. Every duration is a base value
+// in milliseconds of "PVE time", multiplied by the simulator's `timeFactor` (0 = instant).
+// Disk copies (clone, import, migration of local disks) move bytes through a per-storage
+// channel whose bandwidth is shared fairly by all concurrent transfers on that storage, so
+// 10 parallel full clones from one storage each take ~10x as long as one alone.
+
+export interface LatencyOptions {
+  /** Time between the API call returning a UPID and the forked worker starting. */
+  forkMs: number;
+  /** qmcreate without disk allocation / per allocated disk. */
+  createMs: number;
+  allocateDiskMs: number;
+  /** qmconfig (POST config) worker. */
+  configMs: number;
+  /** qmstart until the VM is running / qmstop / qmshutdown (guest with ACPI). */
+  startMs: number;
+  stopMs: number;
+  shutdownMs: number;
+  /** Running → guest agent answering. */
+  bootToAgentMs: number;
+  templateMs: number;
+  resizeMs: number;
+  destroyMs: number;
+  /** Fixed part of a migration; local disks additionally move at `storageBandwidth`. */
+  migrateMs: number;
+  /** A linked clone (thin snapshot of the base volume), per disk. */
+  linkedCloneMs: number;
+  /** Fixed part of a full clone, before copying. */
+  cloneBaseMs: number;
+  /** Bytes per second a storage delivers, shared by concurrent copies on it. */
+  storageBandwidth: number;
+  /** Bytes per second for download-url. */
+  downloadBandwidth: number;
+  /** Size of a simulated download (bytes) and the virtual size of a downloaded disk image. */
+  downloadSize: number;
+  importVirtualSize: number;
+  /** flock timeouts: `lock_config` default and the 1 s used by clone/create workers. */
+  lockTimeoutMs: number;
+  workerLockTimeoutMs: number;
+  /** Timeout of a shutdown without `timeout` param (PVE: 600 s in qm shutdown task). */
+  shutdownTimeoutMs: number;
+}
+
+export const DEFAULT_LATENCY: LatencyOptions = {
+  forkMs: 50,
+  createMs: 500,
+  allocateDiskMs: 300,
+  configMs: 200,
+  startMs: 1000,
+  stopMs: 300,
+  shutdownMs: 3000,
+  bootToAgentMs: 8000,
+  templateMs: 500,
+  resizeMs: 300,
+  destroyMs: 500,
+  migrateMs: 3000,
+  linkedCloneMs: 1500,
+  cloneBaseMs: 500,
+  storageBandwidth: 1024 ** 3,
+  downloadBandwidth: 100 * 1024 ** 2,
+  downloadSize: 600 * 1024 ** 2,
+  importVirtualSize: 2 * 1024 ** 3,
+  lockTimeoutMs: 10000,
+  workerLockTimeoutMs: 1000,
+  shutdownTimeoutMs: 600000,
+};
+
+export class AbortedError extends Error {}
+
+interface Transfer {
+  remaining: number;
+  resolve(): void;
+  reject(e: Error): void;
+}
+
+/** A storage's bandwidth, shared fairly by the transfers in flight on it. */
+class SharedChannel {
+  private readonly active = new Set<Transfer>();
+  private last = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly bytesPerRealMs: () => number) {}
+
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  add(bytes: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.progress();
+      const t: Transfer = { remaining: bytes, resolve, reject };
+      this.active.add(t);
+      signal?.addEventListener("abort", () => {
+        if (!this.active.has(t)) return;
+        this.progress();
+        this.active.delete(t);
+        reject(new AbortedError("interrupted by signal"));
+        this.schedule();
+      });
+      this.schedule();
+    });
+  }
+
+  private progress(): void {
+    const now = Date.now();
+    const n = this.active.size;
+    if (n > 0) {
+      const share = (this.bytesPerRealMs() * (now - this.last)) / n;
+      for (const t of this.active) t.remaining -= share;
+    }
+    this.last = now;
+  }
+
+  private schedule(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const t of [...this.active]) {
+      if (t.remaining <= 1) {
+        this.active.delete(t);
+        t.resolve();
+      }
+    }
+    if (this.active.size === 0) return;
+    const min = Math.min(...[...this.active].map((t) => t.remaining));
+    const wait = Math.max(1, Math.ceil(min / (this.bytesPerRealMs() / this.active.size)));
+    this.timer = setTimeout(() => {
+      this.progress();
+      this.schedule();
+    }, wait);
+  }
+}
+
+export class Latency {
+  readonly opts: LatencyOptions;
+  private readonly channels = new Map<string, SharedChannel>();
+
+  constructor(
+    opts: Partial<LatencyOptions> | undefined,
+    private readonly timeFactor: () => number,
+  ) {
+    this.opts = { ...DEFAULT_LATENCY, ...(opts ?? {}) };
+  }
+
+  /** Real milliseconds for a base duration. */
+  real(baseMs: number): number {
+    return baseMs * this.timeFactor();
+  }
+
+  /** Waits a base duration (scaled); rejects with AbortedError when `signal` aborts. */
+  sleep(baseMs: number, signal?: AbortSignal): Promise<void> {
+    const ms = this.real(baseMs);
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(new AbortedError("interrupted by signal"));
+      const t = ms > 0 ? setTimeout(done, ms) : setImmediate(done);
+      function done() {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }
+      function onAbort() {
+        if (ms > 0) clearTimeout(t as NodeJS.Timeout);
+        else clearImmediate(t as NodeJS.Immediate);
+        reject(new AbortedError("interrupted by signal"));
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Moves `bytes` through the channel `key` (a storage id, or `storage@node` for local
+   *  storage), sharing its bandwidth with the other transfers in flight there. */
+  transfer(key: string, bytes: number, signal?: AbortSignal, bandwidth = this.opts.storageBandwidth): Promise<void> {
+    if (this.timeFactor() <= 0 || bytes <= 0) return this.sleep(0, signal);
+    let ch = this.channels.get(key);
+    if (!ch) {
+      ch = new SharedChannel(() => bandwidth / 1000 / this.timeFactor());
+      this.channels.set(key, ch);
+    }
+    return ch.add(bytes, signal);
+  }
+
+  /** Transfers in flight on a channel (for the back door / tests). */
+  inFlight(key: string): number {
+    return this.channels.get(key)?.inFlight ?? 0;
+  }
+}

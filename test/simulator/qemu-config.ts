@@ -1,0 +1,428 @@
+// QEMU VM configuration as PVE stores it: `key: value` lines, description as leading `#`
+// comments, a `[PENDING]` section and a `[special:cloudinit]` section; property strings;
+// drives; sizes; tags. An independent reading of qemu-server (QemuServer.pm
+// `write_vm_config`/`parse_vm_config`, Drive.pm, `vmconfig_hotplug_pending`) and
+// pve-guest-common (GuestHelpers.pm `get_unique_tags`).
+import { createHash } from "crypto";
+import { ParamDefs } from "./types";
+
+/** VM option parameters shared by create and config update (schema 9.1 `POST /nodes/{node}/qemu`
+ *  minus the create-only ones). Indexed options keep the schema's `[n]` spelling. */
+export const VM_OPTION_PARAMS: ParamDefs = {
+  acpi: {type: "boolean", optional: true},
+  affinity: {type: "string", optional: true},
+  agent: {type: "string", optional: true},
+  "allow-ksm": {type: "boolean", optional: true},
+  "amd-sev": {type: "string", optional: true},
+  arch: {type: "string", optional: true, enum: ["x86_64", "aarch64"]},
+  args: {type: "string", optional: true},
+  audio0: {type: "string", optional: true},
+  autostart: {type: "boolean", optional: true},
+  balloon: {type: "integer", optional: true, minimum: 0},
+  bios: {type: "string", optional: true, enum: ["seabios", "ovmf"]},
+  boot: {type: "string", optional: true},
+  bootdisk: {type: "string", optional: true, pattern: "(ide|sata|scsi|virtio)\\d+"},
+  cdrom: {type: "string", optional: true},
+  cicustom: {type: "string", optional: true},
+  cipassword: {type: "string", optional: true},
+  citype: {type: "string", optional: true, enum: ["configdrive2", "nocloud", "opennebula"]},
+  ciupgrade: {type: "boolean", optional: true},
+  ciuser: {type: "string", optional: true},
+  cores: {type: "integer", optional: true, minimum: 1},
+  cpu: {type: "string", optional: true},
+  cpulimit: {type: "number", optional: true, minimum: 0, maximum: 128},
+  cpuunits: {type: "integer", optional: true, minimum: 1, maximum: 262144},
+  description: {type: "string", optional: true, maxLength: 8192},
+  efidisk0: {type: "string", optional: true},
+  freeze: {type: "boolean", optional: true},
+  hookscript: {type: "string", optional: true},
+  "hostpci[n]": {type: "string", optional: true},
+  hotplug: {type: "string", optional: true},
+  hugepages: {type: "string", optional: true, enum: ["any", "2", "1024"]},
+  "ide[n]": {type: "string", optional: true},
+  "intel-tdx": {type: "string", optional: true},
+  "ipconfig[n]": {type: "string", optional: true},
+  ivshmem: {type: "string", optional: true},
+  keephugepages: {type: "boolean", optional: true},
+  keyboard: {type: "string", optional: true, enum: ["de", "de-ch", "da", "en-gb", "en-us", "es", "fi", "fr", "fr-be", "fr-ca", "fr-ch", "hu", "is", "it", "ja", "lt", "mk", "nl", "no", "pl", "pt", "pt-br", "sv", "sl", "tr"]},
+  kvm: {type: "boolean", optional: true},
+  localtime: {type: "boolean", optional: true},
+  lock: {type: "string", optional: true, enum: ["backup", "clone", "create", "migrate", "rollback", "snapshot", "snapshot-delete", "suspending", "suspended"]},
+  machine: {type: "string", optional: true},
+  memory: {type: "string", optional: true},
+  migrate_downtime: {type: "number", optional: true, minimum: 0},
+  migrate_speed: {type: "integer", optional: true, minimum: 0},
+  name: {type: "string", optional: true, format: "dns-name"},
+  nameserver: {type: "string", optional: true},
+  "net[n]": {type: "string", optional: true},
+  numa: {type: "boolean", optional: true},
+  "numa[n]": {type: "string", optional: true},
+  onboot: {type: "boolean", optional: true},
+  ostype: {type: "string", optional: true, enum: ["other", "wxp", "w2k", "w2k3", "w2k8", "wvista", "win7", "win8", "win10", "win11", "l24", "l26", "solaris"]},
+  "parallel[n]": {type: "string", optional: true, pattern: "/dev/parport\\d+|/dev/usb/lp\\d+"},
+  protection: {type: "boolean", optional: true},
+  reboot: {type: "boolean", optional: true},
+  rng0: {type: "string", optional: true},
+  "sata[n]": {type: "string", optional: true},
+  "scsi[n]": {type: "string", optional: true},
+  scsihw: {type: "string", optional: true, enum: ["lsi", "lsi53c810", "virtio-scsi-pci", "virtio-scsi-single", "megasas", "pvscsi"]},
+  searchdomain: {type: "string", optional: true},
+  "serial[n]": {type: "string", optional: true, pattern: "(/dev/[^,]+|socket)"},
+  shares: {type: "integer", optional: true, minimum: 0, maximum: 50000},
+  smbios1: {type: "string", optional: true, maxLength: 512},
+  smp: {type: "integer", optional: true, minimum: 1},
+  sockets: {type: "integer", optional: true, minimum: 1},
+  spice_enhancements: {type: "string", optional: true},
+  sshkeys: {type: "string", optional: true, format: "urlencoded"},
+  startdate: {type: "string", optional: true, pattern: "(now|\\d{4}-\\d{1,2}-\\d{1,2}(T\\d{1,2}:\\d{1,2}:\\d{1,2})?)"},
+  startup: {type: "string", optional: true},
+  tablet: {type: "boolean", optional: true},
+  tags: {type: "string", optional: true, format: "pve-tag-list"},
+  tdf: {type: "boolean", optional: true},
+  template: {type: "boolean", optional: true},
+  tpmstate0: {type: "string", optional: true},
+  "unused[n]": {type: "string", optional: true},
+  "usb[n]": {type: "string", optional: true},
+  vcpus: {type: "integer", optional: true, minimum: 1},
+  vga: {type: "string", optional: true},
+  "virtio[n]": {type: "string", optional: true},
+  "virtiofs[n]": {type: "string", optional: true},
+  vmgenid: {type: "string", optional: true, pattern: "(?:[a-fA-F0-9]{8}(?:-[a-fA-F0-9]{4}){3}-[a-fA-F0-9]{12}|[01])"},
+  vmstatestorage: {type: "string", optional: true, format: "pve-storage-id"},
+  watchdog: {type: "string", optional: true},
+};
+
+/** Option keys matching an indexed `name[n]` parameter (with PVE's index ranges). */
+const INDEXED: Record<string, number> = {
+  hostpci: 16, ide: 4, ipconfig: 32, net: 32, numa: 8, parallel: 3, sata: 6, scsi: 31, serial: 4,
+  unused: 256, usb: 14, virtio: 16, virtiofs: 10,
+};
+
+/** The ParamDef for a concrete option key (`net0` → `net[n]`), or undefined. */
+export function optionDef(key: string) {
+  if (VM_OPTION_PARAMS[key]) return VM_OPTION_PARAMS[key];
+  const m = /^([a-z]+)(\d+)$/.exec(key);
+  if (m && INDEXED[m[1]] !== undefined && Number(m[2]) < INDEXED[m[1]]) return VM_OPTION_PARAMS[`${m[1]}[n]`];
+  return undefined;
+}
+
+// --- property strings -------------------------------------------------------------------
+
+export type Props = Record<string, string>;
+
+/** Parses `a=1,b=2` (a value without `=` is the default key's). */
+export function parseProps(value: string, defaultKey?: string): Props {
+  const out: Props = {};
+  for (const part of value.split(",")) {
+    if (part === "") continue;
+    const i = part.indexOf("=");
+    if (i < 0) {
+      if (defaultKey && out[defaultKey] === undefined) out[defaultKey] = part;
+      else out[part] = "";
+    } else out[part.slice(0, i)] = part.slice(i + 1);
+  }
+  return out;
+}
+
+export function printProps(p: Props, defaultKey?: string): string {
+  const parts: string[] = [];
+  if (defaultKey && p[defaultKey] !== undefined) parts.push(p[defaultKey]);
+  for (const [k, v] of Object.entries(p)) if (k !== defaultKey) parts.push(v === "" ? k : `${k}=${v}`);
+  return parts.join(",");
+}
+
+export function parseBool(v: string | undefined): boolean | undefined {
+  if (v === undefined) return undefined;
+  if (/^(1|on|yes|true)$/i.test(v)) return true;
+  if (/^(0|off|no|false)$/i.test(v)) return false;
+  return undefined;
+}
+
+/** Whether `agent` enables the guest agent (`[enabled=]<1|0>`). */
+export function agentEnabled(agent: string | undefined): boolean {
+  if (agent === undefined) return false;
+  return parseBool(parseProps(agent, "enabled").enabled) === true;
+}
+
+// --- network ----------------------------------------------------------------------------
+
+const NIC_MODELS = ["e1000", "e1000-82540em", "e1000-82544gc", "e1000-82545em", "e1000e", "i82551", "i82557b", "i82559er", "ne2k_isa", "ne2k_pci", "pcnet", "rtl8139", "virtio", "vmxnet3"];
+
+export interface Nic {
+  model: string;
+  macaddr?: string;
+  rest: Props;
+}
+
+/** `virtio=BC:24:11:..,bridge=vmbr0` or `model=virtio,macaddr=..` → model, MAC, the rest. */
+export function parseNet(value: string): Nic {
+  const p = parseProps(value);
+  let model = p.model ?? "";
+  let macaddr = p.macaddr;
+  const rest: Props = {};
+  for (const [k, v] of Object.entries(p)) {
+    if (NIC_MODELS.includes(k)) {
+      model = k;
+      if (v) macaddr = v;
+    } else if (k !== "model" && k !== "macaddr") rest[k] = v;
+  }
+  return { model, macaddr, rest };
+}
+
+export function printNet(n: Nic): string {
+  return printProps({ [n.model]: n.macaddr ?? "", ...n.rest });
+}
+
+// --- drives -----------------------------------------------------------------------------
+
+export const DRIVE_RE = /^(ide[0-3]|sata[0-5]|scsi([0-9]|[12][0-9]|30)|virtio([0-9]|1[0-5])|efidisk0|tpmstate0)$/;
+export const isDriveKey = (k: string) => DRIVE_RE.test(k);
+
+export type Drive = Props & { file: string };
+
+export function parseDrive(value: string): Drive {
+  const p = parseProps(value, "file");
+  if (p.volume !== undefined && p.file === undefined) {
+    p.file = p.volume;
+    delete p.volume;
+  }
+  return p as Drive;
+}
+
+export function printDrive(d: Drive): string {
+  return printProps(d, "file");
+}
+
+export function isCdrom(d: Drive): boolean {
+  return d.media === "cdrom" || d.file === "none" || d.file === "cdrom";
+}
+
+export function isCloudinitVolume(file: string): boolean {
+  return /vm-\d+-cloudinit(\.\w+)?$/.test(file);
+}
+
+// --- sizes ------------------------------------------------------------------------------
+
+const UNIT: Record<string, number> = { "": 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 };
+
+/** `32G`, `512M`, `1.5T`, `1024` (bytes) → bytes. */
+export function parseSize(s: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)([KMGT]?)$/.exec(s);
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * UNIT[m[2]]);
+}
+
+/** Size rendering used in drive strings (`size=32G`, `size=4M`). */
+export function formatSize(bytes: number): string {
+  for (const u of ["T", "G", "M", "K"]) if (bytes >= UNIT[u] && bytes % UNIT[u] === 0) return `${bytes / UNIT[u]}${u}`;
+  return String(bytes);
+}
+
+// --- tags -------------------------------------------------------------------------------
+
+/** `get_unique_tags`: split on `;`, `,` or space, lower-case, de-duplicate, sort, join `;`. */
+export function normaliseTags(tags: string): string {
+  const set = new Set(tags.split(/[;,\s]+/).filter((t) => t !== "").map((t) => t.toLowerCase()));
+  return [...set].sort().join(";");
+}
+
+// --- config file ------------------------------------------------------------------------
+
+export interface VmConfig {
+  /** Current values, including `description`. */
+  current: Record<string, string>;
+  pending: Record<string, string>;
+  /** Pending deletions: option → force flag. */
+  pendingDelete: Record<string, boolean>;
+  /** `[special:cloudinit]`: values as used in the current cloud-init image, recorded when a
+   *  cloud-init option changes; absent when the image is up to date. */
+  cloudinit?: Record<string, string>;
+}
+
+export function emptyConfig(): VmConfig {
+  return { current: {}, pending: {}, pendingDelete: {} };
+}
+
+export function cloneConfig(c: VmConfig): VmConfig {
+  return {
+    current: { ...c.current },
+    pending: { ...c.pending },
+    pendingDelete: { ...c.pendingDelete },
+    cloudinit: c.cloudinit ? { ...c.cloudinit } : undefined,
+  };
+}
+
+function printSection(conf: Record<string, string>, raw: string[]): void {
+  if (conf.description !== undefined) {
+    if (conf.description === "") raw.push("#");
+    else for (const l of conf.description.split("\n")) raw.push(`#${l.replace(/%/g, "%25")}`);
+  }
+  for (const k of Object.keys(conf).sort()) {
+    if (k === "description") continue;
+    raw.push(`${k}: ${conf[k]}`);
+  }
+}
+
+/** The config file text as `write_vm_config` lays it out. */
+export function printConfig(c: VmConfig): string {
+  const raw: string[] = [];
+  printSection(c.current, raw);
+  const delKeys = Object.keys(c.pendingDelete);
+  if (Object.keys(c.pending).length || delKeys.length) {
+    raw.push("", "[PENDING]");
+    const p: Record<string, string> = { ...c.pending };
+    if (delKeys.length) p.delete = delKeys.map((k) => (c.pendingDelete[k] ? `!${k}` : k)).join(",");
+    printSection(p, raw);
+  }
+  if (c.cloudinit) {
+    raw.push("", "[special:cloudinit]");
+    for (const k of Object.keys(c.cloudinit).sort()) raw.push(`${k}: ${c.cloudinit[k]}`);
+  }
+  return raw.join("\n") + "\n";
+}
+
+/** Parses a config file text (the back door's out-of-band edits). Snapshots are dropped. */
+export function parseConfig(text: string): VmConfig {
+  const c = emptyConfig();
+  let section: Record<string, string> | undefined = c.current;
+  let descr: string[] | undefined;
+  for (const line of text.split("\n")) {
+    if (line.trim() === "") continue;
+    const sec = /^\[(.+)\]\s*$/.exec(line);
+    if (sec) {
+      if (sec[1] === "PENDING") section = c.pending;
+      else if (sec[1] === "special:cloudinit") section = c.cloudinit = {};
+      else section = undefined;
+      continue;
+    }
+    if (!section) continue;
+    if (line.startsWith("#")) {
+      if (section === c.current) (descr ??= []).push(decodeURIComponent(line.slice(1)));
+      continue;
+    }
+    const m = /^([a-z][a-z_\-0-9]*):\s*(.*?)\s*$/.exec(line);
+    if (!m) continue;
+    if (section === c.pending && m[1] === "delete") {
+      for (const k of m[2].split(",")) if (k) c.pendingDelete[k.replace(/^!/, "")] = k.startsWith("!");
+    } else section[m[1]] = m[2];
+  }
+  if (descr) c.current.description = descr.join("\n");
+  return c;
+}
+
+export function configDigest(c: VmConfig): string {
+  return createHash("sha1").update(printConfig(c)).digest("hex");
+}
+
+/** A config value as the API returns it: schema integers/numbers/booleans as JSON numbers. */
+export function typedValue(key: string, value: string): string | number {
+  const def = optionDef(key);
+  if (def && (def.type === "integer" || def.type === "number" || def.type === "boolean") && value !== "" && !isNaN(Number(value))) {
+    return Number(value);
+  }
+  return value;
+}
+
+// --- hotplug ----------------------------------------------------------------------------
+
+const CLOUDINIT_OPTS = new Set(["ciuser", "cipassword", "sshkeys", "nameserver", "searchdomain", "cicustom", "citype", "ciupgrade"]);
+export const isCloudinitOption = (k: string) => CLOUDINIT_OPTS.has(k) || /^ipconfig\d+$/.test(k);
+
+/** `$fast_plug_option`: applied at once even on a running VM (QEMU QemuServer.pm). */
+const FAST_PLUG = new Set([
+  "name", "description", "onboot", "protection", "tags", "startup", "hookscript", "lock", "shares",
+  "migrate_downtime", "migrate_speed", "vmstatestorage",
+]);
+
+/** Whether a change to `key` on a running VM takes effect now (`vmconfig_hotplug_pending`);
+ *  `hotplug` is the VM's hotplug option (default `network,disk,usb`). */
+export function isHotpluggable(key: string, hotplug: string | undefined): boolean {
+  if (FAST_PLUG.has(key) || isCloudinitOption(key)) return true;
+  const raw = hotplug ?? "network,disk,usb";
+  const feats = new Set(raw === "1" ? ["network", "disk", "usb"] : raw === "0" ? [] : raw.split(",").map((s) => s.trim()));
+  if (/^net\d+$/.test(key)) return feats.has("network");
+  if (/^usb\d+$/.test(key)) return feats.has("usb");
+  if (/^(efidisk|ide|sata|tpmstate)\d+$/.test(key)) return false;
+  if (/^(scsi|virtio)\d+$/.test(key)) return feats.has("disk");
+  if (key === "vcpus") return feats.has("cpu");
+  if (key === "balloon") return true;
+  if (key === "memory") return feats.has("memory");
+  return false;
+}
+
+// --- privileges per option (`check_vm_modify_config_perm`) -------------------------------
+
+const CPU_OPTS = ["cores", "sockets", "vcpus", "cpu", "cpulimit", "cpuunits", "affinity", "numa", "smp"];
+const MEM_OPTS = ["memory", "balloon", "shares", "hugepages", "keephugepages", "allow-ksm"];
+const OPTION_OPTS = [
+  "name", "description", "onboot", "protection", "tags", "startup", "boot", "bootdisk", "agent", "ostype", "kvm",
+  "acpi", "tablet", "localtime", "hotplug", "keyboard", "freeze", "startdate", "tdf", "reboot", "migrate_downtime",
+  "migrate_speed", "vmstatestorage", "hookscript", "lock", "autostart", "template", "smbios1", "vmgenid",
+];
+
+/** The privilege PVE requires to set or delete `key`. */
+export function privilegeFor(key: string, value?: string): string {
+  if (isCloudinitOption(key)) return "VM.Config.Cloudinit";
+  if (key === "cdrom") return "VM.Config.CDROM";
+  if (isDriveKey(key)) return value !== undefined && isCdrom(parseDrive(value)) ? "VM.Config.CDROM" : "VM.Config.Disk";
+  if (/^unused\d+$/.test(key)) return "VM.Config.Disk";
+  if (CPU_OPTS.includes(key) || /^numa\d+$/.test(key)) return "VM.Config.CPU";
+  if (MEM_OPTS.includes(key)) return "VM.Config.Memory";
+  if (/^net\d+$/.test(key)) return "VM.Config.Network";
+  if (OPTION_OPTS.includes(key)) return "VM.Config.Options";
+  return "VM.Config.HWType";
+}
+
+// --- cloud-init (QEMU Cloudinit.pm, nocloud format) -------------------------------------
+
+/** Volids named by `cicustom` (`user=local:snippets/u.yaml,network=...`). */
+export function snippetVolumes(cicustom: string): string[] {
+  const p = parseProps(cicustom);
+  return ["meta", "network", "user", "vendor"].map((k) => p[k]).filter((v): v is string => !!v);
+}
+
+/** `GET .../cloudinit/dump`: the generated user/network/meta data (nocloud flavour). A
+ *  `cicustom` snippet replaces the generated part; `readSnippet` reads it from the node. */
+export function cloudinitDump(vmid: number, conf: Record<string, string>, _iface: string, type: string, readSnippet: (volid: string) => string): string {
+  const custom = conf.cicustom ? parseProps(conf.cicustom) : {};
+  if (type === "user") {
+    if (custom.user) return readSnippet(custom.user);
+    const lines = ["#cloud-config", `hostname: ${conf.name ?? `VM${vmid}`}`, "manage_etc_hosts: true", "fqdn: " + (conf.name ?? `VM${vmid}`)];
+    if (conf.ciuser) lines.push(`user: ${conf.ciuser}`);
+    if (conf.cipassword) lines.push("password: **********");
+    if (conf.sshkeys) {
+      lines.push("ssh_authorized_keys:");
+      for (const k of decodeURIComponent(conf.sshkeys).split("\n").filter((x) => x.trim() !== "")) lines.push(`  - ${k}`);
+    }
+    lines.push("chpasswd:", "  expire: False");
+    lines.push(`package_upgrade: ${parseBool(conf.ciupgrade) === false ? "false" : "true"}`);
+    return lines.join("\n") + "\n";
+  }
+  if (type === "network") {
+    if (custom.network) return readSnippet(custom.network);
+    const lines = ["version: 1", "config:"];
+    for (const k of Object.keys(conf).filter((x) => /^net\d+$/.test(x)).sort()) {
+      const i = k.slice(3);
+      const mac = (parseNet(conf[k]).macaddr ?? "").toLowerCase();
+      lines.push("    - type: physical", `      name: eth${i}`, `      mac_address: '${mac}'`, "      subnets:");
+      const ip = parseProps(conf[`ipconfig${i}`] ?? "");
+      if (!ip.ip || ip.ip === "dhcp") lines.push("      - type: dhcp4");
+      else {
+        lines.push("      - type: static", `        address: '${ip.ip}'`);
+        if (ip.gw) lines.push(`        gateway: '${ip.gw}'`);
+      }
+      if (ip.ip6 === "dhcp") lines.push("      - type: dhcp6");
+      else if (ip.ip6 === "auto") lines.push("      - type: ipv6_slaac");
+      else if (ip.ip6) lines.push("      - type: static6", `        address: '${ip.ip6}'`);
+    }
+    if (conf.nameserver || conf.searchdomain) {
+      lines.push("    - type: nameserver");
+      if (conf.nameserver) lines.push("      address:", ...conf.nameserver.split(/[ ,;]+/).map((a) => `      - '${a}'`));
+      if (conf.searchdomain) lines.push("      search:", ...conf.searchdomain.split(/[ ,;]+/).map((a) => `      - '${a}'`));
+    }
+    return lines.join("\n") + "\n";
+  }
+  if (custom.meta) return readSnippet(custom.meta);
+  const uuid = createHash("sha1").update(`${vmid}:${conf.smbios1 ?? ""}:${conf.name ?? ""}`).digest("hex");
+  return `instance-id: ${uuid}\n`;
+}

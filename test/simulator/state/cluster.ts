@@ -1,0 +1,524 @@
+// The cluster part's state: nodes, storages (config, capacity, volumes, per-node file
+// trees), VMs (config text, run state), HA resources, plus the flock manager, the task
+// manager and the latency model. Endpoint modules (endpoints/{cluster,nodes,qemu,storage,
+// tasks}.ts) implement PVE's behaviour on top of it. Implements the core's ClusterView.
+
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { Latency, LatencyOptions } from "../latency";
+import { LockManager } from "../locks";
+import { TaskManager } from "../tasks";
+import type { Sim } from "../sim";
+import { Rng } from "../rng";
+import { ClusterView, PveError, ResourceEntry } from "../types";
+import {
+  VmConfig, agentEnabled, configDigest, formatSize, isCdrom, isDriveKey, parseDrive, parseSize, printConfig,
+} from "../qemu-config";
+
+export type StorageType = "dir" | "lvmthin" | "nfs";
+
+export interface StorageDef {
+  storage: string;
+  type: StorageType;
+  content: string[];
+  shared: boolean;
+  /** dir/nfs: mount path on the node. */
+  path?: string;
+  /** lvmthin */
+  vgname?: string;
+  thinpool?: string;
+  /** nfs */
+  server?: string;
+  export?: string;
+  nodes?: string[];
+  disable?: boolean;
+  /** Other config keys as given (e.g. `prune-backups`, `options`). */
+  extra: Record<string, string>;
+}
+
+export interface Volume {
+  volid: string;
+  volname: string;
+  storage: string;
+  vmid?: number;
+  size: number;
+  format: string;
+  ctime: number;
+  parent?: string;
+}
+
+export interface Vm {
+  vmid: number;
+  node: string;
+  config: VmConfig;
+  running: boolean;
+  startedAt?: number;
+  /** Real ms timestamp from which the guest agent answers. */
+  agentReadyAt?: number;
+  pid?: number;
+  /** `# qmclone temporary file` config (only `lock: clone`) until the clone writes the real one. */
+  tempClone?: boolean;
+}
+
+export interface HaResource {
+  sid: string;
+  type: "vm";
+  state: string;
+  max_restart: number;
+  max_relocate: number;
+  failback: number;
+  comment?: string;
+}
+
+export interface SshUser {
+  /** OpenSSH public key lines accepted for this user. */
+  keys: string[];
+}
+
+export interface ClusterOptions {
+  latency?: Partial<LatencyOptions>;
+  /** Add a shared NFS storage for images (id `shared-nfs` or the given id). Default false. */
+  sharedStorage?: boolean | string;
+  /** Capacity in bytes per storage (per node for local ones). */
+  capacity?: Record<string, number>;
+  /** Name of the first NIC inside the guest as the agent reports it. Default `ens18`. */
+  agentInterface?: string;
+  /** QEMU version reported in `meta` and `running-qemu`. Default `10.0.2`. */
+  qemuVersion?: string;
+  /** Temp directory holding each node's file tree. Default: a fresh mkdtemp. */
+  rootDir?: string;
+  /** Start per-node SSH/SFTP servers. Default true. */
+  ssh?: boolean;
+  /** Public keys per SSH user (`root` and others). */
+  sshUsers?: Record<string, SshUser>;
+  /** Per-request API latency (ms before timeFactor) for GET and other methods. */
+  apiLatencyMs?: { read: number; write: number };
+}
+
+const GiB = 1024 ** 3;
+const DEFAULT_CAPACITY: Record<string, number> = { local: 100 * GiB, "local-lvm": 400 * GiB, "shared-nfs": 2048 * GiB };
+
+/** Directory per content type in a dir-like storage (STORAGE Plugin.pm `get_subdir`). */
+export const CONTENT_SUBDIR: Record<string, string> = {
+  images: "images", rootdir: "private", iso: "template/iso", vztmpl: "template/cache",
+  backup: "dump", snippets: "snippets", import: "import",
+};
+
+export function parseVolid(volid: string): { storage: string; volname: string } | undefined {
+  const m = /^([a-zA-Z][a-zA-Z0-9\-_.]*[a-zA-Z0-9]):(.+)$/.exec(volid);
+  return m ? { storage: m[1], volname: m[2] } : undefined;
+}
+
+export class Cluster implements ClusterView {
+  readonly opts: ClusterOptions;
+  readonly latency: Latency;
+  readonly locks: LockManager;
+  readonly tasks: TaskManager;
+  readonly rootDir: string;
+  readonly nodes: string[];
+  readonly storages = new Map<string, StorageDef>();
+  /** `storage` (shared) or `storage@node` → volname → volume. */
+  private readonly volumes = new Map<string, Map<string, Volume>>();
+  /** Capacity per `storage` / `storage@node`. */
+  readonly capacity = new Map<string, { total: number; baseUsed: number }>();
+  readonly vms = new Map<number, Vm>();
+  readonly ha = new Map<string, HaResource>();
+  /** Virtual sizes of importable images (volid@node → bytes). */
+  readonly importSizes = new Map<string, number>();
+  private readonly rng: Rng;
+  private readonly ownRoot: boolean;
+  readonly nodeStart = new Map<string, number>();
+
+  constructor(readonly sim: Sim) {
+    this.opts = (sim.options.cluster ?? {}) as ClusterOptions;
+    this.nodes = sim.nodeNames();
+    this.rng = sim.rngFor("cluster");
+    this.latency = new Latency(this.opts.latency, () => sim.options.timeFactor);
+    this.locks = new LockManager(
+      (ms) => (sim.options.timeFactor > 0 ? ms * sim.options.timeFactor : 5000),
+      (vmid) => sim.faults.lockContention(vmid),
+    );
+    this.tasks = new TaskManager(
+      this.latency,
+      {
+        nowSeconds: () => sim.nowSeconds(),
+        slowFactor: (t) => sim.faults.taskSlowFactor(t),
+        failure: (t) => sim.faults.taskFailure(t),
+      },
+      sim.rngFor("tasks"),
+    );
+    this.ownRoot = !this.opts.rootDir;
+    this.rootDir = this.opts.rootDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "pve-sim-"));
+    for (const n of this.nodes) this.nodeStart.set(n, sim.nowSeconds() - 86400 - Math.floor(this.rng() * 864000));
+
+    this.addStorage({ storage: "local", type: "dir", path: "/var/lib/vz", content: ["iso", "vztmpl", "import", "snippets", "backup"], shared: false, extra: {} });
+    this.addStorage({ storage: "local-lvm", type: "lvmthin", vgname: "pve", thinpool: "data", content: ["images", "rootdir"], shared: false, extra: {} });
+    if (this.opts.sharedStorage) {
+      const id = typeof this.opts.sharedStorage === "string" ? this.opts.sharedStorage : "shared-nfs";
+      this.addStorage({ storage: id, type: "nfs", path: `/mnt/pve/${id}`, server: "10.0.0.5", export: `/export/${id}`, content: ["images", "snippets", "iso", "import"], shared: true, extra: {} });
+    }
+  }
+
+  /** Removes the temp file trees (when this instance created them). */
+  cleanup(): void {
+    if (this.ownRoot) fs.rmSync(this.rootDir, { recursive: true, force: true });
+  }
+
+  // ---- nodes and file trees -------------------------------------------------------------
+
+  nodeNames(): string[] {
+    return [...this.nodes];
+  }
+
+  hasNode(node: string): boolean {
+    return this.nodes.includes(node);
+  }
+
+  /** The host path of a node's absolute path (`/var/lib/vz/x` → `<root>/<node>/var/lib/vz/x`).
+   *  Refuses paths escaping the node's tree. */
+  hostPath(node: string, abs: string): string {
+    const norm = path.posix.normalize("/" + abs);
+    // shared storages are mounted into every node
+    for (const s of this.storages.values()) {
+      if (s.shared && s.path && (norm === s.path || norm.startsWith(s.path + "/"))) {
+        return path.join(this.rootDir, "_shared", s.storage, norm.slice(s.path.length));
+      }
+    }
+    return path.join(this.rootDir, node, norm);
+  }
+
+  // ---- storages -------------------------------------------------------------------------
+
+  addStorage(def: StorageDef): void {
+    this.storages.set(def.storage, def);
+    const total = this.opts.capacity?.[def.storage] ?? DEFAULT_CAPACITY[def.storage] ?? 200 * GiB;
+    const keys = def.shared ? [def.storage] : this.nodes.map((n) => `${def.storage}@${n}`);
+    for (const k of keys) {
+      if (!this.capacity.has(k)) this.capacity.set(k, { total, baseUsed: def.type === "dir" ? Math.floor(total * 0.05) : 0 });
+      if (!this.volumes.has(k)) this.volumes.set(k, new Map());
+    }
+    if (def.path) {
+      for (const n of def.shared ? [this.nodes[0]] : this.nodes) {
+        for (const c of def.content) {
+          const sub = CONTENT_SUBDIR[c];
+          if (sub && c !== "images" && c !== "rootdir") fs.mkdirSync(this.hostPath(n, `${def.path}/${sub}`), { recursive: true });
+        }
+      }
+    }
+  }
+
+  removeStorage(storage: string): void {
+    this.storages.delete(storage);
+  }
+
+  storageExists(storage: string): boolean {
+    return this.storages.has(storage);
+  }
+
+  /** The storage config or PVE's error (`storage 'x' does not exist`). */
+  storage(storage: string): StorageDef {
+    const s = this.storages.get(storage);
+    if (!s) throw new PveError(500, `storage '${storage}' does not exist`);
+    return s;
+  }
+
+  storageOnNode(s: StorageDef, node: string): boolean {
+    return !s.nodes || s.nodes.includes(node);
+  }
+
+  /** `storage_check_enabled`. */
+  checkStorageEnabled(storage: string, node: string): StorageDef {
+    const s = this.storage(storage);
+    if (s.disable) throw new PveError(500, `storage '${storage}' is disabled`);
+    if (!this.storageOnNode(s, node)) throw new PveError(500, `storage '${storage}' is not available on node '${node}'`);
+    return s;
+  }
+
+  storageKey(storage: string, node: string): string {
+    const s = this.storage(storage);
+    return s.shared ? storage : `${storage}@${node}`;
+  }
+
+  volumeMap(storage: string, node: string): Map<string, Volume> {
+    const k = this.storageKey(storage, node);
+    let m = this.volumes.get(k);
+    if (!m) {
+      m = new Map();
+      this.volumes.set(k, m);
+    }
+    return m;
+  }
+
+  /** Sum of the bytes of files under a dir storage's tree on a node. */
+  private fileBytes(s: StorageDef, node: string): number {
+    if (!s.path) return 0;
+    let total = 0;
+    const walk = (p: string) => {
+      let entries: fs.Dirent[];
+      try {
+        entries = fs.readdirSync(p, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const f = path.join(p, e.name);
+        if (e.isDirectory()) walk(f);
+        else if (e.isFile()) total += fs.statSync(f).size;
+      }
+    };
+    walk(this.hostPath(node, s.path));
+    return total;
+  }
+
+  usage(storage: string, node: string): { total: number; used: number; avail: number } {
+    const s = this.storage(storage);
+    const k = this.storageKey(storage, node);
+    const cap = this.capacity.get(k) ?? { total: 0, baseUsed: 0 };
+    let used = cap.baseUsed + this.fileBytes(s, node);
+    for (const v of this.volumeMap(storage, node).values()) used += v.parent ? Math.floor(v.size / 10) : v.size;
+    used = Math.min(used, cap.total);
+    return { total: cap.total, used, avail: cap.total - used };
+  }
+
+  /** Back door: make a storage full (or give it room again). */
+  setStorageFull(storage: string, full: boolean, node?: string): void {
+    const s = this.storage(storage);
+    for (const n of s.shared ? [this.nodes[0]] : node ? [node] : this.nodes) {
+      const k = this.storageKey(storage, n);
+      const cap = this.capacity.get(k)!;
+      if (full) {
+        const { used } = this.usage(storage, n);
+        cap.baseUsed += cap.total - used;
+      } else cap.baseUsed = s.type === "dir" ? Math.floor(cap.total * 0.05) : 0;
+    }
+  }
+
+  private checkSpace(storage: string, node: string, bytes: number): void {
+    const { avail } = this.usage(storage, node);
+    if (bytes > avail) {
+      const s = this.storage(storage);
+      if (s.type === "lvmthin") {
+        throw new Error(`lvcreate 'pve/vm-disk' error:   Insufficient free space: ${Math.ceil(bytes / 4194304)} extents needed, but only ${Math.floor(avail / 4194304)} available`);
+      }
+      throw new Error(`unable to create image: qemu-img: Could not create image: No space left on device`);
+    }
+  }
+
+  /** Allocates `vm-<vmid>-disk-N` (or the given name) on a storage with `images` content. */
+  allocVolume(storage: string, node: string, vmid: number, size: number, opts: { name?: string; format?: string; parent?: string } = {}): Volume {
+    const s = this.checkStorageEnabled(storage, node);
+    if (!s.content.includes("images")) throw new Error(`storage '${storage}' does not support vm images`);
+    this.checkSpace(storage, node, opts.parent ? 0 : size);
+    const vols = this.volumeMap(storage, node);
+    const fmt = s.type === "lvmthin" ? "raw" : (opts.format ?? "qcow2");
+    const ext = s.type === "lvmthin" ? "" : `.${fmt}`;
+    const base = (name: string) => (s.type === "lvmthin" ? name : `${vmid}/${name}`);
+    let name = opts.name;
+    if (!name) {
+      for (let i = 0; ; i++) {
+        const cand = `vm-${vmid}-disk-${i}`;
+        if (![...vols.values()].some((v) => v.volname.endsWith(`${cand}${ext}`) || v.volname.endsWith(cand))) {
+          name = cand;
+          break;
+        }
+      }
+    }
+    let volname = base(name + (name.endsWith(ext) ? "" : ext));
+    if (opts.parent) {
+      const parentName = parseVolid(opts.parent)!.volname;
+      volname = s.type === "lvmthin" ? `${parentName}/${name}` : `${parentName}/${vmid}/${name}${ext}`;
+    }
+    const vol: Volume = {
+      volid: `${storage}:${volname}`, volname, storage, vmid, size, format: fmt, ctime: this.sim.nowSeconds(), parent: opts.parent,
+    };
+    vols.set(volname, vol);
+    return vol;
+  }
+
+  findVolume(volid: string, node: string): Volume | undefined {
+    const p = parseVolid(volid);
+    if (!p || !this.storages.has(p.storage)) return undefined;
+    return this.volumeMap(p.storage, node).get(p.volname);
+  }
+
+  freeVolume(volid: string, node: string): void {
+    const p = parseVolid(volid);
+    if (!p || !this.storages.has(p.storage)) return;
+    this.volumeMap(p.storage, node).delete(p.volname);
+  }
+
+  renameVolume(vol: Volume, node: string, newVolname: string): Volume {
+    const m = this.volumeMap(vol.storage, node);
+    m.delete(vol.volname);
+    const nv = { ...vol, volname: newVolname, volid: `${vol.storage}:${newVolname}` };
+    m.set(newVolname, nv);
+    return nv;
+  }
+
+  volumesOf(storage: string, node: string): Volume[] {
+    return [...this.volumeMap(storage, node).values()];
+  }
+
+  /** Moves a VM's local volumes to another node (migration). */
+  moveVolumes(vmid: number, from: string, to: string): void {
+    for (const s of this.storages.values()) {
+      if (s.shared) continue;
+      const src = this.volumeMap(s.storage, from);
+      const dst = this.volumeMap(s.storage, to);
+      for (const [k, v] of [...src.entries()]) {
+        if (v.vmid === vmid) {
+          src.delete(k);
+          dst.set(k, v);
+        }
+      }
+    }
+  }
+
+  // ---- VMs ------------------------------------------------------------------------------
+
+  vmExists(vmid: number): boolean {
+    return this.vms.has(vmid);
+  }
+
+  /** `load_config` as the node `node` sees it. */
+  loadVm(node: string, vmid: number): Vm {
+    const vm = this.vms.get(vmid);
+    if (!vm || vm.node !== node) throw new PveError(500, `Configuration file 'nodes/${node}/qemu-server/${vmid}.conf' does not exist`);
+    return vm;
+  }
+
+  /** Lowest free VMID ≥ 100 (datacenter.cfg next-id defaults). */
+  nextId(): number {
+    for (let id = 100; id < 1000000; id++) if (!this.vms.has(id)) return id;
+    throw new PveError(500, "unable to get any free VMID in range [100, 1000000)");
+  }
+
+  configText(vm: Vm): string {
+    return vm.tempClone ? "# qmclone temporary file\nlock: clone\n" : printConfig(vm.config);
+  }
+
+  digest(vm: Vm): string {
+    return configDigest(vm.config);
+  }
+
+  isTemplate(vm: Vm): boolean {
+    return vm.config.current.template === "1";
+  }
+
+  haManaged(vmid: number): HaResource | undefined {
+    return this.ha.get(`vm:${vmid}`);
+  }
+
+  /** Root disk size in bytes: the boot disk or the first non-cdrom disk. */
+  maxdisk(vm: Vm): number {
+    const c = vm.config.current;
+    for (const k of Object.keys(c).sort()) {
+      if (!isDriveKey(k) || k === "efidisk0" || k === "tpmstate0") continue;
+      const d = parseDrive(c[k]);
+      if (isCdrom(d)) continue;
+      return d.size ? (parseSize(d.size) ?? 0) : 0;
+    }
+    return 0;
+  }
+
+  maxmem(vm: Vm): number {
+    const m = vm.config.current.memory;
+    const mib = m ? Number(m.split(",")[0].replace(/^current=/, "")) : 512;
+    return mib * 1024 * 1024;
+  }
+
+  cpus(vm: Vm): number {
+    const c = vm.config.current;
+    return Number(c.vcpus ?? Number(c.sockets ?? 1) * Number(c.cores ?? 1));
+  }
+
+  uptime(vm: Vm): number {
+    return vm.running && vm.startedAt ? Math.floor((Date.now() - vm.startedAt) / 1000) : 0;
+  }
+
+  agentRunning(vm: Vm): boolean {
+    return vm.running && agentEnabled(vm.config.current.agent) && vm.agentReadyAt !== undefined && Date.now() >= vm.agentReadyAt;
+  }
+
+  /** The VM's entry as `GET /cluster/resources` shows it. */
+  vmResource(vmid: number): ResourceEntry | undefined {
+    const vm = this.vms.get(vmid);
+    if (!vm) return undefined;
+    const c = vm.config.current;
+    const e: ResourceEntry = {
+      id: `qemu/${vmid}`, type: "qemu", vmid, node: vm.node,
+      name: c.name ?? `VM ${vmid}`, status: vm.running ? "running" : "stopped",
+      template: c.template === "1" ? 1 : 0,
+      maxcpu: this.cpus(vm), maxmem: this.maxmem(vm), maxdisk: this.maxdisk(vm),
+      cpu: vm.running ? 0.01 : 0, mem: vm.running ? Math.floor(this.maxmem(vm) * 0.4) : 0, disk: 0,
+      diskread: 0, diskwrite: 0, netin: 0, netout: 0, uptime: this.uptime(vm),
+    };
+    if (vm.tempClone) e.name = `VM ${vmid}`;
+    if (c.tags) e.tags = c.tags;
+    if (c.lock) e.lock = c.lock;
+    const pool = this.sim.pools.poolOfVm(vmid);
+    if (pool) e.pool = pool;
+    const ha = this.haManaged(vmid);
+    if (ha) e.hastate = ha.state === "started" && !vm.running ? "starting" : ha.state;
+    return e;
+  }
+
+  storageResource(storage: string, node: string): ResourceEntry {
+    const s = this.storage(storage);
+    const u = this.usage(storage, node);
+    const e: ResourceEntry = {
+      id: `storage/${node}/${storage}`, type: "storage", storage, node,
+      status: s.disable ? "unknown" : "available", plugintype: s.type,
+      content: [...s.content].sort().join(","), disk: u.used, maxdisk: u.total, shared: s.shared ? 1 : 0,
+    };
+    return e;
+  }
+
+  storageResources(storage: string): ResourceEntry[] {
+    const s = this.storages.get(storage);
+    if (!s) return [];
+    return this.nodes.filter((n) => this.storageOnNode(s, n)).map((n) => this.storageResource(storage, n));
+  }
+
+  nodeResource(node: string): ResourceEntry {
+    const idx = this.nodes.indexOf(node);
+    const running = [...this.vms.values()].filter((v) => v.node === node && v.running);
+    const maxmem = 64 * GiB + idx * 1024 ** 2;
+    return {
+      id: `node/${node}`, type: "node", node, status: "online", level: "", "cgroup-mode": 2,
+      maxcpu: 16, cpu: 0.02 + 0.01 * running.length, maxmem,
+      mem: 4 * GiB + running.reduce((a, v) => a + Math.floor(this.maxmem(v) * 0.4), 0),
+      maxdisk: 100 * GiB, disk: 10 * GiB, uptime: this.sim.nowSeconds() - this.nodeStart.get(node)!,
+    };
+  }
+
+  // ---- random values --------------------------------------------------------------------
+
+  uuid(): string {
+    return this.sim.uuid(this.rng);
+  }
+
+  /** `random_ether_addr` with the datacenter `mac_prefix` default `BC:24:11`. */
+  randomMac(): string {
+    const b = [0, 0, 0].map(() => Math.floor(this.rng() * 256).toString(16).toUpperCase().padStart(2, "0"));
+    return `BC:24:11:${b.join(":")}`;
+  }
+
+  randomPid(): number {
+    return 1000 + Math.floor(this.rng() * 3000000);
+  }
+
+  formatSize = formatSize;
+}
+
+/** The cluster state of a simulator (created on first use; sets `sim.cluster`). */
+export function clusterOf(sim: Sim): Cluster {
+  if (!sim.ext.cluster) {
+    const c = new Cluster(sim);
+    sim.ext.cluster = c;
+    sim.cluster = c;
+    sim.onStop(() => c.cleanup());
+  }
+  return sim.ext.cluster as Cluster;
+}

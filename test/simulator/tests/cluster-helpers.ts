@@ -1,0 +1,59 @@
+// Helpers for the cluster part's HTTPS tests (independent of provider/).
+import { startSimulator, RunningSimulator } from "../index";
+import type { SimOptions } from "../sim";
+import { call, CallResult } from "./core-http";
+
+export const UPID_RE = /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$/;
+
+export interface Api {
+  s: RunningSimulator;
+  req(method: string, path: string, params?: Record<string, string | number>, token?: string): Promise<CallResult>;
+  ok(method: string, path: string, params?: Record<string, string | number>): Promise<any>;
+  waitTask(node: string, upid: string): Promise<any>;
+  /** Runs a UPID-returning call and waits; returns the final task status. */
+  task(method: string, path: string, params?: Record<string, string | number>): Promise<any>;
+  log(node: string, upid: string): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+export async function startApi(opts: SimOptions = {}): Promise<Api> {
+  const s = await startSimulator({ seed: 42, ...opts });
+  const req = (method: string, path: string, params: Record<string, string | number> = {}, token = s.rootToken) =>
+    method === "GET" || method === "DELETE" ? call(s, method, path, { token, query: params }) : call(s, method, path, { token, form: params });
+  const ok = async (method: string, path: string, params?: Record<string, string | number>) => {
+    const r = await req(method, path, params);
+    if (r.status !== 200) throw new Error(`${method} ${path} -> ${r.status} ${r.reason} ${r.text}`);
+    return r.body.data;
+  };
+  const waitTask = async (node: string, upid: string) => {
+    for (;;) {
+      const st = await ok("GET", `/nodes/${node}/tasks/${encodeURIComponent(upid)}/status`);
+      if (st.status === "stopped") return st;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  const api: Api = {
+    s, req, ok, waitTask,
+    task: async (method, path, params) => {
+      const upid = await ok(method, path, params);
+      return waitTask(upid.split(":")[1], upid);
+    },
+    log: async (node, upid) => (await ok("GET", `/nodes/${node}/tasks/${encodeURIComponent(upid)}/log`, { limit: 1000 })).map((l: any) => l.t),
+    stop: () => s.stop(),
+  };
+  return api;
+}
+
+/** Creates VM `vmid` on pve1 with a 10 GiB disk on local-lvm, a cloud-init drive, and a NIC;
+ *  optionally converts it to a template. */
+export async function createVm(api: Api, vmid: number, extra: Record<string, string | number> = {}, template = false): Promise<void> {
+  const st = await api.task("POST", "/nodes/pve1/qemu", {
+    vmid, name: `vm${vmid}`, memory: 2048, cores: 2, scsihw: "virtio-scsi-pci",
+    scsi0: "local-lvm:10", ide2: "local-lvm:cloudinit", net0: "virtio,bridge=vmbr0", agent: "1", ...extra,
+  });
+  if (st.exitstatus !== "OK") throw new Error(`create ${vmid}: ${st.exitstatus}`);
+  if (template) {
+    const t = await api.task("POST", `/nodes/pve1/qemu/${vmid}/template`);
+    if (t.exitstatus !== "OK") throw new Error(`template ${vmid}: ${t.exitstatus}`);
+  }
+}
