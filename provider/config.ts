@@ -101,6 +101,9 @@ const ENV: Record<string, string[]> = {
 
 const FILE_KEYS = ["username", "password", "otp", "realm"] as const;
 
+/** Every `proxmox:` stack config key this provider reads (the provider's configure() copies these). */
+export const CONFIG_KEYS: readonly string[] = [...Object.keys(ENV), "apiTokenId", "apiTokenSecret", "realm"];
+
 /** Stack config arrives as `proxmox:key`, `proxmox:config:key` or plain `key`. */
 function normaliseConfig(config: Record<string, string | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
