@@ -198,7 +198,7 @@ export class Sim {
     if (this.routes.some((r) => r.method === def.method && r.path === def.path)) {
       throw new Error(`route ${def.method} ${def.path} registered twice`);
     }
-    this.routes.push(def);
+    this.routes.push(this.options.pveVersion === "8.4" ? withoutPve9Params(def) : def);
   }
 
   /** Registers a back-door route under /_sim (root token or admin secret required). */
@@ -245,4 +245,9 @@ export class Sim {
   clearRequestLog(): void {
     this.requestLog.length = 0;
   }
+}
+
+function withoutPve9Params(def: RouteDef): RouteDef {
+  const params = Object.fromEntries(Object.entries(def.params).filter(([, p]) => !p.sincePve9));
+  return { ...def, params };
 }

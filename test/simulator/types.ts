@@ -20,6 +20,8 @@ export interface ParamDef {
   /** Extension: PVE's `requires` — this parameter needs that one to be present too. */
   requires?: string;
   default?: unknown;
+  /** Added in PVE 9.x (ENDPOINTS.md, differences vs 8.4): not accepted when simulating 8.4. */
+  sincePve9?: boolean;
 }
 
 export type ParamDefs = Record<string, ParamDef>;

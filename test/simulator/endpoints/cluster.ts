@@ -110,7 +110,7 @@ export function register(sim: Sim): void {
   const haParams: ParamDefs = {
     sid: SID,
     comment: { type: "string", maxLength: 4096, optional: true },
-    failback: { type: "boolean", optional: true },
+    failback: { type: "boolean", optional: true, sincePve9: true },
     group: { type: "string", format: "pve-configid", optional: true },
     max_relocate: { type: "integer", minimum: 0, optional: true },
     max_restart: { type: "integer", minimum: 0, optional: true },
@@ -154,7 +154,7 @@ export function register(sim: Sim): void {
   sim.route({
     method: "DELETE",
     path: "/cluster/ha/resources/{sid}",
-    params: { sid: SID, purge: { type: "boolean", optional: true } },
+    params: { sid: SID, purge: { type: "boolean", optional: true, sincePve9: true } },
     permissions: { check: ["perm", "/", ["Sys.Console"]] },
     handler: (req) => {
       const sid = parseSid(c, req.params.sid);

@@ -18,25 +18,11 @@ type SchemaInfo = {
   allowtoken?: number;
 };
 
-const NEW_IN_9 = "added in PVE 9.x (ENDPOINTS.md, differences vs 8.4); still accepted under pveVersion 8.4";
-
 /** Documented differences between our routes and a schema version. Key: "METHOD path".
  *  `route`: why the route may be absent; `params`: parameter → why it may be absent. */
 const ALLOW: Record<PveVersion, Record<string, { route?: string; params?: Record<string, string> }>> = {
   "9.1": {},
-  "8.4": {
-    // ENDPOINTS.md "Differences vs PVE 8.4": parameters added in 9.x. The cluster part
-    // accepts them whatever pveVersion says. TODO(cluster engineer): register them only
-    // when sim.options.pveVersion !== "8.4" (as endpoints/access.ts does for token
-    // delete/regenerate), then drop these entries.
-    "POST /cluster/ha/resources": { params: { failback: NEW_IN_9 } },
-    "DELETE /cluster/ha/resources/{sid}": { params: { purge: NEW_IN_9 } },
-    "POST /nodes/{node}/qemu": { params: { "allow-ksm": NEW_IN_9, "intel-tdx": NEW_IN_9, "ha-managed": NEW_IN_9 } },
-    "POST /nodes/{node}/qemu/{vmid}/config": { params: { "allow-ksm": NEW_IN_9, "intel-tdx": NEW_IN_9 } },
-    "PUT /nodes/{node}/qemu/{vmid}/config": { params: { "allow-ksm": NEW_IN_9, "intel-tdx": NEW_IN_9 } },
-    "POST /nodes/{node}/qemu/{vmid}/status/start": { params: { "nets-host-mtu": NEW_IN_9, "with-conntrack-state": NEW_IN_9 } },
-    "POST /nodes/{node}/qemu/{vmid}/migrate": { params: { "with-conntrack-state": NEW_IN_9 } },
-  },
+  "8.4": {},
 };
 
 function indexSchema(file: string): Map<string, SchemaInfo> {
