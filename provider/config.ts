@@ -29,6 +29,7 @@ import type { Logger } from "./util/logger";
  * | caCert (PEM or path)  | PROXMOX_VE_CA_CERT                 |                  |
  * | credentialsFile       | PROXMOX_VE_CREDENTIALS_FILE        |                  |
  * | maxConcurrentRequests | PROXMOX_VE_MAX_CONCURRENT_REQUESTS |                  |
+ * | maxConcurrentTasks    | PROXMOX_VE_MAX_CONCURRENT_TASKS    |                  |
  * | requestTimeoutMs      | PROXMOX_VE_REQUEST_TIMEOUT_MS      |                  |
  * | sshUsername           | PROXMOX_VE_SSH_USERNAME            |                  |
  * | sshPassword (secret)  | PROXMOX_VE_SSH_PASSWORD            |                  |
@@ -38,6 +39,23 @@ import type { Logger } from "./util/logger";
  * | sshPort               | PROXMOX_VE_SSH_PORT                |                  |
  * | sshHostKeys           | PROXMOX_VE_SSH_HOST_KEYS           |                  |
  * | sshKnownHosts         | PROXMOX_VE_SSH_KNOWN_HOSTS         |                  |
+ * | sshPrivateKeyPassphrase (secret) | PROXMOX_VE_SSH_PRIVATE_KEY_PASSPHRASE |   |
+ * | sshNodes              | PROXMOX_VE_SSH_NODES               |                  |
+ * | sshInsecureSkipHostKeyCheck | PROXMOX_VE_SSH_INSECURE_SKIP_HOST_KEY_CHECK | |
+ * | sshSudo               | PROXMOX_VE_SSH_SUDO                |                  |
+ * | sshConcurrency        | PROXMOX_VE_SSH_CONCURRENCY         |                  |
+ *
+ * SSH settings (used by CloudInitSnippet only):
+ * - `sshHostKeys`: fingerprints (`SHA256:...`) as a comma/space separated list or a JSON list
+ *   (trusted for every node), or a JSON object `{"pve1": "SHA256:...", "pve2": ["SHA256:..."]}`
+ *   (per node; a node listed there must present one of its own).
+ * - `sshKnownHosts`: known_hosts content (several lines), or the path of a known_hosts file.
+ * - `sshNodes`: JSON `{"pve1": {"host": "10.0.0.1", "port": 22}}`: where each node's sshd is
+ *   reached. Nodes not listed are dialled at the API endpoint's host when the cluster has a
+ *   single node, else at their node name (as PVE nodes reach each other), on `sshPort`.
+ * - `sshInsecureSkipHostKeyCheck`: accept any host key (a visible choice: each connection logs a warning).
+ * - `sshSudo`: write through `sudo -n` (a non-root `sshUsername` with passwordless sudo).
+ * - `sshConcurrency`: nodes worked on at once (1 to 64, default 4).
  *
  * PROXMOX_VE_CA_CERT and the settings past PROXMOX_VE_SSH_AUTH_SOCK are this provider's own;
  * the rest are bpg's names, so an environment set up for that provider works unchanged.
@@ -54,9 +72,26 @@ export interface SshSettings {
   port: number;
   /** Pinned host key fingerprints (`SHA256:...`), any of which a node may present. */
   hostKeys: string[];
-  /** A known_hosts file to verify node keys against. */
+  /** Pinned fingerprints per node name (`sshHostKeys` given as a JSON object). */
+  nodeHostKeys: Record<string, string[]>;
+  /** A known_hosts file to verify node keys against (when `sshKnownHosts` is a path). */
   knownHostsFile?: string;
+  /** known_hosts content (given inline, or read from `knownHostsFile`). */
+  knownHosts?: string;
+  /** Passphrase of an encrypted `privateKey` (a secret). */
+  privateKeyPassphrase?: string;
+  /** Per-node address and port overrides (`sshNodes`). */
+  nodes: Record<string, { host?: string; port?: number }>;
+  insecureSkipHostKeyCheck: boolean;
+  sudo: boolean;
+  /** Nodes worked on at once. */
+  concurrency: number;
 }
+
+export const DEFAULT_SSH_CONCURRENCY = 4;
+
+/** PVE's own bulk actions default to 4 parallel workers (datacenter.cfg `max_workers`). */
+export const DEFAULT_MAX_CONCURRENT_TASKS = 4;
 
 export interface ConnectionSettings {
   /** `https://host:port`, without /api2/json. */
@@ -64,6 +99,8 @@ export interface ConnectionSettings {
   credentials: PveCredentials;
   tls: { insecure: boolean; caCert?: string };
   maxConcurrentRequests: number;
+  /** Long-running PVE tasks (clone, start, migrate, destroy...) this process runs at once per cluster. */
+  maxConcurrentTasks: number;
   requestTimeoutMs?: number;
   ssh: SshSettings;
   /** Where each setting came from (never its value). */
@@ -88,6 +125,7 @@ const ENV: Record<string, string[]> = {
   caCert: ["PROXMOX_VE_CA_CERT"],
   credentialsFile: ["PROXMOX_VE_CREDENTIALS_FILE"],
   maxConcurrentRequests: ["PROXMOX_VE_MAX_CONCURRENT_REQUESTS"],
+  maxConcurrentTasks: ["PROXMOX_VE_MAX_CONCURRENT_TASKS"],
   requestTimeoutMs: ["PROXMOX_VE_REQUEST_TIMEOUT_MS"],
   sshUsername: ["PROXMOX_VE_SSH_USERNAME"],
   sshPassword: ["PROXMOX_VE_SSH_PASSWORD"],
@@ -97,6 +135,11 @@ const ENV: Record<string, string[]> = {
   sshPort: ["PROXMOX_VE_SSH_PORT"],
   sshHostKeys: ["PROXMOX_VE_SSH_HOST_KEYS"],
   sshKnownHosts: ["PROXMOX_VE_SSH_KNOWN_HOSTS"],
+  sshPrivateKeyPassphrase: ["PROXMOX_VE_SSH_PRIVATE_KEY_PASSPHRASE"],
+  sshNodes: ["PROXMOX_VE_SSH_NODES"],
+  sshInsecureSkipHostKeyCheck: ["PROXMOX_VE_SSH_INSECURE_SKIP_HOST_KEY_CHECK"],
+  sshSudo: ["PROXMOX_VE_SSH_SUDO"],
+  sshConcurrency: ["PROXMOX_VE_SSH_CONCURRENCY"],
 };
 
 const FILE_KEYS = ["username", "password", "otp", "realm"] as const;
@@ -284,6 +327,13 @@ export function resolveConnectionSettings(
     if (!Number.isInteger(n) || n < 1 || n > 256) problems.push(`maxConcurrentRequests must be an integer from 1 to 256, not '${rawMax}'`);
     else maxConcurrentRequests = n;
   }
+  let maxConcurrentTasks = DEFAULT_MAX_CONCURRENT_TASKS;
+  const rawTasks = get("maxConcurrentTasks");
+  if (rawTasks !== undefined) {
+    const n = Number(rawTasks);
+    if (!Number.isInteger(n) || n < 1 || n > 64) problems.push(`maxConcurrentTasks must be an integer from 1 to 64, not '${rawTasks}'`);
+    else maxConcurrentTasks = n;
+  }
   let requestTimeoutMs: number | undefined;
   const rawTimeout = get("requestTimeoutMs");
   if (rawTimeout !== undefined) {
@@ -307,31 +357,145 @@ export function resolveConnectionSettings(
     if (!Number.isInteger(n) || n < 1 || n > 65535) problems.push(`sshPort must be a port number, not '${rawPort}'`);
     else sshPort = n;
   }
-  const hostKeys = (get("sshHostKeys") ?? "")
-    .split(/[\s,;]+/)
-    .map((k) => k.trim())
-    .filter(Boolean);
+  const ssh = resolveSshSettings(get, problems, opts.readFile ?? ((p: string) => fs.readFileSync(p, "utf8")));
+  ssh.agent = sshAgent;
+  ssh.port = sshPort;
 
   if (problems.length || !endpoint || !credentials) throw new ConnectionSettingsError(problems);
 
-  const ssh: SshSettings = {
-    username: get("sshUsername"),
-    password: get("sshPassword"),
-    privateKey: get("sshPrivateKey"),
-    agent: sshAgent,
-    agentSocket: get("sshAgentSocket"),
-    port: sshPort,
-    hostKeys,
-    knownHostsFile: get("sshKnownHosts"),
-  };
   return {
     endpoint,
     credentials,
     tls: { insecure, ...(caCert ? { caCert } : {}) },
     maxConcurrentRequests,
+    maxConcurrentTasks,
     ...(requestTimeoutMs ? { requestTimeoutMs } : {}),
     ssh,
     sources,
+  };
+}
+
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
+
+function fingerprintList(value: unknown, where: string, problems: string[]): string[] {
+  const list = typeof value === "string" ? value.split(/[\s,;]+/).filter(Boolean) : value;
+  if (!Array.isArray(list) || !list.every((v) => typeof v === "string")) {
+    problems.push(`${where} must be a fingerprint or a list of fingerprints`);
+    return [];
+  }
+  for (const fp of list as string[]) {
+    if (!FINGERPRINT.test(fp.trim())) problems.push(`${where}: '${fp}' is not a SHA256 fingerprint like SHA256:<43 base64 characters> (see \`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub\` on the node)`);
+  }
+  return (list as string[]).map((fp) => fp.trim());
+}
+
+/** The SSH part of the settings; every problem goes to `problems` (nothing is dialled here). */
+function resolveSshSettings(get: (key: string) => string | undefined, problems: string[], readFile: (p: string) => string): SshSettings {
+  const bool = (key: string): boolean => {
+    const raw = get(key);
+    if (raw === undefined) return false;
+    const b = parseBool(raw);
+    if (b === undefined) problems.push(`${key} must be true or false, not '${raw}'`);
+    return b ?? false;
+  };
+
+  // Host keys: a list for every node, or a JSON object keyed by node name.
+  let hostKeys: string[] = [];
+  const nodeHostKeys: Record<string, string[]> = {};
+  const rawKeys = get("sshHostKeys")?.trim();
+  if (rawKeys) {
+    if (rawKeys.startsWith("{") || rawKeys.startsWith("[")) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(rawKeys);
+      } catch {
+        problems.push(`sshHostKeys starts like JSON but is not valid JSON: give a list of fingerprints, or an object {"<node>": "SHA256:..."}`);
+      }
+      if (Array.isArray(parsed)) hostKeys = fingerprintList(parsed, "sshHostKeys", problems);
+      else if (parsed && typeof parsed === "object") {
+        for (const [node, v] of Object.entries(parsed as Record<string, unknown>)) nodeHostKeys[node] = fingerprintList(v, `sshHostKeys.${node}`, problems);
+      }
+    } else {
+      hostKeys = fingerprintList(rawKeys, "sshHostKeys", problems);
+    }
+  }
+
+  // known_hosts: content when it has several words or lines, else a file path.
+  let knownHosts: string | undefined;
+  let knownHostsFile: string | undefined;
+  const rawKnown = get("sshKnownHosts");
+  if (rawKnown !== undefined && rawKnown.trim() !== "") {
+    if (/\s/.test(rawKnown.trim())) knownHosts = rawKnown;
+    else {
+      knownHostsFile = rawKnown.trim();
+      try {
+        knownHosts = readFile(knownHostsFile);
+      } catch (e) {
+        problems.push(`sshKnownHosts file '${knownHostsFile}' cannot be read (${(e as NodeJS.ErrnoException).code ?? "error"}); give the path of a known_hosts file, or its content`);
+      }
+    }
+  }
+
+  // Per-node addresses.
+  const nodes: Record<string, { host?: string; port?: number }> = {};
+  const rawNodes = get("sshNodes")?.trim();
+  if (rawNodes) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(rawNodes);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) {
+      problems.push(`sshNodes must be a JSON object like {"pve1": {"host": "10.0.0.1", "port": 22}}`);
+    } else {
+      for (const [node, v] of Object.entries(parsed as Record<string, unknown>)) {
+        const entry = typeof v === "string" ? { host: v } : v;
+        if (!entry || typeof entry !== "object" || Array.isArray(entry)) {
+          problems.push(`sshNodes.${node} must be {"host": "<address>", "port": <port>} or an address`);
+          continue;
+        }
+        const { host, port, ...rest } = entry as Record<string, unknown>;
+        const out: { host?: string; port?: number } = {};
+        if (Object.keys(rest).length > 0) problems.push(`sshNodes.${node} has unknown keys ${Object.keys(rest).join(", ")}: only host and port are read`);
+        if (host !== undefined) {
+          if (typeof host !== "string" || host.trim() === "" || /\s/.test(host)) problems.push(`sshNodes.${node}.host must be a host name or IP address`);
+          else out.host = host;
+        }
+        if (port !== undefined) {
+          const n = typeof port === "string" ? Number(port) : port;
+          if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > 65535) problems.push(`sshNodes.${node}.port must be a port number, not '${String(port)}'`);
+          else out.port = n;
+        }
+        nodes[node] = out;
+      }
+    }
+  }
+
+  let concurrency = DEFAULT_SSH_CONCURRENCY;
+  const rawConc = get("sshConcurrency");
+  if (rawConc !== undefined) {
+    const n = Number(rawConc);
+    if (!Number.isInteger(n) || n < 1 || n > 64) problems.push(`sshConcurrency must be an integer from 1 to 64, not '${rawConc}'`);
+    else concurrency = n;
+  }
+
+  return {
+    username: get("sshUsername"),
+    password: get("sshPassword"),
+    privateKey: get("sshPrivateKey"),
+    privateKeyPassphrase: get("sshPrivateKeyPassphrase"),
+    agent: false,
+    agentSocket: get("sshAgentSocket"),
+    port: 22,
+    hostKeys,
+    nodeHostKeys,
+    ...(knownHostsFile ? { knownHostsFile } : {}),
+    ...(knownHosts !== undefined ? { knownHosts } : {}),
+    nodes,
+    insecureSkipHostKeyCheck: bool("sshInsecureSkipHostKeyCheck"),
+    sudo: bool("sshSudo"),
+    concurrency,
   };
 }
 

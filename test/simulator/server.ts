@@ -136,7 +136,13 @@ function sendData(res: ServerResponse, result: unknown): void {
 }
 
 export class ApiServer {
-  constructor(private readonly sim: Sim) {}
+  private readonly proxyWorkers: WorkerPool;
+  private readonly daemonWorkers: WorkerPool;
+
+  constructor(private readonly sim: Sim) {
+    this.proxyWorkers = new WorkerPool(sim.options.apiWorkers);
+    this.daemonWorkers = new WorkerPool(sim.options.apiWorkers);
+  }
 
   private get auth(): Auth {
     return this.sim.auth;
@@ -242,6 +248,29 @@ export class ApiServer {
       throw new PveError(403, `Permission check failed (URI '${path}' not available with API token, need proper ticket.\n)`);
     }
 
+    // A worker process serves the request from here to the response (async tasks fork, so a
+    // clone holds a worker only for its synchronous part; a flock wait holds it throughout).
+    const pool = method === "GET" ? this.proxyWorkers : this.daemonWorkers;
+    await pool.acquire();
+    try {
+      return await this.processRequest(req, res, method, path, query, body, route, found.match, auth, entry);
+    } finally {
+      pool.release();
+    }
+  }
+
+  private async processRequest(
+    req: IncomingMessage,
+    res: ServerResponse,
+    method: string,
+    path: string,
+    query: URLSearchParams,
+    body: Buffer,
+    route: RouteDef,
+    match: { pathParams: Record<string, string> },
+    auth: AuthContext | undefined,
+    entry: RequestLogEntry,
+  ): Promise<number> {
     // Faults, then modelled latency.
     const fault = this.sim.faults.forRequest(method, route.path, path);
     const modelled = this.sim.latencyModel(method, route.path, path);
@@ -264,7 +293,7 @@ export class ApiServer {
     }
     for (const [k, v] of query) merged[k] = v;
     const dupErrors: Record<string, string> = {};
-    for (const [k, v] of Object.entries(found.match.pathParams)) {
+    for (const [k, v] of Object.entries(match.pathParams)) {
       if (merged[k] !== undefined && String(merged[k]) !== v) {
         dupErrors[k] = "duplicate parameter (already defined in URI) with conflicting values!";
       }
@@ -282,5 +311,27 @@ export class ApiServer {
     const result = await route.handler(simReq);
     sendData(res, result);
     return 200;
+  }
+}
+
+/** N worker processes: a request waits for a free one (FIFO). */
+class WorkerPool {
+  private busy = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly size: number) {}
+
+  acquire(): Promise<void> {
+    if (this.busy < this.size) {
+      this.busy++;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.busy--;
   }
 }

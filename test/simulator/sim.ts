@@ -35,6 +35,10 @@ export interface SimOptions {
   adminSecret?: string;
   /** Port to listen on (127.0.0.1). Default 0 = random. */
   port?: number;
+  /** API worker processes: pveproxy and pvedaemon each run 3 by default (BEHAVIOURS.md,
+   *  "Concurrency of the API server"). Reads are served by the proxy's workers, writes by the
+   *  daemon's; a request holds a worker while it is processed, so excess requests queue. */
+  apiWorkers?: number;
   /** Options of the cluster part (latency model, storage bandwidth, agent, SSH), defined
    *  and read by the cluster engineer's modules. */
   cluster?: any;
@@ -144,6 +148,7 @@ export class Sim {
       clusterName: options.clusterName ?? "pve-sim",
       adminSecret: options.adminSecret ?? uuidFrom(deriveRng(seed, "admin-secret")),
       port: options.port ?? 0,
+      apiWorkers: options.apiWorkers ?? 3,
       cluster: options.cluster ?? {},
     };
     if (this.options.nodes.length === 0) throw new Error("the simulator needs at least one node");

@@ -30,7 +30,7 @@ export function snapshotState(sim: Sim): StateSnapshot {
   }
   return {
     access,
-    vms: [...c.vms.values()].map((v) => ({ vmid: v.vmid, node: v.node, name: v.config.name as string | undefined })).sort((a, b) => a.vmid - b.vmid),
+    vms: [...c.vms.values()].map((v) => ({ vmid: v.vmid, node: v.node, name: v.config.current.name })).sort((a, b) => a.vmid - b.vmid),
     ha: [...c.ha.keys()].sort(),
     storages: [...c.storages.keys()].sort(),
     volumes: [...new Set(volumes)].sort(),

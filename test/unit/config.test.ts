@@ -1,4 +1,4 @@
-import { resolveConnectionSettings, ConnectionSettingsError, clientOptions, splitApiToken } from "../../provider/config";
+import { resolveConnectionSettings, ConnectionSettingsError, clientOptions, splitApiToken, CONFIG_KEYS } from "../../provider/config";
 
 const TOKEN = "ci@pve!pulumi=11111111-2222-4333-8444-555555555555";
 
@@ -120,5 +120,81 @@ describe("connection settings", () => {
     expect(p).toContain("sshPort must be a port number");
     expect(p).toContain("credentials file '/nope.json'");
     expect(p).toContain("ENOENT");
+  });
+});
+
+describe("SSH settings for snippets", () => {
+  const BASE = { endpoint: "https://h:8006", apiToken: TOKEN };
+  const FP1 = "SHA256:" + "A".repeat(43);
+  const FP2 = "SHA256:" + "b".repeat(42) + "0";
+
+  it("has safe defaults: verification on, no sudo, 4 nodes at a time, no overrides", () => {
+    const s = resolveConnectionSettings(BASE, {});
+    expect(s.ssh).toMatchObject({ port: 22, hostKeys: [], nodeHostKeys: {}, nodes: {}, insecureSkipHostKeyCheck: false, sudo: false, concurrency: 4 });
+    expect(s.ssh.knownHosts).toBeUndefined();
+    expect(s.ssh.privateKeyPassphrase).toBeUndefined();
+  });
+
+  it("reads the passphrase, sudo, concurrency and the insecure switch from config and environment", () => {
+    const s = resolveConnectionSettings({ ...BASE, "proxmox:sshPrivateKeyPassphrase": "pass phrase", "proxmox:sshSudo": "true" }, {
+      PROXMOX_VE_SSH_CONCURRENCY: "2",
+      PROXMOX_VE_SSH_INSECURE_SKIP_HOST_KEY_CHECK: "1",
+    });
+    expect(s.ssh).toMatchObject({ privateKeyPassphrase: "pass phrase", sudo: true, concurrency: 2, insecureSkipHostKeyCheck: true });
+    expect(s.sources).toMatchObject({ sshPrivateKeyPassphrase: "config", sshConcurrency: "env" });
+  });
+
+  it("reads per-node addresses and ports from sshNodes (JSON), an address alone being allowed", () => {
+    const s = resolveConnectionSettings({ ...BASE, sshNodes: JSON.stringify({ pve1: { host: "10.0.0.1", port: 2201 }, pve2: { port: "2202" }, pve3: "10.0.0.3" }) }, {});
+    expect(s.ssh.nodes).toEqual({ pve1: { host: "10.0.0.1", port: 2201 }, pve2: { port: 2202 }, pve3: { host: "10.0.0.3" } });
+  });
+
+  it("reads host keys as a list for every node or as a JSON object per node", () => {
+    expect(resolveConnectionSettings({ ...BASE, sshHostKeys: `${FP1}, ${FP2}` }, {}).ssh.hostKeys).toEqual([FP1, FP2]);
+    expect(resolveConnectionSettings({ ...BASE, sshHostKeys: JSON.stringify([FP1]) }, {}).ssh.hostKeys).toEqual([FP1]);
+    const perNode = resolveConnectionSettings({ ...BASE, sshHostKeys: JSON.stringify({ pve1: FP1, pve2: [FP1, FP2] }) }, {}).ssh;
+    expect(perNode.hostKeys).toEqual([]);
+    expect(perNode.nodeHostKeys).toEqual({ pve1: [FP1], pve2: [FP1, FP2] });
+  });
+
+  it("takes known_hosts as content, or as a file path that it reads", () => {
+    const line = "[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+    expect(resolveConnectionSettings({ ...BASE, sshKnownHosts: line }, {}).ssh.knownHosts).toBe(line);
+    const s = resolveConnectionSettings({ ...BASE, sshKnownHosts: "/etc/pve/priv/known_hosts" }, {}, { readFile: (p) => (p === "/etc/pve/priv/known_hosts" ? line + "\n" : "") });
+    expect(s.ssh).toMatchObject({ knownHostsFile: "/etc/pve/priv/known_hosts", knownHosts: line + "\n" });
+  });
+
+  it("reports every bad SSH setting by name", () => {
+    const p = problems(() =>
+      resolveConnectionSettings(
+        {
+          ...BASE,
+          sshNodes: JSON.stringify({ pve1: { host: "bad host", port: 0 }, pve2: { hostname: "x" }, pve3: 7 }),
+          sshHostKeys: JSON.stringify({ pve1: "MD5:aa" }),
+          sshSudo: "sometimes",
+          sshInsecureSkipHostKeyCheck: "perhaps",
+          sshConcurrency: "100",
+          sshKnownHosts: "/missing/known_hosts",
+        },
+        {},
+        { readFile: () => { throw Object.assign(new Error("x"), { code: "ENOENT" }); } },
+      ),
+    ).join("\n");
+    expect(p).toContain("sshNodes.pve1.host must be a host name or IP address");
+    expect(p).toContain("sshNodes.pve1.port must be a port number");
+    expect(p).toContain("sshNodes.pve2 has unknown keys hostname");
+    expect(p).toContain("sshNodes.pve3 must be");
+    expect(p).toContain("sshHostKeys.pve1: 'MD5:aa' is not a SHA256 fingerprint");
+    expect(p).toContain("sshSudo must be true or false");
+    expect(p).toContain("sshInsecureSkipHostKeyCheck must be true or false");
+    expect(p).toContain("sshConcurrency must be an integer from 1 to 64");
+    expect(p).toContain("sshKnownHosts file '/missing/known_hosts' cannot be read (ENOENT)");
+    expect(problems(() => resolveConnectionSettings({ ...BASE, sshNodes: "pve1=10.0.0.1" }, {})).join()).toContain("sshNodes must be a JSON object");
+  });
+
+  it("lists the new keys among the config keys configure() copies", () => {
+    for (const key of ["sshPrivateKeyPassphrase", "sshNodes", "sshInsecureSkipHostKeyCheck", "sshSudo", "sshConcurrency"]) {
+      expect(CONFIG_KEYS).toContain(key);
+    }
   });
 });

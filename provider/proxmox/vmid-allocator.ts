@@ -1,0 +1,135 @@
+// Per-process VMID allocation, safe at any parallelism inside one provider process.
+//
+// PVE's `GET /cluster/nextid` answers the lowest id with no config file. A clone creates its
+// config only inside the forked worker (qemu-server `clone_vm`: `$load_and_check` before the
+// fork only *checks* that the file is absent; the worker writes `lock: clone` after taking the
+// target's flock), so between the clone POST and the worker start every parallel caller gets the
+// same id from nextid. This allocator therefore keeps *reservations*: an id handed out stays
+// reserved in this process until its owner releases it (the clone task finished: the config
+// exists, or the clone failed and PVE removed it). Choosing is serialised by a small mutex, so
+// the cost per VM is one `GET /cluster/nextid` and no lock files.
+//
+// Ids other tools take between our nextid and our clone (or holes above nextid that are in use)
+// show up as `config file already exists` / `already exists` / a flock timeout on the new id;
+// callers mark such an id `taken` and ask again (see VmCloneLifecycle).
+
+import { PveApiError } from "./errors";
+import type { ClusterApi } from "./cluster";
+
+export interface VmidRange {
+  min: number;
+  max: number;
+}
+
+export interface VmidLease {
+  vmid: number;
+  /** Gives the id back (the clone failed or never started). Idempotent. */
+  release(): void;
+  /** The id turned out to be used by someone else: never offer it again in this process. */
+  markTaken(): void;
+}
+
+export type ClusterLookup = Pick<ClusterApi, "nextId" | "resources">;
+
+export const VMID_MIN = 100;
+export const VMID_MAX = 999_999_999;
+
+export class VmidAllocator {
+  private readonly reserved = new Set<number>();
+  private readonly taken = new Set<number>();
+  private chain: Promise<unknown> = Promise.resolve();
+  /** Requests this allocator made (for tests and benchmarks). */
+  requests = 0;
+
+  get reservedIds(): number[] {
+    return [...this.reserved].sort((a, b) => a - b);
+  }
+
+  /** Reserves an id: the lowest PVE calls free that this process has not reserved. */
+  allocate(cluster: ClusterLookup, range?: VmidRange): Promise<VmidLease> {
+    return this.serialised(async () => {
+      const vmid = range ? await this.pickInRange(cluster, range) : await this.pickNext(cluster);
+      return this.lease(vmid);
+    });
+  }
+
+  /** Reserves an id the user chose (so our own parallel allocations skip it). */
+  reserveExplicit(vmid: number): VmidLease {
+    return this.lease(vmid);
+  }
+
+  private lease(vmid: number): VmidLease {
+    this.reserved.add(vmid);
+    let done = false;
+    return {
+      vmid,
+      release: () => {
+        if (done) return;
+        done = true;
+        this.reserved.delete(vmid);
+      },
+      markTaken: () => {
+        this.taken.add(vmid);
+        if (!done) {
+          done = true;
+          this.reserved.delete(vmid);
+        }
+      },
+    };
+  }
+
+  private unavailable(vmid: number): boolean {
+    return this.reserved.has(vmid) || this.taken.has(vmid);
+  }
+
+  private async pickNext(cluster: ClusterLookup): Promise<number> {
+    this.requests++;
+    let vmid = await cluster.nextId();
+    while (this.unavailable(vmid)) vmid++;
+    if (vmid > VMID_MAX) throw new Error(`no free VMID: every id from ${VMID_MIN} is in use or reserved`);
+    return vmid;
+  }
+
+  private async pickInRange(cluster: ClusterLookup, range: VmidRange): Promise<number> {
+    this.requests++;
+    const used = new Set((await cluster.resources("vm")).map((r) => Number(r.vmid)));
+    for (let vmid = range.min; vmid <= range.max; vmid++) {
+      if (!used.has(vmid) && !this.unavailable(vmid)) return vmid;
+    }
+    throw new Error(
+      `no free VMID in the range ${range.min}-${range.max}: every id is in use on the cluster or being created by this program. Widen vmidRange or remove VMs.`,
+    );
+  }
+
+  private serialised<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(fn, fn);
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+}
+
+/** A clone/create failed because `vmid` is already used (by another tool or process). */
+export function isVmidCollision(err: unknown, vmid: number): boolean {
+  const text = err instanceof PveApiError ? err.pveMessage : err instanceof Error ? err.message : String(err);
+  if (new RegExp(`\\b${vmid}\\b.*(config file already exists|already exists)`).test(text)) return true;
+  // Two clones to the same new id: the second waits for the first's target flock and times out.
+  return text.includes(`lock-${vmid}.conf' - got timeout`);
+}
+
+const allocators = new Map<string, VmidAllocator>();
+
+/** The allocator of this process for a cluster (keyed by endpoint: every identity shares it). */
+export function vmidAllocatorFor(endpoint: string): VmidAllocator {
+  const key = endpoint.replace(/\/+$/, "");
+  let a = allocators.get(key);
+  if (!a) {
+    a = new VmidAllocator();
+    allocators.set(key, a);
+  }
+  return a;
+}
+
+/** Forgets every allocator (tests). */
+export function clearVmidAllocators(): void {
+  allocators.clear();
+}
