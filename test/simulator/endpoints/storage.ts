@@ -214,7 +214,7 @@ export function register(sim: Sim): void {
         const user = [...c.vms.values()].find((vm) => Object.values(vm.config.current).some((v) => v.split(",")[0] === r.volid || v.split(",")[0] === `file=${r.volid}`));
         if (user) throw new PveError(500, `unable to delete volume '${r.volid}' - volume is used by VM ${user.vmid}`);
       }
-      const upid = c.tasks.start(node, "imgdel", r.volid, req.auth.principal, async (ctx) => {
+      const upid = c.tasks.start(node, "imgdel", "", req.auth.principal, async (ctx) => {
         await ctx.sleep(100);
         if (r.file) fs.rmSync(r.file, { force: true });
         else c.freeVolume(r.volid, node);

@@ -1,0 +1,272 @@
+// Pool: a Proxmox VE resource pool, with the VMs and storages this stack places in it.
+//
+// Members: `vms` and `storage` are the members this resource MANAGES, not a picture of the
+// whole pool. Create and update add the declared ones and remove the ones taken out of the
+// declaration; members that joined otherwise (a fleet's clones created with `pool=`, a VM a
+// person moved in) are never touched and are no drift. Every member the pool has is reported
+// in the output `members` ({ vms, storage }). A declared member that left the pool out of band
+// is drift: refresh shows it missing from `vms`/`storage` and the next `up` puts it back.
+//
+// Delete takes out the members this resource declared, then deletes the pool. If other members
+// are left, it refuses with a message naming them, unless `removeMembersOnDelete` is true
+// (then they are taken out of the pool first; VMs and storages themselves are never deleted).
+//
+// Import: `pulumi import proxmox:index:Pool <name> <poolid>` (the id is the pool id). An
+// imported pool claims no members until its next update, so the program's `vms`/`storage`
+// match as long as those members are in the pool.
+//
+// Uses the new-style `/pools?poolid=` API (PVE >= 8.1, nested pools) and falls back to the
+// deprecated `/pools/{poolid}` calls on older nodes.
+
+import * as pulumi from "@pulumi/pulumi";
+import type { PoolInfo } from "../proxmox/pools";
+import { isNotFound, PveApiError } from "../proxmox/errors";
+import { InputChecker, pveNames } from "./check";
+import { client } from "./context";
+import { diffResource, isUnknown, type DiffRules } from "./diff";
+import { stubProvider, type Lifecycle } from "./dynamic";
+import { checkPoolid } from "./access-names";
+import { difference, emptyToUndefined, gone, readResult, intersection, listText, sortedSet } from "./access/common";
+
+export interface PoolArgs {
+  /** The pool id; `parent/child` for a nested pool (PVE >= 8.1). Changing it replaces the pool. */
+  poolid: pulumi.Input<string>;
+  comment?: pulumi.Input<string>;
+  /** VM ids this stack places in the pool (e.g. the template). Other members are left alone. */
+  vms?: pulumi.Input<pulumi.Input<number>[]>;
+  /** Storage ids this stack places in the pool. Other members are left alone. */
+  storage?: pulumi.Input<pulumi.Input<string>[]>;
+  /** On delete, take every remaining member out of the pool first instead of refusing. Default false. */
+  removeMembersOnDelete?: pulumi.Input<boolean>;
+  /** Move a declared VM that belongs to another pool (PVE `allow-move`). Default false: that is an error. */
+  allowMove?: pulumi.Input<boolean>;
+}
+
+export interface PoolInputs {
+  poolid: string;
+  comment?: string;
+  vms?: number[];
+  storage?: string[];
+  removeMembersOnDelete?: boolean;
+  allowMove?: boolean;
+}
+
+export interface PoolMembers {
+  vms: number[];
+  storage: string[];
+}
+
+export interface PoolState extends PoolInputs {
+  /** Every member the pool has, declared or not, as last read. */
+  members: PoolMembers;
+}
+
+const rules: DiffRules<Omit<PoolInputs, "vms" | "storage">> = {
+  poolid: { replaces: true },
+  comment: { normalize: (v: string) => emptyToUndefined(v) },
+  removeMembersOnDelete: {},
+  allowMove: {},
+};
+
+function membersOf(pool: PoolInfo): PoolMembers {
+  const vms = new Set<number>();
+  const storage = new Set<string>();
+  for (const m of pool.members) {
+    if (m.type === "storage") {
+      const sid = m.storage ?? String(m.id).split("/").pop();
+      if (sid) storage.add(sid);
+    } else if (m.vmid !== undefined) {
+      vms.add(Number(m.vmid));
+    }
+  }
+  return { vms: sortedSet([...vms])!, storage: sortedSet([...storage])! };
+}
+
+/** What to change to go from the managed members in `olds` to the declaration in `news`. */
+export function memberPlan(olds: Partial<PoolState>, news: Partial<PoolInputs>) {
+  const actual = olds.members ?? { vms: [], storage: [] };
+  return {
+    addVms: difference(news.vms ?? [], actual.vms),
+    removeVms: intersection(difference(olds.vms ?? [], news.vms ?? []), actual.vms),
+    addStorage: difference(news.storage ?? [], actual.storage),
+    removeStorage: intersection(difference(olds.storage ?? [], news.storage ?? []), actual.storage),
+  };
+}
+
+async function readPool(poolid: string): Promise<PoolInfo | undefined> {
+  try {
+    return await client().pools.getCompat(poolid);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+async function applyMembers(poolid: string, plan: ReturnType<typeof memberPlan>, allowMove: boolean | undefined): Promise<void> {
+  const pools = client().pools;
+  if (plan.removeVms.length) await pools.updateCompat(poolid, { vms: plan.removeVms, delete: true });
+  if (plan.removeStorage.length) await pools.updateCompat(poolid, { storage: plan.removeStorage, delete: true });
+  if (plan.addVms.length) {
+    try {
+      await pools.updateCompat(poolid, { vms: plan.addVms, allowMove: allowMove || undefined });
+    } catch (err) {
+      if (err instanceof PveApiError && /belongs already to pool/.test(err.pveMessage)) {
+        throw new Error(`${err.message}. A VM is in at most one pool: take it out of the other pool, or set allowMove: true on Pool '${poolid}' to move it.`);
+      }
+      throw err;
+    }
+  }
+  if (plan.addStorage.length) await pools.updateCompat(poolid, { storage: plan.addStorage });
+}
+
+async function stateOf(inputs: PoolInputs): Promise<PoolState> {
+  const pool = await readPool(inputs.poolid);
+  if (!pool) throw new Error(`pool '${inputs.poolid}' disappeared while it was being configured`);
+  return { ...inputs, comment: emptyToUndefined(pool.comment), members: membersOf(pool) };
+}
+
+export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
+  async check(_olds, news) {
+    const c = new InputChecker(news as unknown as Record<string, unknown>);
+    const poolid = c.string("poolid", { required: true, rule: checkPoolid });
+    c.string("comment");
+    c.list<number>("vms", {
+      item: (v) => (typeof v === "number" && Number.isInteger(v) && v >= 100 && v <= 999999999 ? undefined : `a VM id is an integer from 100 to 999999999, got ${JSON.stringify(v)}.`),
+    });
+    c.list<string>("storage", {
+      item: (v) => (typeof v === "string" && pveNames.storageId.test(v) ? undefined : `'${String(v)}' is not a storage id (letters, digits, '-', '_' and '.', starting with a letter).`),
+    });
+    c.boolean("removeMembersOnDelete");
+    c.boolean("allowMove");
+    return c.result<PoolInputs>({
+      ...news,
+      poolid: poolid ?? news.poolid,
+      vms: sortedSet(news.vms),
+      storage: sortedSet(news.storage),
+    });
+  },
+
+  async diff(_id, olds, news) {
+    const d = diffResource(rules, olds, news, { deleteBeforeReplace: () => true });
+    const changed = [...d.changed];
+    if (isUnknown(news.vms) || isUnknown(news.storage)) {
+      changed.push(...["vms", "storage"].filter((k) => isUnknown((news as any)[k])));
+    } else {
+      const plan = memberPlan(olds, news);
+      if (plan.addVms.length || plan.removeVms.length) changed.push("vms");
+      if (plan.addStorage.length || plan.removeStorage.length) changed.push("storage");
+    }
+    return {
+      changes: changed.length > 0,
+      replaces: d.replaces,
+      deleteBeforeReplace: d.deleteBeforeReplace,
+    };
+  },
+
+  async create(inputs) {
+    const pools = client().pools;
+    try {
+      await pools.create(inputs.poolid, emptyToUndefined(inputs.comment));
+    } catch (err) {
+      if (err instanceof PveApiError && err.kind === "alreadyExists") {
+        throw new Error(`pool '${inputs.poolid}' already exists: import it (the import id is the pool id, '${inputs.poolid}') or choose another poolid. (${err.message})`);
+      }
+      throw err;
+    }
+    const plan = memberPlan({}, inputs);
+    try {
+      await applyMembers(inputs.poolid, plan, inputs.allowMove);
+    } catch (err) {
+      // Leave nothing half-made: take out what got in, then remove the pool.
+      const left: string[] = [];
+      try {
+        const pool = await readPool(inputs.poolid);
+        const now = pool ? membersOf(pool) : { vms: [], storage: [] };
+        const vms = intersection(plan.addVms, now.vms);
+        const storage = intersection(plan.addStorage, now.storage);
+        if (vms.length) await pools.updateCompat(inputs.poolid, { vms, delete: true });
+        if (storage.length) await pools.updateCompat(inputs.poolid, { storage, delete: true });
+        await pools.deleteCompat(inputs.poolid);
+      } catch (cleanup) {
+        left.push(`pool '${inputs.poolid}' was created but could not be removed again (${(cleanup as Error).message}); delete it by hand`);
+      }
+      const msg = (err as Error).message;
+      throw new Error(left.length ? `${msg}; ${left.join("; ")}` : msg);
+    }
+    return { id: inputs.poolid, outs: await stateOf(inputs) };
+  },
+
+  async read(id, props) {
+    const pool = await readPool(id);
+    if (!pool) return gone<PoolState>();
+    const members = membersOf(pool);
+    const old: Partial<PoolState> = props ?? {};
+    // Declared members that are still there stay declared; one that left shows as drift.
+    const vms = old.vms === undefined ? undefined : intersection(old.vms, members.vms);
+    const storage = old.storage === undefined ? undefined : intersection(old.storage, members.storage);
+    const inputs: PoolInputs = {
+      poolid: id,
+      comment: emptyToUndefined(pool.comment),
+      vms,
+      storage,
+      removeMembersOnDelete: old.removeMembersOnDelete,
+      allowMove: old.allowMove,
+    };
+    for (const k of Object.keys(inputs) as (keyof PoolInputs)[]) if (inputs[k] === undefined) delete inputs[k];
+    return readResult(id, { ...inputs, members }, inputs);
+  },
+
+  async update(_id, olds, news) {
+    const pools = client().pools;
+    if (emptyToUndefined(olds.comment) !== emptyToUndefined(news.comment)) {
+      await pools.updateCompat(news.poolid, { comment: news.comment ?? "" });
+    }
+    // Plan against the pool as it is now, not as last read.
+    const current = await readPool(news.poolid);
+    if (!current) throw new Error(`pool '${news.poolid}' does not exist any more: run \`pulumi refresh\` to drop it from the state, then \`pulumi up\` to create it again`);
+    await applyMembers(news.poolid, memberPlan({ ...olds, members: membersOf(current) }, news), news.allowMove);
+    return { outs: await stateOf(news) };
+  },
+
+  async delete(id, props) {
+    const pools = client().pools;
+    const pool = await readPool(id);
+    if (!pool) return;
+    const members = membersOf(pool);
+    const ours = { vms: intersection(props.vms ?? [], members.vms), storage: intersection(props.storage ?? [], members.storage) };
+    const others = { vms: difference(members.vms, ours.vms), storage: difference(members.storage, ours.storage) };
+    if ((others.vms.length || others.storage.length) && !props.removeMembersOnDelete) {
+      const named = [
+        ...(others.vms.length ? [`VM${others.vms.length > 1 ? "s" : ""} ${listText(others.vms)}`] : []),
+        ...(others.storage.length ? [`storage ${listText(others.storage.map((s) => `'${s}'`))}`] : []),
+      ];
+      throw new Error(
+        `pool '${id}' is not empty: it holds ${named.join(" and ")}, which this stack did not place there. ` +
+          `Destroy or move those first, or set removeMembersOnDelete: true on the Pool (and run \`pulumi up\`) to take them out of the pool before deleting it (the VMs and storages themselves are kept).`,
+      );
+    }
+    if (members.vms.length) await pools.updateCompat(id, { vms: members.vms, delete: true });
+    if (members.storage.length) await pools.updateCompat(id, { storage: members.storage, delete: true });
+    try {
+      await pools.deleteCompat(id);
+    } catch (err) {
+      if (isNotFound(err) && !/not empty/.test((err as Error).message)) return;
+      throw err;
+    }
+  },
+};
+
+export class Pool extends pulumi.dynamic.Resource {
+  declare readonly poolid: pulumi.Output<string>;
+  declare readonly comment: pulumi.Output<string | undefined>;
+  declare readonly vms: pulumi.Output<number[] | undefined>;
+  declare readonly storage: pulumi.Output<string[] | undefined>;
+  declare readonly removeMembersOnDelete: pulumi.Output<boolean | undefined>;
+  declare readonly allowMove: pulumi.Output<boolean | undefined>;
+  /** Every member of the pool (declared or not), as last read. */
+  declare readonly members: pulumi.Output<PoolMembers>;
+
+  constructor(name: string, args: PoolArgs, opts?: pulumi.CustomResourceOptions) {
+    super(stubProvider("provider/resources/pool.js", "poolLifecycle"), name, { ...args, members: undefined }, opts, "proxmox", "Pool");
+  }
+}

@@ -1,0 +1,196 @@
+// Role: a custom role, a named list of privileges.
+//
+// check() accepts privileges that exist in PVE 8 or PVE 9 (their lists differ: VM.Monitor is
+// PVE 8 only; VM.GuestAgent.* and VM.Replicate are PVE 9 only). create/update then compare the
+// list with the privileges the server itself knows (its built-in Administrator role holds them
+// all) and fail naming each privilege the server lacks and its PVE version, before changing
+// anything.
+//
+// VM.Monitor on PVE 9: PVE 9 removed it (the QEMU monitor became root-only and guest-agent
+// calls got their own VM.GuestAgent.* privileges) and rejects it in a role. Lists written for
+// PVE 8, like kubermatic machine-controller's, include it to read a VM's IP addresses through
+// the guest agent. By default that is an error naming the privilege and the version. With
+// `translatePrivileges: true` the provider applies the nearest equivalent of the server's
+// version instead, and reports what it applied in `appliedPrivileges`:
+//   - on PVE 9: VM.Monitor -> VM.GuestAgent.Audit (what agent queries such as
+//     network-get-interfaces check on PVE 9);
+//   - on PVE 8: VM.GuestAgent.* -> VM.Monitor (what agent calls checked on PVE 8);
+// a privilege without an equivalent (VM.Replicate on PVE 8) is still an error.
+//
+// Import: `pulumi import proxmox:index:Role <name> <roleid>`. Built-in roles (PVEVMAdmin...)
+// cannot be managed: PVE refuses to change or delete them.
+
+import * as pulumi from "@pulumi/pulumi";
+import { isNotFound, PveApiError } from "../proxmox/errors";
+import { InputChecker } from "./check";
+import { client } from "./context";
+import { diffResource, normalize, type DiffRules } from "./diff";
+import { stubProvider, type Lifecycle } from "./dynamic";
+import { BUILTIN_ROLES, checkPrivilegeName, checkRoleid } from "./access-names";
+import { compact, gone, readResult, listText, sortedSet } from "./access/common";
+
+export interface RoleArgs {
+  /** The role id. Changing it replaces the role. */
+  roleid: pulumi.Input<string>;
+  /** Privilege names, e.g. ["VM.Audit", "VM.Clone"]. */
+  privileges: pulumi.Input<pulumi.Input<string>[]>;
+  /** Map privileges of the other major version to this server's equivalent (see above). Default false. */
+  translatePrivileges?: pulumi.Input<boolean>;
+}
+
+export interface RoleInputs {
+  roleid: string;
+  privileges: string[];
+  translatePrivileges?: boolean;
+}
+
+export interface RoleState extends RoleInputs {
+  /** The privileges the role has on the server (after translation), sorted. */
+  appliedPrivileges: string[];
+  /** The PVE version the role was last written to (e.g. "9.1.4"). */
+  pveVersion?: string;
+}
+
+const rules: DiffRules<RoleInputs> = {
+  roleid: { replaces: true },
+  privileges: { normalize: normalize.stringSet },
+  translatePrivileges: { normalize: (v: boolean) => v === true },
+};
+
+/** PVE 8 <-> 9 equivalents, used only with translatePrivileges. */
+const TO_PVE9: Record<string, string> = { "VM.Monitor": "VM.GuestAgent.Audit" };
+const TO_PVE8: Record<string, string> = {
+  "VM.GuestAgent.Audit": "VM.Monitor",
+  "VM.GuestAgent.FileRead": "VM.Monitor",
+  "VM.GuestAgent.FileWrite": "VM.Monitor",
+  "VM.GuestAgent.FileSystemMgmt": "VM.Monitor",
+  "VM.GuestAgent.Unrestricted": "VM.Monitor",
+};
+
+const WHY: Record<string, string> = {
+  "VM.Monitor": "PVE 9 removed VM.Monitor; guest-agent access is governed by VM.GuestAgent.* (reading a VM's IP addresses needs VM.GuestAgent.Audit)",
+  "VM.Replicate": "VM.Replicate exists from PVE 9 on",
+};
+
+export interface ServerPrivileges {
+  version: string;
+  privileges: Set<string>;
+}
+
+/** The privileges this server knows: those of its built-in Administrator role. */
+export async function serverPrivileges(): Promise<ServerPrivileges> {
+  const api = client();
+  const [version, roles] = await Promise.all([api.cluster.version(), api.access.listRoles()]);
+  const admin = roles.find((r) => r.roleid === "Administrator");
+  if (!admin) throw new Error("the server lists no Administrator role; cannot tell which privileges it knows");
+  return { version: version.version, privileges: new Set(admin.privs) };
+}
+
+/** The privileges to write for `declared` on this server, or an error naming what it lacks. */
+export function applicablePrivileges(declared: string[], server: ServerPrivileges, translate: boolean): string[] {
+  const major = Number(server.version.split(".")[0]);
+  const table = major >= 9 ? TO_PVE9 : TO_PVE8;
+  const out = new Set<string>();
+  const missing: string[] = [];
+  for (const p of declared) {
+    if (server.privileges.has(p)) out.add(p);
+    else if (translate && table[p] && server.privileges.has(table[p])) out.add(table[p]);
+    else missing.push(p);
+  }
+  if (missing.length) {
+    const reasons = missing.map((p) => (WHY[p] ? ` (${WHY[p]})` : "")).join("");
+    const mappable = missing.filter((p) => table[p] && server.privileges.has(table[p]));
+    const rest = missing.filter((p) => !mappable.includes(p));
+    const hints: string[] = [];
+    if (mappable.length) {
+      hints.push(`Replace ${mappable.map((p) => `${p} with ${table[p]}`).join(", ")}, or set translatePrivileges: true to have the provider do so.`);
+    }
+    if (rest.length) hints.push(`Remove ${listText(rest)} from privileges.`);
+    throw new Error(
+      `privileges: ${listText(missing.map((p) => `'${p}'`))} ${missing.length > 1 ? "do" : "does"} not exist on this server (PVE ${server.version})${reasons}. ${hints.join(" ")}`,
+    );
+  }
+  return sortedSet([...out])!;
+}
+
+async function readRole(roleid: string): Promise<string[] | undefined> {
+  try {
+    return sortedSet(await client().access.getRole(roleid))!;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export const roleLifecycle: Lifecycle<RoleInputs, RoleState> = {
+  async check(_olds, news) {
+    const c = new InputChecker(news as unknown as Record<string, unknown>);
+    c.string("roleid", {
+      required: true,
+      rule: (v) => checkRoleid(v) ?? (BUILTIN_ROLES.has(v) ? `'${v}' is a built-in role, which PVE does not let anyone change; choose another roleid and bind the built-in role directly.` : undefined),
+    });
+    c.list<string>("privileges", { required: true, item: (p) => checkPrivilegeName(p) });
+    c.boolean("translatePrivileges");
+    return c.result<RoleInputs>(compact({ ...news, privileges: sortedSet(news.privileges)! }));
+  },
+
+  async diff(_id, olds, news) {
+    const d = diffResource(rules, olds, news, { deleteBeforeReplace: () => false });
+    return { changes: d.changes, replaces: d.replaces, deleteBeforeReplace: d.deleteBeforeReplace };
+  },
+
+  async create(inputs) {
+    const server = await serverPrivileges();
+    const applied = applicablePrivileges(inputs.privileges, server, inputs.translatePrivileges === true);
+    try {
+      await client().access.createRole(inputs.roleid, applied);
+    } catch (err) {
+      if (err instanceof PveApiError && err.kind === "alreadyExists") {
+        throw new Error(`role '${inputs.roleid}' already exists: import it (the import id is the role id) or choose another roleid. (${err.message})`);
+      }
+      throw err;
+    }
+    return { id: inputs.roleid, outs: { ...inputs, appliedPrivileges: (await readRole(inputs.roleid)) ?? applied, pveVersion: server.version } };
+  },
+
+  async read(id, props) {
+    const live = await readRole(id);
+    if (!live) return gone<RoleState>();
+    const same = props?.appliedPrivileges !== undefined && live.join(",") === sortedSet(props.appliedPrivileges)!.join(",");
+    // Unchanged on the server: keep the declared list (it may differ by translation). Changed:
+    // the server's list is the truth, and the next diff shows the drift.
+    const inputs: RoleInputs = compact({
+      roleid: id,
+      privileges: same && props?.privileges ? props.privileges : live,
+      translatePrivileges: props?.translatePrivileges,
+    });
+    return readResult(id, compact({ ...inputs, appliedPrivileges: live, pveVersion: props?.pveVersion }), inputs);
+  },
+
+  async update(id, _olds, news) {
+    const server = await serverPrivileges();
+    const applied = applicablePrivileges(news.privileges, server, news.translatePrivileges === true);
+    await client().access.updateRole(id, applied);
+    return { outs: { ...news, appliedPrivileges: (await readRole(id)) ?? applied, pveVersion: server.version } };
+  },
+
+  async delete(id) {
+    try {
+      await client().access.deleteRole(id);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  },
+};
+
+export class Role extends pulumi.dynamic.Resource {
+  declare readonly roleid: pulumi.Output<string>;
+  declare readonly privileges: pulumi.Output<string[]>;
+  declare readonly translatePrivileges: pulumi.Output<boolean | undefined>;
+  declare readonly appliedPrivileges: pulumi.Output<string[]>;
+  declare readonly pveVersion: pulumi.Output<string | undefined>;
+
+  constructor(name: string, args: RoleArgs, opts?: pulumi.CustomResourceOptions) {
+    super(stubProvider("provider/resources/role.js", "roleLifecycle"), name, { ...args, appliedPrivileges: undefined, pveVersion: undefined }, opts, "proxmox", "Role");
+  }
+}

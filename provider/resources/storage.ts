@@ -1,0 +1,309 @@
+// Storage: a storage definition the stack owns (`/storage`, i.e. /etc/pve/storage.cfg).
+// Types `dir` (path, shared), `lvmthin` (volume group, thin pool) and `nfs` (server, export,
+// options). Content types, nodes and enabled update in place; the id, type, path and backing
+// (vgname/thinpool, server/export) replace, deleting first (PVE ids are unique).
+// Delete refuses while volumes live on the storage, naming them, unless removeVolumesOnDelete.
+
+import * as pulumi from "@pulumi/pulumi";
+import * as path from "path";
+import { stubProvider, type Lifecycle } from "./dynamic";
+import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
+import { InputChecker, pveNames } from "./check";
+import { client } from "./context";
+import { PveApiError } from "../proxmox/errors";
+import type { StorageConfig } from "../proxmox/storage";
+
+export type StorageType = "dir" | "lvmthin" | "nfs";
+export const STORAGE_TYPES: readonly StorageType[] = ["dir", "lvmthin", "nfs"];
+export const CONTENT_TYPES = ["images", "rootdir", "iso", "vztmpl", "snippets", "import", "backup"] as const;
+/** What each type can hold (pve-storage plugins' `plugindata.content`). */
+const CONTENT_OF: Record<StorageType, readonly string[]> = {
+  dir: CONTENT_TYPES,
+  nfs: CONTENT_TYPES,
+  lvmthin: ["images", "rootdir"],
+};
+
+export interface StorageArgs {
+  /** The storage id (`pve-storage-id`). */
+  storage: pulumi.Input<string>;
+  type: pulumi.Input<StorageType>;
+  /** What it holds: images, rootdir, iso, vztmpl, snippets, import, backup. */
+  content: pulumi.Input<pulumi.Input<string>[]>;
+  /** dir: absolute directory; nfs: mount point (default /mnt/pve/<storage>). */
+  path?: pulumi.Input<string>;
+  /** dir: the directory is the same on every node (e.g. a mounted network file system). */
+  shared?: pulumi.Input<boolean>;
+  /** lvmthin */
+  vgname?: pulumi.Input<string>;
+  thinpool?: pulumi.Input<string>;
+  /** nfs */
+  server?: pulumi.Input<string>;
+  export?: pulumi.Input<string>;
+  /** nfs mount options, e.g. `vers=4.2`. */
+  options?: pulumi.Input<string>;
+  /** Nodes it is available on. Default: all. */
+  nodes?: pulumi.Input<pulumi.Input<string>[]>;
+  /** Default true. */
+  enabled?: pulumi.Input<boolean>;
+  /** On delete, remove the volumes stored on it instead of refusing. Default false. */
+  removeVolumesOnDelete?: pulumi.Input<boolean>;
+}
+
+export interface StorageInputs {
+  storage: string;
+  type: StorageType;
+  content: string[];
+  path?: string;
+  shared?: boolean;
+  vgname?: string;
+  thinpool?: string;
+  server?: string;
+  export?: string;
+  options?: string;
+  nodes?: string[];
+  enabled: boolean;
+  removeVolumesOnDelete?: boolean;
+}
+
+export type StorageState = StorageInputs;
+
+const rules: DiffRules<StorageInputs> = {
+  storage: { replaces: true },
+  type: { replaces: true },
+  path: { replaces: true },
+  vgname: { replaces: true },
+  thinpool: { replaces: true },
+  server: { replaces: true },
+  export: { replaces: true },
+  content: { normalize: normalize.stringSet },
+  shared: { normalize: normalize.flag },
+  options: {},
+  nodes: { normalize: normalize.stringSet },
+  enabled: { normalize: normalize.flag },
+  removeVolumesOnDelete: { normalize: normalize.flag },
+};
+
+function list(value: unknown): string[] {
+  return String(value ?? "")
+    .split(/[,;\s]+/)
+    .filter((x) => x !== "" && x !== "none");
+}
+
+function flag(value: unknown): boolean {
+  return value === true || value === 1 || value === "1";
+}
+
+function absolutePath(v: string): string | undefined {
+  if (!v.startsWith("/")) return "it must be an absolute path";
+  if (v !== "/" && (path.posix.normalize(v) !== v || v.endsWith("/"))) return "it must be normalised (no '.', '..', doubled or trailing '/')";
+  if (v === "/") return "it must not be '/'";
+  if (/[\s,;=]/.test(v)) return "it must not contain whitespace, ',', ';' or '='";
+  return undefined;
+}
+
+/** The state as PVE stores it, from a `GET /storage/{id}` answer. */
+export function stateFromConfig(cfg: StorageConfig, removeVolumesOnDelete?: boolean): StorageState {
+  const type = String(cfg.type) as StorageType;
+  const s: StorageState = { storage: cfg.storage, type, content: normalize.stringSet(list(cfg.content)), enabled: !flag(cfg.disable) };
+  if (type === "dir" || type === "nfs") s.path = cfg.path;
+  if (type === "dir") s.shared = flag(cfg.shared);
+  if (type === "lvmthin") Object.assign(s, { vgname: cfg.vgname, thinpool: cfg.thinpool });
+  if (type === "nfs") {
+    s.server = cfg.server as string;
+    s.export = cfg.export as string;
+    if (cfg.options !== undefined) s.options = String(cfg.options);
+  }
+  if (cfg.nodes !== undefined) s.nodes = normalize.stringSet(list(cfg.nodes));
+  if (removeVolumesOnDelete !== undefined) s.removeVolumesOnDelete = removeVolumesOnDelete;
+  return s;
+}
+
+async function readConfig(storage: string): Promise<StorageConfig | undefined> {
+  try {
+    return await client().storage.get(storage);
+  } catch (e) {
+    if (e instanceof PveApiError && e.kind === "notFound") return undefined;
+    throw e;
+  }
+}
+
+/** Every volume on the storage, per node where it is available (once for a shared one). */
+async function volumesOn(state: StorageState): Promise<string[]> {
+  const api = client();
+  const nodes = (await api.nodes.list()).map((n) => n.node).filter((n) => !state.nodes || state.nodes.includes(n)).sort();
+  const shared = state.type === "nfs" || !!state.shared;
+  const found: string[] = [];
+  for (const node of shared ? nodes.slice(0, 1) : nodes) {
+    const entries = await api.storage.content(node, state.storage);
+    for (const e of entries) found.push(shared ? e.volid : `${e.volid} (on ${node})`);
+  }
+  return found;
+}
+
+export const storageLifecycle: Lifecycle<StorageInputs, StorageState> = {
+  async check(olds, news) {
+    const c = new InputChecker(news);
+    const id = c.string("storage", { required: true, pattern: pveNames.storageId, describe: "a storage id: letters, digits, '-', '_', '.', starting with a letter and not ending with '-', '_' or '.'" });
+    const type = c.string("type", { required: true, oneOf: STORAGE_TYPES }) as StorageType | undefined;
+    const content = c.list<string>("content", {
+      required: true,
+      item: (v) => (typeof v !== "string" || !(CONTENT_TYPES as readonly string[]).includes(v) ? `unknown content type '${String(v)}'; known: ${CONTENT_TYPES.join(", ")}` : undefined),
+    });
+    if (type && content) {
+      const bad = content.filter((x) => !CONTENT_OF[type].includes(x));
+      if (bad.length) c.fail("content", `a ${type} storage cannot hold ${bad.join(", ")}; it holds ${CONTENT_OF[type].join(", ")}`);
+    }
+    const p = c.string("path", { rule: absolutePath });
+    c.boolean("shared");
+    c.string("vgname", { pattern: /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/, describe: "an LVM volume group name" });
+    c.string("thinpool", { pattern: /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/, describe: "an LVM thin pool name" });
+    c.string("server", { pattern: /^[A-Za-z0-9.:\-[\]]+$/, describe: "a host name or IP address" });
+    c.string("export", { rule: absolutePath });
+    c.string("options", { pattern: /^[^\s]+$/, describe: "mount options without spaces, e.g. vers=4.2,soft" });
+    const nodes = c.list<string>("nodes", { nonEmpty: true, item: (n) => (typeof n !== "string" || !pveNames.node.test(n) ? `'${String(n)}' is not a node name` : undefined) });
+    c.boolean("enabled");
+    c.boolean("removeVolumesOnDelete");
+    const need = (k: keyof StorageInputs, when: string) => {
+      if (news[k] === undefined || news[k] === null || news[k] === ("" as never)) c.fail(k, `${k} is required for a ${when} storage.`);
+    };
+    const forbid = (keys: (keyof StorageInputs)[], when: string) => {
+      for (const k of keys) if (news[k] !== undefined && news[k] !== null) c.fail(k, `${k} does not apply to a ${when} storage.`);
+    };
+    if (type === "dir") {
+      need("path", "dir");
+      forbid(["vgname", "thinpool", "server", "export", "options"], "dir");
+    } else if (type === "lvmthin") {
+      need("vgname", "lvmthin");
+      need("thinpool", "lvmthin");
+      forbid(["path", "shared", "server", "export", "options"], "lvmthin");
+    } else if (type === "nfs") {
+      need("server", "nfs");
+      need("export", "nfs");
+      forbid(["vgname", "thinpool", "shared"], "nfs");
+    }
+    // Unknown nodes: a read-only call, only when the list changed.
+    if (nodes && !isUnknown(nodes) && !sameValue(normalize.stringSet(nodes), olds.nodes ? normalize.stringSet(olds.nodes) : undefined)) {
+      const known = (await client().nodes.list()).map((n) => n.node);
+      nodes.forEach((n, i) => {
+        if (!known.includes(n)) c.fail(`nodes[${i}]`, `node '${n}' is not in the cluster (nodes: ${known.sort().join(", ")}).`);
+      });
+    }
+    const out: StorageInputs = {
+      ...news,
+      storage: id ?? news.storage,
+      type: type ?? news.type,
+      content: content && !isUnknown(content) ? normalize.stringSet(content) : news.content,
+      enabled: news.enabled ?? true,
+    };
+    if (type === "nfs" && news.path === undefined && id) out.path = `/mnt/pve/${id}`;
+    if (type === "dir" && news.shared === undefined) out.shared = false;
+    if (nodes && !isUnknown(nodes)) out.nodes = normalize.stringSet(nodes);
+    void p;
+    return c.result(out);
+  },
+
+  async diff(_id, olds, news) {
+    const d = diffResource(rules, olds, news, { deleteBeforeReplace: (o, n) => o.storage === n.storage });
+    return { changes: d.changes, replaces: d.replaces, deleteBeforeReplace: d.deleteBeforeReplace ?? false };
+  },
+
+  async create(inputs) {
+    const api = client();
+    await api.storage.create({
+      storage: inputs.storage,
+      type: inputs.type,
+      content: inputs.content.length ? inputs.content.join(",") : "none",
+      path: inputs.type === "dir" || inputs.type === "nfs" ? inputs.path : undefined,
+      shared: inputs.type === "dir" ? !!inputs.shared : undefined,
+      vgname: inputs.vgname,
+      thinpool: inputs.thinpool,
+      server: inputs.server,
+      export: inputs.export,
+      options: inputs.options,
+      nodes: inputs.nodes?.length ? inputs.nodes.join(",") : undefined,
+      disable: !inputs.enabled,
+    });
+    const cfg = await readConfig(inputs.storage);
+    if (!cfg) throw new Error(`storage '${inputs.storage}' was created but cannot be read back (GET /storage/${inputs.storage})`);
+    return { id: inputs.storage, outs: stateFromConfig(cfg, inputs.removeVolumesOnDelete) };
+  },
+
+  async read(id, props) {
+    const cfg = await readConfig(id);
+    if (!cfg) return { id: "", props: undefined as unknown as StorageState };
+    const state = stateFromConfig(cfg, props?.removeVolumesOnDelete);
+    if (props) return { id, props: state };
+    const { removeVolumesOnDelete: _r, ...inputs } = state;
+    void _r;
+    return { id, props: state, inputs: inputs as StorageInputs };
+  },
+
+  async update(id, olds, news) {
+    const api = client();
+    const params: Record<string, string | number | boolean | undefined> = {};
+    const del: string[] = [];
+    if (!sameValue(normalize.stringSet(olds.content ?? []), news.content)) params.content = news.content.length ? news.content.join(",") : "none";
+    if (!sameValue(olds.nodes, news.nodes)) {
+      if (news.nodes?.length) params.nodes = news.nodes.join(",");
+      else del.push("nodes");
+    }
+    if (flag(olds.enabled) !== flag(news.enabled)) params.disable = !news.enabled;
+    if (news.type === "dir" && flag(olds.shared) !== flag(news.shared)) params.shared = !!news.shared;
+    if (news.type === "nfs" && olds.options !== news.options) {
+      if (news.options) params.options = news.options;
+      else del.push("options");
+    }
+    if (del.length) params.delete = del.join(",");
+    if (Object.keys(params).length) await api.storage.update(id, params);
+    const cfg = await readConfig(id);
+    if (!cfg) throw new Error(`storage '${id}' disappeared while it was being updated`);
+    return { outs: stateFromConfig(cfg, news.removeVolumesOnDelete) };
+  },
+
+  async delete(id, props) {
+    const api = client();
+    const cfg = await readConfig(id);
+    if (!cfg) return;
+    const state = stateFromConfig(cfg, props.removeVolumesOnDelete);
+    const volumes = await volumesOn(state);
+    if (volumes.length && !props.removeVolumesOnDelete) {
+      const shown = volumes.slice(0, 20).join(", ") + (volumes.length > 20 ? `, and ${volumes.length - 20} more` : "");
+      throw new Error(
+        `storage '${id}' still holds ${volumes.length} volume${volumes.length > 1 ? "s" : ""}: ${shown}. ` +
+          `Remove them first (or the resources that own them), or set removeVolumesOnDelete: true (and \`pulumi up\`) to have them deleted with the storage`,
+      );
+    }
+    if (volumes.length) {
+      const nodes = (await api.nodes.list()).map((n) => n.node).filter((n) => !state.nodes || state.nodes.includes(n)).sort();
+      const shared = state.type === "nfs" || !!state.shared;
+      for (const node of shared ? nodes.slice(0, 1) : nodes) {
+        for (const e of await api.storage.content(node, id)) await api.storage.deleteContentAndWait(node, id, e.volid);
+      }
+    }
+    try {
+      await api.storage.delete(id);
+    } catch (e) {
+      if (e instanceof PveApiError && e.kind === "notFound") return;
+      throw e;
+    }
+  },
+};
+
+export class Storage extends pulumi.dynamic.Resource {
+  declare readonly storage: pulumi.Output<string>;
+  declare readonly type: pulumi.Output<StorageType>;
+  declare readonly content: pulumi.Output<string[]>;
+  declare readonly path: pulumi.Output<string | undefined>;
+  declare readonly shared: pulumi.Output<boolean | undefined>;
+  declare readonly vgname: pulumi.Output<string | undefined>;
+  declare readonly thinpool: pulumi.Output<string | undefined>;
+  declare readonly server: pulumi.Output<string | undefined>;
+  declare readonly export: pulumi.Output<string | undefined>;
+  declare readonly options: pulumi.Output<string | undefined>;
+  declare readonly nodes: pulumi.Output<string[] | undefined>;
+  declare readonly enabled: pulumi.Output<boolean>;
+
+  constructor(name: string, args: StorageArgs, opts?: pulumi.CustomResourceOptions) {
+    super(stubProvider("provider/resources/storage.js", "storageLifecycle"), name, { ...args }, opts, "proxmox", "Storage");
+  }
+}

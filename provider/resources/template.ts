@@ -1,0 +1,328 @@
+// Template: a cloud-init VM template built from a distribution's cloud image, the way the
+// machine-controller docs build one by hand (qm create / importdisk / set / template /
+// ha-manager add), but through the API:
+//
+//   1. `download-url` of the image (checksum verified by PVE) into an `import`-capable storage
+//      (content `import`; PVE accepts .qcow2/.raw/.vmdk/.ova there, so a `.img` cloud image is
+//      stored as `.qcow2`, which is what those files are); skipped when the file is there;
+//   2. a VM whose scsi0 is `import-from` that image, a cloud-init drive, a serial console
+//      (`serial0=socket`, `vga=serial0`), a virtio NIC on a bridge, the guest agent on, boot
+//      from scsi0;
+//   3. converted to a template; optionally added to HA with `state=stopped` (so every node can
+//      clone it) and to a pool.
+//
+// Or `adopt: true` with a `vmid` (and node): an existing template is read and its name,
+// description and tags are managed. An adopted template is NEVER destroyed on delete unless
+// `destroyOnDelete: true`; a built one is destroyed (the downloaded image stays in the storage,
+// as a cache for the next build).
+//
+// Replaces: image, storages, node, vmid, hardware (cores, memory, bridge, diskSize), adopt.
+// In place: name, description, tags. The marker line is the same as VmClone's.
+
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { codecs, type PveClient } from "../proxmox";
+import { isVmidCollision } from "../proxmox/vmid-allocator";
+import { InputChecker, pveNames } from "./check";
+import { diffResource, normalize, type DiffRules } from "./diff";
+import { stubProvider, type Lifecycle } from "./dynamic";
+import { composeDescription, splitDescription } from "./vm/config-map";
+import { createFailure, destroyVm, locateVm, runTask, vmContext, type VmContext } from "./vm/lifecycle";
+
+type In<T> = pulumi.Input<T>;
+
+export interface TemplateImage {
+  /** http(s) URL of the cloud image. */
+  url: string;
+  /** Expected checksum (hex), verified by PVE. */
+  checksum?: string;
+  checksumAlgorithm?: "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512";
+  /** File name in the import storage; default the URL's, `.img` stored as `.qcow2`. */
+  fileName?: string;
+  /** Storage with content `import` (a directory storage such as `local`). Default `local`. */
+  storage?: string;
+}
+
+export interface TemplateArgs {
+  node: In<string>;
+  /** Storage for the template's disks (and its cloud-init drive). Default `local-lvm`. */
+  storage?: In<string>;
+  image?: In<TemplateImage>;
+  /** Explicit VMID (required with adopt); default allocated. */
+  vmid?: In<number>;
+  /** Manage an existing template instead of building one. */
+  adopt?: In<boolean>;
+  /** For adopted templates: destroy it on delete anyway. Default false. */
+  destroyOnDelete?: In<boolean>;
+  name?: In<string>;
+  description?: In<string>;
+  tags?: In<In<string>[]>;
+  cores?: In<number>;
+  /** MiB; default 2048. */
+  memory?: In<number>;
+  /** Bridge of net0; default `vmbr0`. */
+  bridge?: In<string>;
+  /** Grow the imported disk to this size (e.g. `10G`). */
+  diskSize?: In<string>;
+  /** Add to HA with state=stopped (machine-controller: templates available on every node). */
+  ha?: In<boolean>;
+  pool?: In<string>;
+}
+
+export interface TemplateInputs {
+  resourceName?: string;
+  node: string;
+  storage: string;
+  image?: TemplateImage;
+  vmid?: number;
+  adopt: boolean;
+  destroyOnDelete: boolean;
+  name: string;
+  description?: string;
+  tags?: string[];
+  cores: number;
+  memory: number;
+  bridge: string;
+  diskSize?: string;
+  ha: boolean;
+  pool?: string;
+}
+
+export interface TemplateState extends TemplateInputs {
+  vmid: number;
+  /** The imported image's volume id (`local:import/noble.qcow2`). */
+  imageVolume?: string;
+}
+
+const rules: DiffRules<TemplateInputs> = {
+  resourceName: {},
+  node: { replaces: true },
+  storage: { replaces: true },
+  image: { replaces: true },
+  vmid: { replaces: true },
+  adopt: { replaces: true },
+  destroyOnDelete: {},
+  name: {},
+  description: {},
+  tags: { normalize: normalize.tags },
+  cores: { replaces: true },
+  memory: { replaces: true },
+  bridge: { replaces: true },
+  diskSize: { replaces: true, normalize: (v: string) => codecs.normalizeSize(v) },
+  ha: { replaces: true },
+  pool: { replaces: true },
+};
+
+/** The file name PVE accepts in `import` content for this image. */
+export function importFileName(image: TemplateImage): string {
+  const base = image.fileName ?? path.posix.basename(new URL(image.url).pathname);
+  const safe = base.replace(/[^-a-zA-Z0-9_.]/g, "_");
+  return /\.(qcow2|raw|vmdk|ova)$/i.test(safe) ? safe : `${safe.replace(/\.img$/i, "")}.qcow2`;
+}
+
+async function ensureImage(ctx: VmContext, node: string, image: TemplateImage): Promise<string> {
+  const storage = image.storage ?? "local";
+  const filename = importFileName(image);
+  const volid = `${storage}:import/${filename}`;
+  const present = await ctx.api.storage.content(node, storage, { content: "import" });
+  if (present.some((e) => e.volid === volid)) return volid;
+  await runTask(ctx, () =>
+    ctx.api.storage.downloadUrl(node, storage, {
+      url: image.url,
+      filename,
+      content: "import",
+      ...(image.checksum ? { checksum: image.checksum, checksumAlgorithm: image.checksumAlgorithm ?? "sha256" } : {}),
+    }),
+  );
+  return volid;
+}
+
+async function createWithVmid(ctx: VmContext, inputs: TemplateInputs, params: Record<string, string | number>): Promise<number> {
+  for (let attempt = 1; ; attempt++) {
+    const lease = inputs.vmid !== undefined ? ctx.allocator.reserveExplicit(inputs.vmid) : await ctx.allocator.allocate(ctx.api.cluster);
+    try {
+      await runTask(ctx, () => ctx.api.qemu.create(inputs.node, lease.vmid, params));
+      lease.release();
+      return lease.vmid;
+    } catch (err) {
+      if (inputs.vmid === undefined && isVmidCollision(err, lease.vmid) && attempt < 20) {
+        lease.markTaken();
+        continue;
+      }
+      lease.release();
+      throw err;
+    }
+  }
+}
+
+async function readTemplate(api: PveClient, node: string, vmid: number): Promise<Partial<TemplateInputs> & { isTemplate: boolean }> {
+  const config = await api.qemu.getConfig(node, vmid);
+  const { description, resourceName } = splitDescription(config.description === undefined ? undefined : String(config.description));
+  return {
+    isTemplate: String(config.template ?? "0") === "1",
+    name: config.name === undefined ? undefined : String(config.name),
+    description,
+    resourceName,
+    tags: codecs.parseTags(config.tags === undefined ? "" : String(config.tags)),
+    cores: Number(config.cores ?? 1),
+    memory: Number(/^(?:current=)?(\d+)/.exec(String(config.memory ?? "512"))?.[1] ?? 512),
+    bridge: config.net0 === undefined ? undefined : codecs.parseNet(String(config.net0)).bridge,
+  };
+}
+
+export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
+  async check(_olds, news) {
+    const n = news as unknown as Record<string, any>;
+    const c = new InputChecker(n);
+    c.string("node", { required: true, pattern: pveNames.node, describe: "a node name" });
+    c.string("storage", { pattern: pveNames.storageId, describe: "a storage id" });
+    const adopt = c.boolean("adopt");
+    const vmid = c.integer("vmid", { min: 100, max: 999_999_999 });
+    if (adopt && n.vmid === undefined) c.fail("vmid", "adopt needs the vmid of the existing template.");
+    if (adopt && n.image !== undefined) c.fail("image", "an adopted template is not built: remove image, or set adopt: false.");
+    if (!adopt && n.image === undefined) c.fail("image", "image is required to build a template ({ url, checksum?, checksumAlgorithm? }), or set adopt: true with a vmid.");
+    if (n.image && typeof n.image === "object" && typeof n.image.url === "string") {
+      if (!/^https?:\/\/\S+$/.test(n.image.url)) c.fail("image.url", `image.url '${n.image.url}' must be an http(s) URL.`);
+      if (n.image.checksum !== undefined && !/^[0-9a-fA-F]{32,128}$/.test(String(n.image.checksum))) c.fail("image.checksum", "image.checksum must be a hex digest.");
+    }
+    c.string("name", { required: true, pattern: /^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$/, describe: "a DNS name" });
+    c.list<string>("tags", { item: (t) => (typeof t === "string" && /^[a-zA-Z0-9_][a-zA-Z0-9_\-+.]*$/.test(t) ? undefined : `tag '${String(t)}' is not valid.`) });
+    c.integer("cores", { min: 1, max: 1024 });
+    c.integer("memory", { min: 16 });
+    c.string("bridge", { pattern: /^[\w.-]+$/, describe: "a bridge name such as vmbr0" });
+    c.string("diskSize", { pattern: /^\d+(\.\d+)?[KMGT]?$/, describe: "a size such as 10G" });
+    c.boolean("ha");
+    c.string("pool", { pattern: pveNames.poolid, describe: "a pool id" });
+    const out: Record<string, any> = {
+      ...n,
+      storage: n.storage ?? "local-lvm",
+      adopt: adopt ?? false,
+      destroyOnDelete: n.destroyOnDelete ?? false,
+      cores: n.cores ?? 1,
+      memory: n.memory ?? 2048,
+      bridge: n.bridge ?? "vmbr0",
+      ha: n.ha ?? false,
+    };
+    if (vmid !== undefined) out.vmid = vmid;
+    if (Array.isArray(n.tags) && c.failures.length === 0) out.tags = normalize.tags(n.tags);
+    if (typeof n.description === "string") out.description = n.description.replace(/\s+$/, "") || undefined;
+    for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
+    return c.result(out as TemplateInputs);
+  },
+
+  async diff(_id, olds, news) {
+    const d = diffResource(rules, olds, { ...news, vmid: news.vmid ?? olds.vmid }, { deleteBeforeReplace: (o) => news.vmid !== undefined && o.vmid === news.vmid });
+    return { changes: d.changes, replaces: d.replaces, deleteBeforeReplace: d.deleteBeforeReplace };
+  },
+
+  async create(inputs) {
+    const ctx = vmContext();
+    const api = ctx.api;
+    const description = composeDescription(inputs.description, inputs.adopt ? undefined : inputs.resourceName);
+    if (inputs.adopt) {
+      const vmid = inputs.vmid as number;
+      const found = await readTemplate(api, inputs.node, vmid);
+      if (!found.isTemplate) throw new Error(`VM ${vmid} on node '${inputs.node}' is not a template; adopt only takes templates (convert it with qm template ${vmid}, or build one with image).`);
+      const set: Record<string, string> = { name: inputs.name };
+      if (inputs.tags) set.tags = codecs.formatTags(inputs.tags);
+      if (description !== undefined) set.description = description;
+      await api.qemu.updateConfigSync(inputs.node, vmid, set);
+      return { id: `${inputs.node}/${vmid}`, outs: { ...inputs, vmid } };
+    }
+    const image = inputs.image as TemplateImage;
+    const imageVolume = await ensureImage(ctx, inputs.node, image);
+    const params: Record<string, string | number> = {
+      name: inputs.name,
+      memory: inputs.memory,
+      cores: inputs.cores,
+      scsihw: "virtio-scsi-pci",
+      scsi0: `${inputs.storage}:0,import-from=${imageVolume}`,
+      ide2: `${inputs.storage}:cloudinit`,
+      boot: "order=scsi0",
+      serial0: "socket",
+      vga: "serial0",
+      net0: `virtio,bridge=${inputs.bridge}`,
+      agent: "1",
+      ...(inputs.tags?.length ? { tags: codecs.formatTags(inputs.tags) } : {}),
+      ...(description !== undefined ? { description } : {}),
+      ...(inputs.pool ? { pool: inputs.pool } : {}),
+    };
+    const vmid = await createWithVmid(ctx, inputs, params);
+    try {
+      if (inputs.diskSize) {
+        const config = await api.qemu.getConfig(inputs.node, vmid);
+        const have = codecs.parseSize(codecs.parseDrive(String(config.scsi0)).size ?? "0");
+        const want = codecs.parseSize(inputs.diskSize);
+        if (want > have) await runTask(ctx, () => api.qemu.resize(inputs.node, vmid, "scsi0", codecs.formatSize(want)));
+      }
+      await runTask(ctx, () => api.qemu.template(inputs.node, vmid));
+      if (inputs.ha) await api.cluster.createHaResource({ sid: `vm:${vmid}`, state: "stopped" });
+    } catch (err) {
+      try {
+        await destroyVm(ctx, vmid, inputs.node, { shutdownTimeoutSeconds: 0 });
+      } catch (cleanupError) {
+        throw createFailure(err, vmid, inputs.node, cleanupError);
+      }
+      throw createFailure(err, vmid, inputs.node);
+    }
+    return { id: `${inputs.node}/${vmid}`, outs: { ...inputs, vmid, imageVolume } };
+  },
+
+  async read(id, props) {
+    const ctx = vmContext();
+    const m = /^(?:([^/]+)\/)?(\d+)$/.exec(id);
+    if (!m) throw new Error(`Template id '${id}' is not valid: expected <node>/<vmid>`);
+    const vmid = props?.vmid ?? Number(m[2]);
+    const where = await locateVm(ctx, vmid);
+    if (!where) return {};
+    const found = await readTemplate(ctx.api, where.node, vmid);
+    const { isTemplate: _t, ...live } = found;
+    const base: TemplateState = props ?? ({ node: where.node, storage: "local-lvm", adopt: true, destroyOnDelete: false, ha: false, vmid } as TemplateState);
+    const state: TemplateState = { ...base, ...live, node: where.node, vmid } as TemplateState;
+    if (props?.tags === undefined && state.tags?.length === 0) delete state.tags;
+    if (live.description === undefined) delete state.description;
+    for (const k of Object.keys(state) as (keyof TemplateState)[]) if (state[k] === undefined) delete state[k];
+    return { id, props: state };
+  },
+
+  async update(_id, olds, news) {
+    const ctx = vmContext();
+    const vmid = olds.vmid;
+    const where = await locateVm(ctx, vmid);
+    const node = where?.node ?? olds.node;
+    const description = composeDescription(news.description, news.adopt ? undefined : news.resourceName);
+    const set: Record<string, string> = { name: news.name };
+    const del: string[] = [];
+    if (news.tags?.length) set.tags = codecs.formatTags(news.tags);
+    else if (olds.tags?.length) del.push("tags");
+    if (description !== undefined) set.description = description;
+    else if (olds.description !== undefined) del.push("description");
+    await ctx.api.qemu.updateConfigSync(node, vmid, { ...set, ...(del.length ? { delete: del.join(",") } : {}) });
+    return { outs: { ...news, vmid, imageVolume: olds.imageVolume } };
+  },
+
+  async delete(_id, props) {
+    if (props.adopt && !props.destroyOnDelete) return;
+    const ctx = vmContext();
+    await destroyVm(ctx, props.vmid, props.node, { shutdownTimeoutSeconds: 0 });
+  },
+};
+
+/** A cloud-init VM template (see the top of this file). */
+export class Template extends pulumi.dynamic.Resource {
+  declare readonly vmid: pulumi.Output<number>;
+  declare readonly node: pulumi.Output<string>;
+  declare readonly name: pulumi.Output<string>;
+  declare readonly imageVolume: pulumi.Output<string | undefined>;
+
+  constructor(name: string, args: TemplateArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      stubProvider("provider/resources/template.js", "templateLifecycle"),
+      name,
+      { ...args, name: args.name ?? name, resourceName: name, vmid: args.vmid, imageVolume: undefined },
+      opts,
+      "proxmox",
+      "Template",
+    );
+  }
+}

@@ -1,0 +1,280 @@
+// UserRoleBinding: grants roles to one principal (a user, an API token or a group) on one ACL
+// path, with or without propagation to the paths below it.
+//
+// PVE keeps one ACL entry per (path, principal, role), with one propagate flag. So:
+// - Roles change in place; the principal, the path or `propagate` replace the binding.
+// - A binding removes, on delete or when a role leaves its list, only the roles IT granted. A
+//   role that the principal already had on that path when the binding was created (granted by a
+//   person, or by another binding) is recorded in `preexistingRoles` and never removed by this
+//   binding. If that earlier grant has the other propagate flag, create fails instead of
+//   silently changing it.
+// - Two bindings of the same stack that list the same role for the same principal and path are
+//   an overlap PVE cannot represent as two grants: whichever is created second records the role
+//   as preexisting, and deleting the first removes it for both (the second then reports it
+//   missing on refresh and grants it again on the next `up`). Created in parallel, both may
+//   believe they granted it. Keep each (path, principal, role) in one binding.
+// - read() reports which of the binding's roles are still granted: a role removed out of band
+//   drops out of `roles` (drift) and the next `up` grants it again. A changed propagate flag
+//   shows as a change of `propagate`.
+//
+// Id and import: the id is `<path>|<type>:<principal>`, e.g. `/pool/fleet|user:fleet@pve` or
+// `/pool/fleet|token:fleet@pve!ci`; importing it claims every role that principal has on that
+// path. `<path>|<type>:<principal>|<role>,<role>` imports only the listed roles.
+//
+// Roles: built-in names are checked in check(); a custom role is checked at create (it must
+// exist by then: pass `role.roleid` from a Role resource so the binding waits for it).
+
+import * as pulumi from "@pulumi/pulumi";
+import type { AclEntry } from "../proxmox/access";
+import { InputChecker } from "./check";
+import { client, providerLogger } from "./context";
+import { diffResource, normalize, type DiffRules } from "./diff";
+import { stubProvider, type Lifecycle } from "./dynamic";
+import { BUILTIN_ROLES, checkAclPath, checkFullTokenId, checkGroupid, checkRoleid, checkUserid, normalizeAclPath } from "./access-names";
+import { compact, difference, gone, intersection, listText, readResult, sortedSet } from "./access/common";
+
+export type PrincipalType = "user" | "token" | "group";
+
+export interface UserRoleBindingArgs {
+  /** An ACL path: `/`, `/pool/{id}`, `/vms/{id}`, `/storage/{id}`, `/nodes/{node}`, `/sdn/zones/{zone}[/{vnet}]`, `/access/...`. */
+  path: pulumi.Input<string>;
+  /** Roles to grant (built-in names or custom roles' ids). Changes in place. */
+  roles: pulumi.Input<pulumi.Input<string>[]>;
+  /** Exactly one of user, token (full id `user@realm!tokenid`) and group. */
+  user?: pulumi.Input<string>;
+  token?: pulumi.Input<string>;
+  group?: pulumi.Input<string>;
+  /** Whether the grant applies to the paths below `path` too. Default true (PVE's default). */
+  propagate?: pulumi.Input<boolean>;
+}
+
+export interface UserRoleBindingInputs {
+  path: string;
+  roles: string[];
+  user?: string;
+  token?: string;
+  group?: string;
+  propagate?: boolean;
+}
+
+export interface UserRoleBindingState extends UserRoleBindingInputs {
+  /** Roles the principal already had here before this binding; it never removes them. */
+  preexistingRoles: string[];
+}
+
+const rules: DiffRules<UserRoleBindingInputs> = {
+  path: { replaces: true, normalize: normalizeAclPath },
+  roles: { normalize: normalize.stringSet },
+  user: { replaces: true },
+  token: { replaces: true },
+  group: { replaces: true },
+  propagate: { replaces: true, normalize: (v: boolean) => v !== false },
+};
+
+const PRINCIPALS: PrincipalType[] = ["user", "token", "group"];
+
+export function principalOf(inputs: Partial<UserRoleBindingInputs>): { type: PrincipalType; ugid: string } {
+  for (const type of PRINCIPALS) {
+    const ugid = inputs[type];
+    if (typeof ugid === "string" && ugid !== "") return { type, ugid };
+  }
+  throw new Error("a UserRoleBinding needs one of user, token or group");
+}
+
+export function bindingId(path: string, type: PrincipalType, ugid: string): string {
+  return `${path}|${type}:${ugid}`;
+}
+
+/** `<path>|<type>:<ugid>[|<role>,<role>...]`. */
+export function parseBindingId(id: string): { path: string; type: PrincipalType; ugid: string; roles?: string[] } {
+  const parts = id.split("|");
+  const m = parts.length >= 2 && parts.length <= 3 ? /^(user|token|group):(.+)$/.exec(parts[1]) : null;
+  if (!m) {
+    throw new Error(`'${id}' is not a UserRoleBinding id: expected '<path>|<user|token|group>:<principal>[|<role>,<role>]', e.g. '/pool/fleet|user:fleet@pve|PVEVMAdmin'`);
+  }
+  const roles = parts[2] ? parts[2].split(",").filter(Boolean) : undefined;
+  return { path: normalizeAclPath(parts[0]), type: m[1] as PrincipalType, ugid: m[2], roles };
+}
+
+function principalParam(type: PrincipalType, ugid: string): { users?: string[]; tokens?: string[]; groups?: string[] } {
+  if (type === "user") return { users: [ugid] };
+  if (type === "token") return { tokens: [ugid] };
+  return { groups: [ugid] };
+}
+
+/** The roles (→ propagate) `type:ugid` has directly on `path` now. */
+async function grantsOn(path: string, type: PrincipalType, ugid: string): Promise<Map<string, boolean>> {
+  const acl: AclEntry[] = await client().access.getAcl();
+  const out = new Map<string, boolean>();
+  for (const e of acl) if (e.path === path && e.type === type && e.ugid === ugid) out.set(e.roleid, e.propagate);
+  return out;
+}
+
+async function requireRolesExist(roles: string[]): Promise<void> {
+  const custom = roles.filter((r) => !BUILTIN_ROLES.has(r));
+  if (!custom.length) return;
+  const known = new Set((await client().access.listRoles()).map((r) => r.roleid));
+  const missing = custom.filter((r) => !known.has(r));
+  if (missing.length) {
+    throw new Error(
+      `roles: ${listText(missing.map((r) => `'${r}'`))} ${missing.length > 1 ? "do" : "does"} not exist on the cluster. Create custom roles first: declare them with a Role resource and pass role.roleid here, so the binding waits for them.`,
+    );
+  }
+}
+
+/**
+ * Splits `wanted` roles into those to grant and those already granted (kept as preexisting);
+ * fails on an existing grant with the other propagate flag, which granting would overwrite.
+ */
+function planGrant(wanted: string[], current: Map<string, boolean>, propagate: boolean, where: string): { grant: string[]; already: string[] } {
+  const conflicts = wanted.filter((r) => current.has(r) && current.get(r) !== propagate);
+  if (conflicts.length) {
+    throw new Error(
+      `${where} already has ${listText(conflicts.map((r) => `'${r}'`))} with propagate=${!propagate}, granted outside this binding; this binding asks for propagate=${propagate}. ` +
+        `PVE keeps one propagate flag per (path, principal, role), so granting it would change that other grant. Make the two agree, or remove the other grant first.`,
+    );
+  }
+  return { grant: wanted.filter((r) => !current.has(r)), already: wanted.filter((r) => current.has(r)) };
+}
+
+async function grant(path: string, type: PrincipalType, ugid: string, roles: string[], propagate: boolean): Promise<void> {
+  if (!roles.length) return;
+  await client().access.updateAcl({ path, roles, propagate, ...principalParam(type, ugid) });
+}
+
+async function revoke(path: string, type: PrincipalType, ugid: string, roles: string[]): Promise<void> {
+  if (!roles.length) return;
+  await client().access.updateAcl({ path, roles, delete: true, ...principalParam(type, ugid) });
+}
+
+export const userRoleBindingLifecycle: Lifecycle<UserRoleBindingInputs, UserRoleBindingState> = {
+  async check(_olds, news) {
+    const c = new InputChecker(news as unknown as Record<string, unknown>);
+    const rawPath = c.string("path", { required: true });
+    let path = news.path;
+    if (rawPath !== undefined) {
+      path = normalizeAclPath(rawPath);
+      const problem = checkAclPath(path);
+      if (problem) c.fail("path", `path '${rawPath}' is not valid: ${problem}`);
+    }
+    c.list<string>("roles", {
+      required: true,
+      nonEmpty: true,
+      item: (r) => {
+        if (typeof r !== "string") return "a role id must be a string.";
+        const bad = checkRoleid(r);
+        if (bad) return bad;
+        if (BUILTIN_ROLES.has(r)) return undefined;
+        const builtin = [...BUILTIN_ROLES].find((b) => b.toLowerCase() === r.toLowerCase());
+        if (builtin) return `unknown role '${r}': did you mean the built-in role '${builtin}'? Role ids are case-sensitive.`;
+        if (/^PVE/i.test(r)) return `unknown role '${r}': it is not one of PVE's built-in roles (${[...BUILTIN_ROLES].join(", ")}).`;
+        return undefined; // a custom role: checked at create
+      },
+    });
+    const which = c.exclusive(PRINCIPALS, { required: true });
+    if (which === "user") c.string("user", { rule: checkUserid });
+    if (which === "token") c.string("token", { rule: checkFullTokenId });
+    if (which === "group") c.string("group", { rule: checkGroupid });
+    c.boolean("propagate");
+    return c.result<UserRoleBindingInputs>(compact({ ...news, path, roles: sortedSet(news.roles)!, propagate: news.propagate ?? true }));
+  },
+
+  async diff(_id, olds, news) {
+    const d = diffResource(rules, olds, news, { deleteBeforeReplace: (o, n) => sameTarget(o, n) });
+    return { changes: d.changes, replaces: d.replaces, deleteBeforeReplace: d.deleteBeforeReplace };
+  },
+
+  async create(inputs) {
+    const { type, ugid } = principalOf(inputs);
+    const propagate = inputs.propagate !== false;
+    await requireRolesExist(inputs.roles);
+    const current = await grantsOn(inputs.path, type, ugid);
+    const { grant: toGrant, already } = planGrant(inputs.roles, current, propagate, `${type} '${ugid}' on '${inputs.path}'`);
+    if (already.length) {
+      providerLogger.warn(
+        `UserRoleBinding ${bindingId(inputs.path, type, ugid)}: ${listText(already)} ${already.length > 1 ? "were" : "was"} already granted outside this binding; it will not remove ${already.length > 1 ? "them" : "it"}.`,
+      );
+    }
+    await grant(inputs.path, type, ugid, toGrant, propagate);
+    return {
+      id: bindingId(inputs.path, type, ugid),
+      outs: { ...inputs, propagate, preexistingRoles: sortedSet(already)! },
+    };
+  },
+
+  async read(id, props) {
+    const target = props?.path !== undefined && props.roles !== undefined ? { ...principalOf(props), path: props.path } : parseBindingId(id);
+    const current = await grantsOn(target.path, target.type, target.ugid);
+    const imported = props?.roles === undefined;
+    const claimed = imported ? (parseBindingId(id).roles ?? [...current.keys()]) : props.roles;
+    const present = sortedSet(intersection(claimed, [...current.keys()]))!;
+    if (present.length === 0) return gone<UserRoleBindingState>();
+    const flags = new Set(present.map((r) => current.get(r)));
+    let propagate = props?.propagate ?? true;
+    if (flags.size === 1) propagate = [...flags][0] as boolean;
+    else if (imported) {
+      throw new Error(`${target.type} '${target.ugid}' has roles on '${target.path}' with different propagate flags; import them as separate bindings, listing the roles: '${bindingId(target.path, target.type, target.ugid)}|<role>,<role>'`);
+    }
+    const inputs: UserRoleBindingInputs = { path: target.path, roles: present, [target.type]: target.ugid, propagate };
+    const preexistingRoles = intersection(props?.preexistingRoles ?? [], present);
+    return readResult(bindingId(target.path, target.type, target.ugid), { ...inputs, preexistingRoles }, inputs);
+  },
+
+  async update(_id, olds, news) {
+    const { type, ugid } = principalOf(news);
+    const propagate = news.propagate !== false;
+    await requireRolesExist(news.roles);
+    const current = await grantsOn(news.path, type, ugid);
+    const preexisting = olds.preexistingRoles ?? [];
+    // Newly listed roles that someone else already granted become preexisting.
+    const added = difference(news.roles, olds.roles);
+    const { already } = planGrant(added, current, propagate, `${type} '${ugid}' on '${news.path}'`);
+    const toGrant = news.roles.filter((r) => !current.has(r));
+    const toRevoke = intersection(difference(difference(olds.roles, news.roles), preexisting), [...current.keys()]);
+    await grant(news.path, type, ugid, toGrant, propagate);
+    await revoke(news.path, type, ugid, toRevoke);
+    const nextPreexisting = sortedSet([...intersection(preexisting, news.roles), ...already])!;
+    return { outs: { ...news, propagate, preexistingRoles: nextPreexisting } };
+  },
+
+  async delete(_id, props) {
+    const { type, ugid } = principalOf(props);
+    const current = await grantsOn(props.path, type, ugid);
+    // Only what this binding granted and is still there (a role that is gone, or a principal
+    // that was deleted with its ACLs, needs nothing).
+    const ours = intersection(difference(props.roles, props.preexistingRoles ?? []), [...current.keys()]);
+    await revoke(props.path, type, ugid, ours);
+  },
+};
+
+function sameTarget(o: Partial<UserRoleBindingInputs>, n: Partial<UserRoleBindingInputs>): boolean {
+  try {
+    const a = principalOf(o);
+    const b = principalOf(n);
+    return a.type === b.type && a.ugid === b.ugid && normalizeAclPath(String(o.path)) === normalizeAclPath(String(n.path));
+  } catch {
+    return false;
+  }
+}
+
+export class UserRoleBinding extends pulumi.dynamic.Resource {
+  declare readonly path: pulumi.Output<string>;
+  declare readonly roles: pulumi.Output<string[]>;
+  declare readonly user: pulumi.Output<string | undefined>;
+  declare readonly token: pulumi.Output<string | undefined>;
+  declare readonly group: pulumi.Output<string | undefined>;
+  declare readonly propagate: pulumi.Output<boolean>;
+  /** Roles the principal had here before this binding; the binding never removes them. */
+  declare readonly preexistingRoles: pulumi.Output<string[]>;
+
+  constructor(name: string, args: UserRoleBindingArgs, opts?: pulumi.CustomResourceOptions) {
+    super(
+      stubProvider("provider/resources/user-role-binding.js", "userRoleBindingLifecycle"),
+      name,
+      { user: undefined, token: undefined, group: undefined, ...args, preexistingRoles: undefined },
+      opts,
+      "proxmox",
+      "UserRoleBinding",
+    );
+  }
+}

@@ -1,0 +1,553 @@
+// VmClone: a VM cloned from a cloud-init template, configured, started, and reported with its
+// IP addresses.
+//
+// Replaces: templateVmid, full, storage, an explicit vmid. Migrates: node. Updates in place:
+// everything else (cpu, memory, NICs, cloud-init, tags, description, on-boot, disk growth,
+// pool, power state). What PVE cannot hot-plug into a running VM (cores, sockets, memory without
+// the cpu/memory hotplug features) is applied with a shutdown + start when `allowReboot` is
+// true, and otherwise left pending in PVE and listed in `pendingChanges` (with a warning).
+//
+// Marker: the description of every VM this provider creates ends with the line
+// `managed-by=pulumi-pve resource=<resource name>`; read() strips it from `description`.
+// Id: `<node>/<vmid>` (the node at creation; read() finds the VM wherever it is now), which is
+// also what `pulumi import` takes.
+
+import * as pulumi from "@pulumi/pulumi";
+import { codecs } from "../proxmox";
+import { InputChecker, pveNames } from "./check";
+import { providerLogger } from "./context";
+import { diffResource, isUnknown, normalize, type DiffRules } from "./diff";
+import { stubProvider, type Lifecycle } from "./dynamic";
+import { AgentWaitError, agentAddresses, waitForAgentIpv4 } from "./vm/agent-wait";
+import {
+  SETTINGS_KEYS,
+  composeDescription,
+  configChange,
+  macAddresses,
+  normalizeSettings,
+  settingsFromConfig,
+  splitDescription,
+  type CiCustom,
+  type IpConfigInput,
+  type NetworkDevice,
+  type VmSettings,
+} from "./vm/config-map";
+import {
+  cloneWithVmid,
+  createFailure,
+  destroyVm,
+  getConfig,
+  locateVm,
+  migrateVm,
+  pendingKeys,
+  runTask,
+  startVm,
+  stopVm,
+  vmContext,
+  type VmContext,
+} from "./vm/lifecycle";
+
+export type { CiCustom, IpConfigInput, NetworkDevice } from "./vm/config-map";
+
+type In<T> = pulumi.Input<T>;
+
+/** What the user writes. */
+export interface VmCloneArgs {
+  /** The template to clone: a Template resource, or `{ node, vmid }` of an existing one. */
+  template?: In<{ node: In<string>; vmid: In<number> }> | { node: In<string>; vmid: In<number> };
+  /** Alternative to `template`: the template's VMID and node. */
+  templateVmid?: In<number>;
+  templateNode?: In<string>;
+  /** VM name (DNS name); default: the resource name. */
+  name?: In<string>;
+  /** Node the VM runs on; default the template's node. A different node at creation clones
+   *  there (`target`, needs shared storage); a later change migrates the VM. */
+  node?: In<string>;
+  /** Full clone (copy disks) instead of a linked clone. Default false (linked). */
+  full?: In<boolean>;
+  /** Target storage for a full clone. */
+  storage?: In<string>;
+  pool?: In<string>;
+  /** Explicit VMID. Default: allocated (lowest free, safe at any parallelism). */
+  vmid?: In<number>;
+  /** Allocate from this range instead of PVE's nextid. */
+  vmidRange?: In<{ min: number; max: number }>;
+  cores?: In<number>;
+  sockets?: In<number>;
+  /** MiB. */
+  memory?: In<number>;
+  /** MiB; 0 disables ballooning. */
+  balloon?: In<number>;
+  /** Disk to grow with `diskSize`; default `scsi0`. */
+  disk?: In<string>;
+  /** Size of `disk`, e.g. `20G` (grow only). */
+  diskSize?: In<string>;
+  networks?: In<In<NetworkDevice>[]>;
+  ipConfigs?: In<In<IpConfigInput>[]>;
+  nameserver?: In<string>;
+  searchdomain?: In<string>;
+  ciuser?: In<string>;
+  sshKeys?: In<In<string>[]>;
+  /** Snippet volumes (`local:snippets/user.yaml`), e.g. a CloudInitSnippet's volume id. */
+  cicustom?: In<CiCustom>;
+  tags?: In<In<string>[]>;
+  description?: In<string>;
+  onBoot?: In<boolean>;
+  /** Running (default) or stopped. */
+  started?: In<boolean>;
+  /** Apply changes that need a restart by shutting the VM down and starting it. Default false. */
+  allowReboot?: In<boolean>;
+  /** Wait for the guest agent to report an IPv4 (default: when started). */
+  waitForIp?: In<boolean>;
+  /** Guest interface whose IPv4 is awaited and reported; default `ens18`. */
+  agentInterface?: In<string>;
+  /** How long to wait for that address; default 300. */
+  agentTimeoutSeconds?: In<number>;
+  /** Graceful shutdown time before a hard stop (delete, reboot); default 60. */
+  shutdownTimeoutSeconds?: In<number>;
+}
+
+/** Resolved inputs, normalised the way PVE stores them. */
+export interface VmCloneInputs extends VmSettings {
+  resourceName?: string;
+  templateVmid: number;
+  templateNode: string;
+  node: string;
+  full: boolean;
+  storage?: string;
+  pool?: string;
+  vmid?: number;
+  vmidRange?: { min: number; max: number };
+  disk?: string;
+  diskSize?: string;
+  started: boolean;
+  allowReboot: boolean;
+  waitForIp: boolean;
+  agentInterface: string;
+  agentTimeoutSeconds: number;
+  shutdownTimeoutSeconds: number;
+}
+
+export interface VmCloneState extends VmCloneInputs {
+  vmid: number;
+  /** `running` or `stopped`. */
+  status: string;
+  /** First IPv4 of `agentInterface` (when the agent answered). */
+  ipv4Address?: string;
+  /** Every non-loopback IPv4 the agent reported. */
+  ipv4Addresses: string[];
+  /** MACs of net0, net1, ... */
+  macAddresses: string[];
+  /** Config keys PVE holds as pending until the next cold start (allowReboot false). */
+  pendingChanges: string[];
+}
+
+const sameWhenUnset = { normalize: () => undefined };
+
+const rules: DiffRules<VmCloneInputs> = {
+  resourceName: {},
+  templateVmid: { replaces: true },
+  templateNode: {},
+  node: {},
+  full: { replaces: true, normalize: normalize.flag },
+  storage: { replaces: true },
+  pool: {},
+  vmid: { replaces: true },
+  vmidRange: sameWhenUnset,
+  name: {},
+  cores: {},
+  sockets: {},
+  memory: {},
+  balloon: {},
+  disk: {},
+  diskSize: { normalize: (v: string) => codecs.normalizeSize(v) },
+  networks: {},
+  ipConfigs: {},
+  nameserver: {},
+  searchdomain: {},
+  ciuser: {},
+  sshKeys: {},
+  cicustom: {},
+  tags: { normalize: normalize.tags },
+  description: {},
+  onBoot: { normalize: normalize.flag },
+  started: {},
+  allowReboot: {},
+  waitForIp: {},
+  agentInterface: {},
+  agentTimeoutSeconds: {},
+  shutdownTimeoutSeconds: {},
+};
+
+const DNS_NAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/;
+const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9_\-+.]*$/;
+const MAC = /^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/;
+const SNIPPET_VOLID = /^[a-zA-Z][\w\-.]*:snippets\/[^\s,;=]+$/;
+const IPV4_CIDR = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/;
+const IPV4 = /^(\d{1,3}\.){3}\d{1,3}$/;
+
+function known<T>(v: T): v is NonNullable<T> {
+  return v !== undefined && v !== null && !isUnknown(v);
+}
+
+function settingsOf(i: Partial<VmCloneInputs>): VmSettings {
+  const s: VmSettings = {};
+  for (const k of SETTINGS_KEYS) if (i[k] !== undefined) (s as Record<string, unknown>)[k] = i[k];
+  return s;
+}
+
+function wantsIp(i: VmCloneInputs): boolean {
+  return i.started && i.waitForIp;
+}
+
+function parseId(id: string): { node?: string; vmid: number } {
+  const m = /^(?:([^/]+)\/)?(\d+)$/.exec(id);
+  if (!m) throw new Error(`VmClone id '${id}' is not valid: expected <node>/<vmid>, e.g. pve1/123`);
+  return { node: m[1], vmid: Number(m[2]) };
+}
+
+function driveSize(config: Record<string, unknown>, disk: string): string | undefined {
+  const text = config[disk];
+  if (text === undefined) return undefined;
+  const size = codecs.parseDrive(String(text)).size;
+  return size ? codecs.normalizeSize(size) : undefined;
+}
+
+/** Brings a cloned VM to the inputs: config, disk, power, pending, addresses. */
+async function converge(ctx: VmContext, node: string, vmid: number, next: VmCloneInputs, prev: VmCloneInputs | undefined): Promise<VmCloneState> {
+  const api = ctx.api;
+  let config = await getConfig(ctx, node, vmid);
+  const agentOn = config.agent !== undefined && codecs.parseAgent(config.agent).enabled === true;
+  if (wantsIp(next) && !agentOn) {
+    throw new AgentWaitError(
+      `VM ${vmid} (${next.name ?? ""}) on node '${node}' has no QEMU guest agent configured (template ${next.templateVmid} lacks agent: 1), so its IP address cannot be learned. Enable the agent in the template, or set waitForIp: false.`,
+    );
+  }
+  const change = configChange(config, settingsOf(next), next.resourceName, prev ? settingsOf(prev) : undefined);
+  if (Object.keys(change.set).length || change.delete.length) {
+    await api.qemu.updateConfigSync(node, vmid, { ...change.set, ...(change.delete.length ? { delete: change.delete.join(",") } : {}) });
+    config = await getConfig(ctx, node, vmid);
+  }
+  if (next.diskSize) {
+    const disk = next.disk ?? "scsi0";
+    const current = driveSize(config, disk);
+    if (current === undefined) throw new Error(`VM ${vmid} has no disk '${disk}' to resize: set disk to one of its disks (${Object.keys(config).filter((k) => codecs.DISK_KEY.test(k)).join(", ")})`);
+    const want = codecs.parseSize(next.diskSize);
+    const have = codecs.parseSize(current);
+    if (want < have) throw new Error(`disk ${disk} of VM ${vmid} is ${current}; PVE cannot shrink disks to ${next.diskSize}. Keep the size, or replace the VM.`);
+    if (want > have) await runTask(ctx, () => api.qemu.resize(node, vmid, disk, codecs.formatSize(want)));
+  }
+
+  let status = (await api.qemu.status(node, vmid)).status;
+  let pending = await pendingKeys(ctx, node, vmid);
+  if (status === "running" && pending.length) {
+    if (next.allowReboot) {
+      await stopVm(ctx, node, vmid, { shutdownTimeoutSeconds: next.shutdownTimeoutSeconds });
+      status = "stopped";
+    } else {
+      providerLogger.warn(
+        `VM ${vmid} on node '${node}': ${pending.join(", ")} will only take effect at the next restart (PVE cannot hot-plug them). Set allowReboot: true to let the provider restart the VM.`,
+      );
+    }
+  }
+  if (next.started && status !== "running") {
+    await startVm(ctx, node, vmid);
+    status = "running";
+    pending = await pendingKeys(ctx, node, vmid);
+  } else if (!next.started && status === "running") {
+    await stopVm(ctx, node, vmid, { shutdownTimeoutSeconds: next.shutdownTimeoutSeconds });
+    status = "stopped";
+  }
+
+  let primary: string[] = [];
+  let all: string[] = [];
+  if (status === "running" && next.waitForIp) {
+    const r = await waitForAgentIpv4(api, { node, vmid, name: next.name, interfaceName: next.agentInterface, timeoutMs: next.agentTimeoutSeconds * 1000 });
+    primary = r.primary;
+    all = r.all;
+  }
+  return {
+    ...next,
+    vmid,
+    node,
+    status,
+    ...(primary.length ? { ipv4Address: primary[0] } : {}),
+    ipv4Addresses: all,
+    macAddresses: macAddresses(config),
+    pendingChanges: pending,
+  };
+}
+
+export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
+  async check(olds, news) {
+    const n = news as unknown as Record<string, any>;
+    const c = new InputChecker(n);
+    c.string("name", { required: true, pattern: DNS_NAME, describe: "a DNS name (letters, digits, hyphens, dots)" });
+    c.integer("templateVmid", { required: true, min: 100, max: 999_999_999 });
+    const templateNode = c.string("templateNode", { required: true, pattern: pveNames.node, describe: "a node name" });
+    c.string("node", { pattern: pveNames.node, describe: "a node name" });
+    const full = c.boolean("full");
+    const storage = c.string("storage", { pattern: pveNames.storageId, describe: "a storage id" });
+    if (storage !== undefined && full !== true && known(n.full)) c.fail("storage", "storage is only used by full clones (PVE: parameter 'storage' not allowed for linked clones); set full: true or remove storage.");
+    if (storage !== undefined && n.full === undefined) c.fail("storage", "storage is only used by full clones; set full: true.");
+    c.string("pool", { pattern: pveNames.poolid, describe: "a pool id" });
+    c.exclusive(["vmid", "vmidRange"]);
+    c.integer("vmid", { min: 100, max: 999_999_999 });
+    if (known(n.vmidRange)) {
+      const r = n.vmidRange;
+      if (!Number.isInteger(r.min) || !Number.isInteger(r.max) || r.min < 100 || r.max < r.min) {
+        c.fail("vmidRange", `vmidRange must be { min, max } with 100 <= min <= max; got ${JSON.stringify(r)}.`);
+      }
+    }
+    c.integer("cores", { min: 1, max: 1024 });
+    c.integer("sockets", { min: 1, max: 16 });
+    c.integer("memory", { min: 16 });
+    c.integer("balloon", { min: 0 });
+    c.string("disk", { pattern: codecs.DISK_KEY, describe: "a disk key such as scsi0 or virtio0" });
+    const diskSize = c.string("diskSize", {
+      rule: (v) => {
+        try {
+          codecs.parseSize(v);
+          return undefined;
+        } catch (e) {
+          return (e as Error).message;
+        }
+      },
+    });
+    if (diskSize !== undefined && known(olds?.diskSize)) {
+      try {
+        if (codecs.parseSize(diskSize) < codecs.parseSize(String(olds.diskSize))) {
+          c.fail("diskSize", `diskSize cannot shrink from ${olds.diskSize} to ${diskSize}: PVE does not shrink disks. Keep the size, or replace the VM.`);
+        }
+      } catch {
+        /* reported above */
+      }
+    }
+    c.list<NetworkDevice>("networks", {
+      item: (d) => {
+        if (!d || typeof d !== "object") return "each network must be an object { bridge, model?, vlanTag?, firewall?, macAddress?, mtu? }.";
+        if (!known(d.bridge)) return isUnknown(d.bridge) ? undefined : "bridge is required (e.g. vmbr0).";
+        if (known(d.model) && !codecs.NET_MODELS.has(d.model)) return `model '${d.model}' is not a PVE NIC model (${[...codecs.NET_MODELS].join(", ")}).`;
+        if (known(d.vlanTag) && (!Number.isInteger(d.vlanTag) || d.vlanTag < 1 || d.vlanTag > 4094)) return `vlanTag must be 1-4094, got ${d.vlanTag}.`;
+        if (known(d.macAddress) && !MAC.test(d.macAddress)) return `macAddress '${d.macAddress}' is not a MAC address (XX:XX:XX:XX:XX:XX).`;
+        return undefined;
+      },
+    });
+    c.list<IpConfigInput>("ipConfigs", {
+      item: (i) => {
+        if (!i || typeof i !== "object") return "each ipConfig must be an object { ip?, gw?, ip6?, gw6? }.";
+        if (known(i.ip) && i.ip !== "dhcp" && !IPV4_CIDR.test(i.ip)) return `ip '${i.ip}' must be 'dhcp' or an IPv4 address with prefix, e.g. 10.0.0.5/24.`;
+        if (known(i.gw) && !IPV4.test(i.gw)) return `gw '${i.gw}' must be an IPv4 address.`;
+        if (known(i.ip6) && !["dhcp", "auto"].includes(i.ip6) && !/^[0-9a-fA-F:]+\/\d{1,3}$/.test(i.ip6)) return `ip6 '${i.ip6}' must be 'dhcp', 'auto' or an IPv6 address with prefix.`;
+        return undefined;
+      },
+    });
+    c.string("nameserver");
+    c.string("searchdomain");
+    c.string("ciuser");
+    c.list<string>("sshKeys", { item: (k) => (typeof k === "string" && /^\S+ \S+/.test(k.trim()) ? undefined : "each SSH key must be an OpenSSH public key line ('ssh-ed25519 AAAA... comment').") });
+    if (known(n.cicustom)) {
+      if (typeof n.cicustom !== "object") c.fail("cicustom", "cicustom must be an object { user?, network?, meta?, vendor? } of snippet volume ids.");
+      else
+        for (const [k, v] of Object.entries(n.cicustom as Record<string, unknown>)) {
+          if (!["user", "network", "meta", "vendor"].includes(k)) c.fail(`cicustom.${k}`, `cicustom has no '${k}'; use user, network, meta or vendor.`);
+          else if (known(v) && (typeof v !== "string" || !SNIPPET_VOLID.test(v))) c.fail(`cicustom.${k}`, `cicustom.${k} '${String(v)}' must be a snippet volume id such as local:snippets/user.yaml.`);
+        }
+    }
+    c.list<string>("tags", { item: (t) => (typeof t === "string" && TAG.test(t) ? undefined : `tag '${String(t)}' is not valid: letters, digits, _ - + . (not starting with - + .).`) });
+    c.string("description", { maxLength: 8000 });
+    c.boolean("onBoot");
+    const started = c.boolean("started");
+    c.boolean("allowReboot");
+    c.boolean("waitForIp");
+    c.string("agentInterface", { pattern: /^[\w.\-@]+$/, describe: "an interface name such as ens18 or eth0" });
+    c.integer("agentTimeoutSeconds", { min: 1, max: 86_400 });
+    c.integer("shutdownTimeoutSeconds", { min: 0, max: 3_600 });
+
+    const out: Record<string, any> = { ...n };
+    out.node = n.node ?? templateNode ?? n.templateNode;
+    out.full = n.full ?? false;
+    out.started = n.started ?? true;
+    out.allowReboot = n.allowReboot ?? false;
+    out.waitForIp = n.waitForIp ?? (started ?? true);
+    out.agentInterface = n.agentInterface ?? "ens18";
+    out.agentTimeoutSeconds = n.agentTimeoutSeconds ?? 300;
+    out.shutdownTimeoutSeconds = n.shutdownTimeoutSeconds ?? 60;
+    if (known(n.diskSize) && c.failures.length === 0) out.disk = n.disk ?? "scsi0";
+    if (c.failures.length === 0) {
+      const settings: Record<string, unknown> = {};
+      for (const k of SETTINGS_KEYS) if (known(n[k])) settings[k] = n[k];
+      Object.assign(out, normalizeSettings(settings as VmSettings));
+      if (known(n.diskSize)) out.diskSize = codecs.normalizeSize(n.diskSize);
+      if (known(n.vmid)) out.vmid = Number(n.vmid);
+    }
+    for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
+    return c.result(out as VmCloneInputs);
+  },
+
+  async diff(_id, olds, news) {
+    // An allocated vmid is not an input change; an imported VM has no recorded template.
+    const effective: Partial<VmCloneInputs> = { ...news, vmid: news.vmid ?? olds.vmid };
+    if (olds.templateVmid === undefined) {
+      effective.templateVmid = undefined;
+      effective.full = olds.full;
+      effective.storage = olds.storage;
+    }
+    const d = diffResource(rules, olds, effective, {
+      // a replacement with the same explicit vmid must delete the old VM first
+      deleteBeforeReplace: (o) => news.vmid !== undefined && o.vmid === news.vmid,
+    });
+    return { changes: d.changes, replaces: d.replaces, deleteBeforeReplace: d.deleteBeforeReplace, stables: ["vmid"] };
+  },
+
+  async create(inputs) {
+    const ctx = vmContext();
+    const node = inputs.node ?? inputs.templateNode;
+    const { vmid } = await cloneWithVmid(ctx, {
+      templateNode: inputs.templateNode,
+      templateVmid: inputs.templateVmid,
+      vmid: inputs.vmid,
+      vmidRange: inputs.vmidRange,
+      params: {
+        name: inputs.name,
+        description: composeDescription(inputs.description, inputs.resourceName),
+        full: inputs.full,
+        pool: inputs.pool,
+        storage: inputs.full ? inputs.storage : undefined,
+        target: node !== inputs.templateNode ? node : undefined,
+      },
+    });
+    try {
+      const outs = await converge(ctx, node, vmid, inputs, undefined);
+      return { id: `${node}/${vmid}`, outs };
+    } catch (err) {
+      try {
+        await destroyVm(ctx, vmid, node, { shutdownTimeoutSeconds: 0 });
+      } catch (cleanupError) {
+        throw createFailure(err, vmid, node, cleanupError);
+      }
+      throw createFailure(err, vmid, node);
+    }
+  },
+
+  async read(id, props) {
+    const ctx = vmContext();
+    const { vmid } = props?.vmid !== undefined ? { vmid: props.vmid } : parseId(id);
+    const where = await locateVm(ctx, vmid);
+    if (!where) return {};
+    const config = await getConfig(ctx, where.node, vmid);
+    const like = props ? settingsOf(props) : undefined;
+    const settings = settingsFromConfig(config, like);
+    const running = where.status === "running";
+    const base: Partial<VmCloneInputs> = props
+      ? { ...props }
+      : {
+          templateNode: where.node,
+          full: false,
+          allowReboot: false,
+          waitForIp: running,
+          agentInterface: "ens18",
+          agentTimeoutSeconds: 300,
+          shutdownTimeoutSeconds: 60,
+        };
+    const marker = splitDescription(config.description === undefined ? undefined : String(config.description)).resourceName;
+    if (marker !== undefined) base.resourceName = marker;
+    if (!props) {
+      // A linked clone names its template in its disk: base-<template>-disk-N/vm-<id>-disk-N.
+      for (const [k, v] of Object.entries(config)) {
+        const m = codecs.DISK_KEY.test(k) ? /base-(\d+)-disk-\d+\//.exec(String(v)) : null;
+        if (m) base.templateVmid = Number(m[1]);
+      }
+    }
+    const disk = base.disk ?? (props ? undefined : "scsi0");
+    if (disk && (props?.diskSize !== undefined || !props)) {
+      const size = driveSize(config, disk);
+      if (size !== undefined) {
+        base.disk = disk;
+        base.diskSize = size;
+      }
+    }
+    let ips: { primary: string[]; all: string[] } | undefined;
+    if (running && config.agent !== undefined && codecs.parseAgent(config.agent).enabled) {
+      ips = await agentAddresses(ctx.api, where.node, vmid, base.agentInterface ?? "ens18");
+    }
+    const state = {
+      ...base,
+      ...settings,
+      vmid,
+      node: where.node,
+      started: running,
+      status: where.status,
+      ipv4Addresses: ips?.all ?? props?.ipv4Addresses ?? [],
+      macAddresses: macAddresses(config),
+      pendingChanges: await pendingKeys(ctx, where.node, vmid),
+    } as VmCloneState;
+    const primary = ips?.primary[0] ?? props?.ipv4Address;
+    if (primary !== undefined) state.ipv4Address = primary;
+    else delete state.ipv4Address;
+    for (const k of SETTINGS_KEYS) if (settings[k] === undefined) delete (state as unknown as Record<string, unknown>)[k];
+    return { id, props: state };
+  },
+
+  async update(id, olds, news) {
+    const ctx = vmContext();
+    const vmid = olds.vmid;
+    const where = await locateVm(ctx, vmid);
+    if (!where) throw new Error(`VM ${vmid} (resource id ${id}) no longer exists on the cluster. Run \`pulumi refresh\` to forget it, then \`pulumi up\` to create it again.`);
+    let node = where.node;
+    if (news.node && news.node !== node) {
+      await migrateVm(ctx, node, vmid, news.node, where.status === "running");
+      node = news.node;
+    }
+    if ((olds.pool ?? "") !== (news.pool ?? "")) {
+      if (olds.pool) await ctx.api.pools.update(olds.pool, { vms: [vmid], delete: true });
+      if (news.pool) await ctx.api.pools.update(news.pool, { vms: [vmid], allowMove: true });
+    }
+    const outs = await converge(ctx, node, vmid, { ...news, vmid: news.vmid ?? vmid }, olds);
+    return { outs };
+  },
+
+  async delete(id, props) {
+    const ctx = vmContext();
+    const { vmid } = props?.vmid !== undefined ? { vmid: props.vmid } : parseId(id);
+    await destroyVm(ctx, vmid, props?.node, { shutdownTimeoutSeconds: props?.shutdownTimeoutSeconds ?? 60 });
+  },
+};
+
+/** A VM cloned from a template (see the top of this file). */
+export class VmClone extends pulumi.dynamic.Resource {
+  declare readonly vmid: pulumi.Output<number>;
+  declare readonly node: pulumi.Output<string>;
+  declare readonly name: pulumi.Output<string>;
+  declare readonly status: pulumi.Output<string>;
+  declare readonly ipv4Address: pulumi.Output<string | undefined>;
+  declare readonly ipv4Addresses: pulumi.Output<string[]>;
+  declare readonly macAddresses: pulumi.Output<string[]>;
+  declare readonly pendingChanges: pulumi.Output<string[]>;
+
+  constructor(name: string, args: VmCloneArgs, opts?: pulumi.CustomResourceOptions) {
+    const { template, ...rest } = args;
+    const tpl = template === undefined ? undefined : pulumi.output(template as In<{ node: In<string>; vmid: In<number> }>);
+    super(
+      stubProvider("provider/resources/vm-clone.js", "vmCloneLifecycle"),
+      name,
+      {
+        ...rest,
+        name: args.name ?? name,
+        resourceName: name,
+        templateVmid: args.templateVmid ?? tpl?.apply((t) => t.vmid),
+        templateNode: args.templateNode ?? tpl?.apply((t) => t.node),
+        vmid: args.vmid,
+        node: args.node,
+        status: undefined,
+        ipv4Address: undefined,
+        ipv4Addresses: undefined,
+        macAddresses: undefined,
+        pendingChanges: undefined,
+      },
+      opts,
+      "proxmox",
+      "VmClone",
+    );
+  }
+}

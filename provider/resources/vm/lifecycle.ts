@@ -1,0 +1,173 @@
+// The steps VmClone and Template are made of: clone with a safe VMID, power, destroy,
+// migrate, pending changes. Each long step runs as a PVE task inside this process's task bound.
+
+import {
+  PveApiError,
+  PveTaskError,
+  isLocked,
+  isNotFound as isPveNotFound,
+  type CloneParams,
+  type PveClient,
+  type QemuConfig,
+  type TaskResult,
+  type WaitForTaskOptions,
+} from "../../proxmox";
+import { isVmidCollision, vmidAllocatorFor, type VmidAllocator, type VmidRange } from "../../proxmox/vmid-allocator";
+import type { Semaphore } from "../../util/semaphore";
+import { connection, providerLogger } from "../context";
+import { taskSlots } from "./task-slots";
+
+export interface VmContext {
+  api: PveClient;
+  slots: Semaphore;
+  allocator: VmidAllocator;
+}
+
+/** The shared client, task bound and VMID allocator of this provider process. */
+export function vmContext(): VmContext {
+  const { settings, client } = connection();
+  return {
+    api: client,
+    slots: taskSlots(settings.endpoint, settings.maxConcurrentTasks ?? 4),
+    allocator: vmidAllocatorFor(settings.endpoint),
+  };
+}
+
+/** Starts a task (inside the bound) and waits for it; a null answer (synchronous PVE) is success. */
+export async function runTask(ctx: VmContext, start: () => Promise<string | null>, wait?: WaitForTaskOptions): Promise<TaskResult | null> {
+  return ctx.slots.run(async () => {
+    const upid = await start();
+    return upid ? ctx.api.tasks.wait(upid, wait) : null;
+  });
+}
+
+/** Where a VM is now (it may have been migrated since it was recorded). */
+export async function locateVm(ctx: VmContext, vmid: number): Promise<{ node: string; status: string; lock?: string; template: boolean } | undefined> {
+  const rows = await ctx.api.cluster.resources("vm");
+  const row = rows.find((r) => Number(r.vmid) === vmid && (r.type === "qemu" || String(r.id).startsWith("qemu/")));
+  if (!row || !row.node) return undefined;
+  return { node: row.node, status: String(row.status ?? "unknown"), lock: row.lock as string | undefined, template: row.template === true };
+}
+
+export function isNotFound(err: unknown): boolean {
+  return isPveNotFound(err);
+}
+
+const CONTENTION_ATTEMPTS = 5;
+
+export interface CloneRequest {
+  templateNode: string;
+  templateVmid: number;
+  /** Explicit id: no retry with another one on collision. */
+  vmid?: number;
+  vmidRange?: VmidRange;
+  params: Omit<CloneParams, "newid">;
+  wait?: WaitForTaskOptions;
+}
+
+/**
+ * Clones with an id that is safe at any parallelism in this process (see vmid-allocator.ts).
+ * An allocated id that turns out to be used elsewhere is skipped and the next one tried; a
+ * clone refused for lock contention on the template is retried with backoff. Returns the new
+ * VMID once the clone task finished OK (the config lock is gone then).
+ */
+export async function cloneWithVmid(ctx: VmContext, req: CloneRequest): Promise<{ vmid: number; attempts: number }> {
+  let attempts = 0;
+  let contention = 0;
+  for (;;) {
+    attempts++;
+    const lease = req.vmid !== undefined ? ctx.allocator.reserveExplicit(req.vmid) : await ctx.allocator.allocate(ctx.api.cluster, req.vmidRange);
+    const vmid = lease.vmid;
+    try {
+      await runTask(ctx, () => ctx.api.qemu.clone(req.templateNode, req.templateVmid, { ...req.params, newid: vmid }), req.wait);
+      lease.release();
+      return { vmid, attempts };
+    } catch (err) {
+      if (req.vmid === undefined && isVmidCollision(err, vmid) && attempts < 20) {
+        lease.markTaken();
+        providerLogger.debug(`VMID ${vmid} is used elsewhere; trying the next one`);
+        continue;
+      }
+      lease.release();
+      if (isLocked(err) && contention < CONTENTION_ATTEMPTS) {
+        contention++;
+        await ctx.api.clock.sleep(Math.min(15_000, 500 * 2 ** contention));
+        continue;
+      }
+      throw err;
+    }
+  }
+}
+
+export interface StopOptions {
+  shutdownTimeoutSeconds: number;
+}
+
+/** Graceful shutdown within the timeout, then a hard stop if the guest did not go down. */
+export async function stopVm(ctx: VmContext, node: string, vmid: number, o: StopOptions): Promise<void> {
+  if (o.shutdownTimeoutSeconds <= 0) {
+    await runTask(ctx, () => ctx.api.qemu.stop(node, vmid));
+    return;
+  }
+  try {
+    await runTask(ctx, () => ctx.api.qemu.shutdown(node, vmid, { timeout: o.shutdownTimeoutSeconds }));
+    return;
+  } catch (err) {
+    if (isNotFound(err)) throw err;
+    providerLogger.warn(`VM ${vmid} on node '${node}' did not shut down within ${o.shutdownTimeoutSeconds} s; stopping it`);
+  }
+  await runTask(ctx, () => ctx.api.qemu.stop(node, vmid));
+}
+
+export async function startVm(ctx: VmContext, node: string, vmid: number): Promise<void> {
+  await runTask(ctx, () => ctx.api.qemu.start(node, vmid));
+}
+
+/**
+ * Shutdown (bounded) → stop → destroy with purge and destroy-unreferenced-disks.
+ * A VM that is already gone is success.
+ */
+export async function destroyVm(ctx: VmContext, vmid: number, hintNode: string | undefined, o: StopOptions): Promise<void> {
+  const where = await locateVm(ctx, vmid);
+  if (!where) return;
+  const node = where.node ?? hintNode;
+  try {
+    if (where.status === "running") await stopVm(ctx, node, vmid, o);
+    await runTask(ctx, () => ctx.api.qemu.delete(node, vmid, { purge: true, destroyUnreferencedDisks: true }));
+  } catch (err) {
+    if (isNotFound(err)) return;
+    throw err;
+  }
+}
+
+/** Keys PVE holds as pending (applied at the next cold start). */
+export async function pendingKeys(ctx: VmContext, node: string, vmid: number): Promise<string[]> {
+  const rows = await ctx.api.qemu.pending(node, vmid);
+  return rows
+    .filter((r) => r.pending !== undefined || (r.delete !== undefined && r.delete > 0))
+    .map((r) => r.key)
+    .sort();
+}
+
+export async function getConfig(ctx: VmContext, node: string, vmid: number): Promise<QemuConfig> {
+  return ctx.api.qemu.getConfig(node, vmid);
+}
+
+/** Online when running (with local disks), offline otherwise. */
+export async function migrateVm(ctx: VmContext, node: string, vmid: number, target: string, running: boolean): Promise<void> {
+  await runTask(ctx, () => ctx.api.qemu.migrate(node, vmid, { target, online: running || undefined, withLocalDisks: running || undefined }));
+}
+
+/** The error after a failed create, once cleanup ran (or failed). */
+export function createFailure(err: unknown, vmid: number, node: string, cleanupError?: unknown): Error {
+  const base = err instanceof Error ? err.message : String(err);
+  if (cleanupError === undefined) {
+    return new Error(`${base}\n(VM ${vmid} on node '${node}', created for this resource, was destroyed again.)`);
+  }
+  const why = cleanupError instanceof Error ? cleanupError.message : String(cleanupError);
+  return new Error(
+    `${base}\nVM ${vmid} on node '${node}' was left behind: destroying it failed (${why}). Remove it by hand (qm destroy ${vmid} --purge) or import it (pulumi import ... ${node}/${vmid}).`,
+  );
+}
+
+export { PveApiError, PveTaskError };

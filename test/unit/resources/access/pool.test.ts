@@ -1,0 +1,113 @@
+import { poolLifecycle as lc, type PoolState } from "../../../../provider/resources/pool";
+import { checkAndCreate, checkAndDiff, errorOf, startTestSim, type TestSim } from "./sim-helpers";
+
+let s: TestSim;
+
+beforeAll(async () => {
+  s = await startTestSim();
+  const root = s.clientFor(s.rootToken);
+  for (const vmid of [100, 101, 102, 103]) await root.qemu.createAndWait("pve1", vmid, { name: `vm${vmid}`, memory: 512 });
+});
+afterAll(() => s.stop());
+
+describe("Pool", () => {
+  it("creates the pool with its declared VMs and storage, and reports every member", async () => {
+    const { id, outs } = await checkAndCreate(lc, { poolid: "fleet", comment: "CI fleet", vms: [101, 100, 100], storage: ["local-lvm"] });
+    expect(id).toBe("fleet");
+    expect(outs).toMatchObject({ poolid: "fleet", comment: "CI fleet", vms: [100, 101], storage: ["local-lvm"], members: { vms: [100, 101], storage: ["local-lvm"] } });
+    expect(s.sim.pools.get("fleet")).toMatchObject({ vms: new Set([100, 101]), storage: new Set(["local-lvm"]) });
+  });
+
+  it("does not see members that joined otherwise as drift, but reports them in members", async () => {
+    s.sim.pools.addVm("fleet", 102); // a clone created with pool=fleet
+    const read = await lc.read("fleet", { poolid: "fleet", comment: "CI fleet", vms: [100, 101], storage: ["local-lvm"], members: { vms: [100, 101], storage: ["local-lvm"] } });
+    expect(read.props?.members).toEqual({ vms: [100, 101, 102], storage: ["local-lvm"] });
+    expect(read.inputs).toEqual({ poolid: "fleet", comment: "CI fleet", vms: [100, 101], storage: ["local-lvm"] });
+    const { diff } = await checkAndDiff(lc, "fleet", read.props as PoolState, { poolid: "fleet", comment: "CI fleet", vms: [100, 101], storage: ["local-lvm"] });
+    expect(diff.changes).toBe(false);
+  });
+
+  it("adds and removes declared members in place, never touching the others", async () => {
+    const olds = (await lc.read("fleet", { poolid: "fleet", vms: [100, 101], storage: ["local-lvm"], comment: "CI fleet", members: { vms: [], storage: [] } })).props as PoolState;
+    const { inputs, diff } = await checkAndDiff(lc, "fleet", olds, { poolid: "fleet", comment: "CI fleet", vms: [100, 103], storage: [] });
+    expect(diff).toMatchObject({ changes: true, replaces: [] });
+    const { outs } = await lc.update("fleet", olds, inputs);
+    expect(outs.members).toEqual({ vms: [100, 102, 103], storage: [] });
+    expect(outs.vms).toEqual([100, 103]);
+  });
+
+  it("detects a changed comment and a declared member taken out of band, and puts them back", async () => {
+    s.sim.pools.require("fleet").comment = "changed by hand";
+    s.sim.pools.removeVm(103);
+    const olds: PoolState = { poolid: "fleet", comment: "CI fleet", vms: [100, 103], storage: [], members: { vms: [100, 102, 103], storage: [] } };
+    const read = await lc.read("fleet", olds);
+    expect(read.inputs).toMatchObject({ comment: "changed by hand", vms: [100] });
+    const refreshed = read.props as PoolState;
+    const { inputs, diff } = await checkAndDiff(lc, "fleet", refreshed, { poolid: "fleet", comment: "CI fleet", vms: [100, 103], storage: [] });
+    expect(diff.changes).toBe(true);
+    const { outs } = await lc.update("fleet", refreshed, inputs);
+    expect(outs).toMatchObject({ comment: "CI fleet", members: { vms: [100, 102, 103], storage: [] } });
+    expect(s.sim.pools.get("fleet")?.comment).toBe("CI fleet");
+  });
+
+  it("imports by pool id with inputs that give an empty diff for the declared members", async () => {
+    const imported = await lc.read("fleet");
+    expect(imported.id).toBe("fleet");
+    expect(imported.inputs).toEqual({ poolid: "fleet", comment: "CI fleet" });
+    const { diff } = await checkAndDiff(lc, "fleet", imported.props as PoolState, { poolid: "fleet", comment: "CI fleet", vms: [100, 103] });
+    expect(diff.changes).toBe(false);
+  });
+
+  it("replaces (delete first) when the pool id changes", async () => {
+    const olds = (await lc.read("fleet")).props as PoolState;
+    const { diff } = await checkAndDiff(lc, "fleet", olds, { poolid: "fleet2", comment: "CI fleet" });
+    expect(diff).toMatchObject({ changes: true, replaces: ["poolid"], deleteBeforeReplace: true });
+  });
+
+  it("refuses to delete a pool holding members it did not place, naming them, then removes them when told to", async () => {
+    const state: PoolState = { poolid: "fleet", comment: "CI fleet", vms: [100, 103], storage: [], members: { vms: [], storage: [] } };
+    const msg = await errorOf(lc.delete("fleet", state));
+    expect(msg).toContain("pool 'fleet' is not empty");
+    expect(msg).toContain("VM 102");
+    expect(msg).not.toContain("103");
+    expect(msg).toContain("removeMembersOnDelete");
+    expect(s.sim.pools.exists("fleet")).toBe(true);
+    await lc.delete("fleet", { ...state, removeMembersOnDelete: true });
+    expect(s.sim.pools.exists("fleet")).toBe(false);
+    expect(s.sim.pools.poolOfVm(102)).toBeUndefined();
+    // The VMs themselves are kept.
+    expect((await s.clientFor(s.rootToken).qemu.list("pve1")).map((v) => v.vmid)).toEqual(expect.arrayContaining([100, 101, 102, 103]));
+  });
+
+  it("deletes a pool holding only its declared members, and treats an already-gone pool as deleted", async () => {
+    const { outs } = await checkAndCreate(lc, { poolid: "tmpl", vms: [100], storage: ["local"] });
+    await lc.delete("tmpl", outs);
+    expect(s.sim.pools.exists("tmpl")).toBe(false);
+    await expect(lc.delete("tmpl", outs)).resolves.toBeUndefined();
+    expect((await lc.read("tmpl", outs)).id).toBe("");
+  });
+
+  it("names the other pool when a declared VM already belongs to one, and leaves nothing behind", async () => {
+    await checkAndCreate(lc, { poolid: "other", vms: [101] });
+    const msg = await errorOf(checkAndCreate(lc, { poolid: "third", vms: [101] }));
+    expect(msg).toContain("belongs already to pool 'other'");
+    expect(msg).toContain("allowMove");
+    expect(s.sim.pools.exists("third")).toBe(false);
+    const { outs } = await checkAndCreate(lc, { poolid: "third", vms: [101], allowMove: true });
+    expect(outs.members.vms).toEqual([101]);
+    expect(s.sim.pools.poolOfVm(101)).toBe("third");
+  });
+
+  it("supports nested pools", async () => {
+    await checkAndCreate(lc, { poolid: "team" });
+    const { id, outs } = await checkAndCreate(lc, { poolid: "team/ci", comment: "nested" });
+    expect(id).toBe("team/ci");
+    expect((await lc.read(id, outs)).inputs).toEqual({ poolid: "team/ci", comment: "nested" });
+  });
+
+  it("rejects a pool that already exists with an import hint", async () => {
+    const msg = await errorOf(checkAndCreate(lc, { poolid: "team" }));
+    expect(msg).toContain("already exists");
+    expect(msg).toContain("import");
+  });
+});

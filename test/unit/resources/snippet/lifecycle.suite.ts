@@ -1,0 +1,264 @@
+/**
+ * The CloudInitSnippet lifecycle, one body run against two SSH targets: the simulator's own
+ * per-node SFTP, and real OpenSSH (one sshd per simulated node). The PVE API is always the
+ * simulator's; only where the files land differs, so each target says how to look at a
+ * node's file (`fileOn`) and how to drift it behind the provider's back (`writeOn`, `removeOn`).
+ */
+import * as fs from "fs";
+import * as net from "net";
+import { utils } from "ssh2";
+import { startSimulator } from "../../../simulator";
+import { configureForTests } from "../../../../provider/resources/context";
+import {
+  cloudInitSnippetLifecycle as life,
+  type CloudInitSnippetInputs,
+  type CloudInitSnippetState,
+} from "../../../../provider/resources/cloud-init-snippet";
+import { sha256Hex } from "../../../../provider/ssh";
+
+export interface SshNodeTarget {
+  name: string;
+  host: string;
+  port: number;
+  hostKeyFingerprint: string;
+}
+
+export interface SnippetTarget {
+  nodes: SshNodeTarget[];
+  /** Local path of a node's absolute path (to look at and drift its files). */
+  localPath(node: string, abs: string): string;
+  stop(): Promise<void>;
+}
+
+export type Sim = Awaited<ReturnType<typeof startSimulator>>;
+/** Starts the SSH side for this simulator with these client public keys authorised for root. */
+export type StartSnippetTarget = (sim: Sim | undefined, authorizedKeys: string[]) => Promise<SnippetTarget>;
+
+const DIR = "/var/lib/vz/snippets";
+
+export function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function defineSnippetLifecycleSuite(label: string, start: StartSnippetTarget, opts: { simulatorSftp: boolean }): void {
+  describe(`CloudInitSnippet lifecycle over ${label}`, () => {
+    const key = utils.generateKeyPairSync("ed25519", { comment: "snippet-test" });
+    const stranger = utils.generateKeyPairSync("ed25519", { comment: "stranger" });
+    let sim: Sim;
+    let target: SnippetTarget;
+    let base: Record<string, string>;
+
+    const fileOn = (node: string, name: string): string | undefined => {
+      const p = target.localPath(node, `${DIR}/${name}`);
+      return fs.existsSync(p) ? fs.readFileSync(p, "utf8") : undefined;
+    };
+    const modeOn = (node: string, name: string): number => fs.statSync(target.localPath(node, `${DIR}/${name}`)).mode & 0o777;
+    const dirListing = (node: string): string[] => fs.readdirSync(target.localPath(node, DIR));
+    const configure = (extra: Record<string, string | undefined> = {}) => configureForTests({ ...base, ...extra });
+
+    async function checked(news: Partial<CloudInitSnippetInputs>, olds: Partial<CloudInitSnippetState> = {}): Promise<CloudInitSnippetInputs> {
+      const r = await life.check(olds, news as CloudInitSnippetInputs);
+      expect(r.failures ?? []).toEqual([]);
+      return r.inputs as CloudInitSnippetInputs;
+    }
+
+    beforeAll(async () => {
+      sim = await startSimulator({ seed: 21, cluster: { sshUsers: { root: { keys: [key.public] } } } });
+      target = await start(sim, [key.public]);
+      base = {
+        endpoint: sim.url,
+        apiToken: sim.rootToken,
+        caCert: sim.caCert,
+        sshUsername: "root",
+        sshPrivateKey: key.private,
+        sshNodes: JSON.stringify(Object.fromEntries(target.nodes.map((n) => [n.name, { host: n.host, port: n.port }]))),
+        sshHostKeys: JSON.stringify(Object.fromEntries(target.nodes.map((n) => [n.name, n.hostKeyFingerprint]))),
+      };
+    }, 60_000);
+    afterAll(async () => {
+      await target?.stop();
+      await sim?.stop();
+    });
+    beforeEach(() => configure());
+
+    it("creates the file on every online node, mode 0644, and gives the volume id for cicustom", async () => {
+      const inputs = await checked({ content: "#cloud-config\nhostname: web1\n", namePrefix: "web1" });
+      const { id, outs } = await life.create(inputs);
+      const sha = sha256Hex("#cloud-config\nhostname: web1\n");
+      expect(outs.file).toBe(`web1-${sha.slice(0, 12)}.yaml`);
+      expect(id).toBe(`local:snippets/${outs.file}`);
+      expect(outs).toMatchObject({ volumeId: id, cicustom: `user=${id}`, sha256: sha, nodes: ["pve1", "pve2", "pve3"], targetNodes: ["pve1", "pve2", "pve3"], path: `${DIR}/${outs.file}`, size: 29 });
+      for (const n of ["pve1", "pve2", "pve3"]) {
+        expect(fileOn(n, outs.file)).toBe("#cloud-config\nhostname: web1\n");
+        expect(modeOn(n, outs.file)).toBe(0o644);
+        expect(dirListing(n).filter((f) => f.startsWith("."))).toEqual([]); // no temp file left
+      }
+      await life.delete(id, outs);
+    });
+
+    it("reads drift (missing on one node, altered on another) and an update repairs it; refresh then converges", async () => {
+      const inputs = await checked({ cloudConfig: { packages: ["nginx"], hostname: "web2" }, namePrefix: "web2", nodes: ["pve3", "pve1", "pve2"] });
+      const { id, outs } = await life.create(inputs);
+      expect(fileOn("pve1", outs.file)).toBe("#cloud-config\nhostname: web2\npackages:\n  - nginx\n");
+      const fresh = await life.read(id, outs);
+      expect(fresh.props!.nodes).toEqual(["pve1", "pve2", "pve3"]);
+      expect((await life.diff(id, fresh.props!, inputs)).changes).toBe(false);
+
+      fs.rmSync(target.localPath("pve2", `${DIR}/${outs.file}`));
+      fs.writeFileSync(target.localPath("pve3", `${DIR}/${outs.file}`), "#cloud-config\nhostname: evil\n");
+      const drifted = await life.read(id, outs);
+      expect(drifted.id).toBe(id);
+      expect(drifted.props!.nodes).toEqual(["pve1"]);
+      const d = await life.diff(id, drifted.props!, inputs);
+      expect(d).toMatchObject({ changes: true, replaces: [] });
+
+      const { outs: repaired } = await life.update(id, drifted.props!, inputs);
+      expect(repaired.nodes).toEqual(["pve1", "pve2", "pve3"]);
+      for (const n of ["pve2", "pve3"]) expect(fileOn(n, outs.file)).toBe(fileOn("pve1", outs.file));
+      const again = await life.read(id, repaired);
+      expect(again.props!.nodes).toEqual(["pve1", "pve2", "pve3"]);
+      expect((await life.diff(id, again.props!, inputs)).changes).toBe(false);
+      await life.delete(id, again.props!);
+    });
+
+    it("updates the node list in place: writes to added nodes, removes from dropped ones", async () => {
+      const first = await checked({ content: "a: 1\n", fileName: "nodes-test.yaml", nodes: ["pve1", "pve2"] });
+      const { id, outs } = await life.create(first);
+      expect(fileOn("pve3", "nodes-test.yaml")).toBeUndefined();
+      const second = await checked({ content: "a: 1\n", fileName: "nodes-test.yaml", nodes: ["pve3", "pve2"] }, outs);
+      expect(await life.diff(id, outs, second)).toMatchObject({ changes: true, replaces: [] });
+      const { outs: next } = await life.update(id, outs, second);
+      expect(next.nodes).toEqual(["pve2", "pve3"]);
+      expect(fileOn("pve1", "nodes-test.yaml")).toBeUndefined();
+      expect(fileOn("pve2", "nodes-test.yaml")).toBe("a: 1\n");
+      expect(fileOn("pve3", "nodes-test.yaml")).toBe("a: 1\n");
+      await life.delete(id, next);
+      for (const n of ["pve1", "pve2", "pve3"]) expect(fileOn(n, "nodes-test.yaml")).toBeUndefined();
+    });
+
+    it("replaces on new content with a content-addressed name (new file first), rewrites a fixed name in place", async () => {
+      const v1 = await checked({ content: "v: 1\n", namePrefix: "app" });
+      const a = await life.create(v1);
+      const v2 = await checked({ content: "v: 2\n", namePrefix: "app" }, a.outs);
+      const d = await life.diff(a.id, a.outs, v2);
+      expect(d.replaces).toEqual(["file"]);
+      expect(d.deleteBeforeReplace).toBe(false);
+      const b = await life.create(v2); // the engine creates the replacement first...
+      expect(b.id).not.toBe(a.id);
+      expect(fileOn("pve1", a.outs.file)).toBe("v: 1\n"); // ...while VMs still find the old file
+      await life.delete(a.id, a.outs);
+      expect(fileOn("pve1", a.outs.file)).toBeUndefined();
+      expect(fileOn("pve2", b.outs.file)).toBe("v: 2\n");
+      await life.delete(b.id, b.outs);
+
+      const f1 = await checked({ content: "v: 1\n", fileName: "fixed.yaml" });
+      const c = await life.create(f1);
+      const f2 = await checked({ content: "v: 2\n", fileName: "fixed.yaml" }, c.outs);
+      const d2 = await life.diff(c.id, c.outs, f2);
+      expect(d2).toMatchObject({ changes: true, replaces: [] });
+      const { outs } = await life.update(c.id, c.outs, f2);
+      expect(outs.sha256).toBe(sha256Hex("v: 2\n"));
+      for (const n of ["pve1", "pve2", "pve3"]) expect(fileOn(n, "fixed.yaml")).toBe("v: 2\n");
+      await life.delete(c.id, outs);
+    });
+
+    it("deletes from every node, an already-missing file being fine; read of a gone storage drops the resource", async () => {
+      const inputs = await checked({ content: "x: 1\n", fileName: "gone.yaml" });
+      const { id, outs } = await life.create(inputs);
+      fs.rmSync(target.localPath("pve2", `${DIR}/gone.yaml`));
+      await life.delete(id, outs);
+      for (const n of ["pve1", "pve2", "pve3"]) expect(fileOn(n, "gone.yaml")).toBeUndefined();
+      await expect(life.delete(id, outs)).resolves.toBeUndefined();
+      const r = await life.read(id, { ...outs, nodes: [] });
+      expect(r.props!.nodes).toEqual([]);
+      expect((await life.read("nosuchstorage:snippets/gone.yaml", outs)).id).toBe("");
+    });
+
+    it("imports an existing file by volume id", async () => {
+      const inputs = await checked({ content: "imported: true\n", fileName: "imp.yaml", nodes: ["pve1", "pve2"] });
+      const { id, outs } = await life.create(inputs);
+      const r = await life.read(id);
+      expect(r.id).toBe(id);
+      expect(r.props).toMatchObject({ nodes: ["pve1", "pve2"], sha256: sha256Hex("imported: true\n"), file: "imp.yaml" });
+      expect(r.inputs).toMatchObject({ storage: "local", fileName: "imp.yaml", nodes: ["pve1", "pve2"] });
+      await life.delete(id, outs);
+      await expect(life.read("local:../etc/passwd")).rejects.toThrow(/not a snippet volume id/);
+    });
+
+    it("fails on a changed host key with the fingerprint to pin, leaving nothing on the other nodes", async () => {
+      const pins = Object.fromEntries(target.nodes.map((n) => [n.name, n.hostKeyFingerprint]));
+      const presented = pins.pve2;
+      pins.pve2 = pins.pve1; // pin the wrong key for pve2
+      configure({ sshHostKeys: JSON.stringify(pins) });
+      const inputs = await checked({ content: "hk: 1\n", fileName: "hostkey.yaml" });
+      const err = await life.create(inputs).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toContain("pve2");
+      expect(err?.message).toContain(presented);
+      expect(err?.message).toMatch(/removed again from pve1, pve3/);
+      for (const n of ["pve1", "pve2", "pve3"]) expect(fileOn(n, "hostkey.yaml")).toBeUndefined();
+    });
+
+    it("fails on an unknown host key (nothing pinned) naming each node's fingerprint", async () => {
+      configure({ sshHostKeys: undefined });
+      const err = await life.create(await checked({ content: "hk: 2\n", fileName: "unknown.yaml" })).then(() => undefined, (e: Error) => e);
+      for (const n of target.nodes) expect(err?.message).toContain(n.hostKeyFingerprint);
+      for (const n of ["pve1", "pve2", "pve3"]) expect(fileOn(n, "unknown.yaml")).toBeUndefined();
+    });
+
+    it("fails with a rejected key as an authentication error that never shows the key", async () => {
+      configure({ sshPrivateKey: stranger.private });
+      const err = await life.create(await checked({ content: "k: 1\n", fileName: "wrongkey.yaml" })).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toMatch(/authentication as 'root' to pve\d .* failed/);
+      for (const line of stranger.private.split("\n").filter((l) => l.length > 20 && !l.startsWith("-----"))) expect(err?.message).not.toContain(line);
+      for (const n of ["pve1", "pve2", "pve3"]) expect(fileOn(n, "wrongkey.yaml")).toBeUndefined();
+    });
+
+    it("fails on an unreachable node, naming it and its address, and removes the file from the others", async () => {
+      const port = await closedPort();
+      const nodes = Object.fromEntries(target.nodes.map((n) => [n.name, { host: n.host, port: n.name === "pve3" ? port : n.port }]));
+      configure({ sshNodes: JSON.stringify(nodes) });
+      const err = await life.create(await checked({ content: "u: 1\n", fileName: "unreach.yaml" })).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toContain(`cannot reach node 'pve3' at 127.0.0.1:${port}`);
+      expect(err?.message).toContain("proxmox:sshNodes");
+      for (const n of ["pve1", "pve2", "pve3"]) expect(fileOn(n, "unreach.yaml")).toBeUndefined();
+    });
+
+    it("refuses a storage without snippets content, naming its content types and the fix", async () => {
+      const { client } = await import("../../../../provider/resources/context");
+      await client().storage.create({ storage: "isos", type: "dir", path: "/srv/isos", content: "iso,vztmpl" });
+      const err = await life.create(await checked({ storage: "isos", content: "s: 1\n", fileName: "s.yaml" })).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toBe(
+        "storage 'isos' (dir) does not have 'snippets' content (its content types: iso, vztmpl); enable it with `pvesm set isos --content iso,vztmpl,snippets`, or declare the storage with the Storage resource and add 'snippets' to its content",
+      );
+      const lvm = await life.create(await checked({ storage: "local-lvm", content: "s: 1\n", fileName: "s.yaml" })).then(() => undefined, (e: Error) => e);
+      expect(lvm?.message).toContain("storage 'local-lvm' (lvmthin) does not have 'snippets' content");
+      const unknownNode = await life.create(await checked({ content: "s: 1\n", fileName: "s.yaml", nodes: ["pve9"] })).then(() => undefined, (e: Error) => e);
+      expect(unknownNode?.message).toBe("node pve9 is not in the cluster (nodes: pve1, pve2, pve3)");
+    });
+
+    if (opts.simulatorSftp) {
+      it("a VM referencing the snippet starts; once the file is removed from its node, start fails with PVE's error", async () => {
+        const { client } = await import("../../../../provider/resources/context");
+        const api = client();
+        const { id, outs } = await life.create(await checked({ cloudConfig: { runcmd: ["echo hi"] }, namePrefix: "vm" }));
+        for (const vmid of [700, 701]) {
+          await api.tasks.wait(await api.post<string>("/nodes/pve1/qemu", { vmid, ide2: "local-lvm:cloudinit", cicustom: outs.cicustom, memory: 512 }));
+        }
+        await api.tasks.wait(await api.post<string>("/nodes/pve1/qemu/700/status/start", {}));
+        expect((await api.get<{ status: string }>("/nodes/pve1/qemu/700/status/current")).status).toBe("running");
+        fs.rmSync(target.localPath("pve1", `${DIR}/${outs.file}`));
+        const upid = await api.post<string>("/nodes/pve1/qemu/701/status/start", {});
+        const err = await api.tasks.wait(upid).then(() => undefined, (e: Error) => e);
+        expect(err?.message).toContain(`volume '${id}' does not exist`);
+        await life.delete(id, outs);
+      });
+    }
+  });
+}

@@ -1,0 +1,133 @@
+/**
+ * Storage against the simulator: check() with the property named, create/read/update/replace/
+ * delete of dir, lvmthin and nfs definitions, drift, import, the refusal to delete a storage
+ * that still holds volumes, and a CloudInitSnippet written into a storage this resource made.
+ */
+import * as fs from "fs";
+import { utils } from "ssh2";
+import { startSimulator } from "../../../simulator";
+import { clusterOf } from "../../../simulator/state/cluster";
+import { client, configureForTests } from "../../../../provider/resources/context";
+import { storageLifecycle as life, type StorageInputs, type StorageState } from "../../../../provider/resources/storage";
+import { cloudInitSnippetLifecycle as snippets, type CloudInitSnippetInputs } from "../../../../provider/resources/cloud-init-snippet";
+
+jest.setTimeout(60_000);
+
+describe("Storage", () => {
+  const key = utils.generateKeyPairSync("ed25519", { comment: "storage-test" });
+  let sim: Awaited<ReturnType<typeof startSimulator>>;
+
+  beforeAll(async () => {
+    sim = await startSimulator({ seed: 31, cluster: { sshUsers: { root: { keys: [key.public] } } } });
+    configureForTests({
+      endpoint: sim.url,
+      apiToken: sim.rootToken,
+      caCert: sim.caCert,
+      sshUsername: "root",
+      sshPrivateKey: key.private,
+      sshNodes: JSON.stringify(Object.fromEntries(sim.nodes.map((n) => [n.name, { host: "127.0.0.1", port: n.sshPort }]))),
+      sshHostKeys: JSON.stringify(Object.fromEntries(sim.nodes.map((n) => [n.name, n.hostKeyFingerprint]))),
+    });
+  });
+  afterAll(async () => {
+    await sim?.stop();
+  });
+
+  async function checked(news: Partial<StorageInputs>, olds: Partial<StorageState> = {}): Promise<StorageInputs> {
+    const r = await life.check(olds, news as StorageInputs);
+    expect(r.failures ?? []).toEqual([]);
+    return r.inputs as StorageInputs;
+  }
+  const failures = async (news: Record<string, unknown>) => ((await life.check({}, news as unknown as StorageInputs)).failures ?? []).map((f) => `${f.property}: ${f.reason}`);
+
+  it("check() names the property for invalid inputs", async () => {
+    expect(await failures({ storage: "data", type: "dir", path: "var/data", content: ["images"] })).toEqual(["path: path 'var/data' is not valid: it must be an absolute path"]);
+    expect(await failures({ storage: "data", type: "dir", path: "/srv/data", content: ["images", "pictures"] })).toEqual([
+      "content[1]: unknown content type 'pictures'; known: images, rootdir, iso, vztmpl, snippets, import, backup",
+    ]);
+    expect(await failures({ storage: "thin", type: "lvmthin", vgname: "pve", thinpool: "data", content: ["snippets"] })).toEqual([
+      "content: a lvmthin storage cannot hold snippets; it holds images, rootdir",
+    ]);
+    expect((await failures({ storage: "1data", type: "dir", path: "/srv", content: [] }))[0]).toMatch(/^storage: storage '1data' is not valid/);
+    expect((await failures({ storage: "data-", type: "dir", path: "/srv", content: [] }))[0]).toMatch(/^storage: /);
+    expect(await failures({ storage: "data", type: "zfs", content: [] })).toEqual(["type: type must be one of dir, lvmthin, nfs; got 'zfs'."]);
+    expect(await failures({ storage: "data", type: "dir", content: ["iso"], vgname: "pve" })).toEqual(["path: path is required for a dir storage.", "vgname: vgname does not apply to a dir storage."]);
+    expect(await failures({ storage: "nas", type: "nfs", content: ["iso"] })).toEqual(["server: server is required for a nfs storage.", "export: export is required for a nfs storage."]);
+    expect(await failures({ storage: "data", type: "dir", path: "/srv/data", content: ["iso"], nodes: ["pve1", "pve7"] })).toEqual([
+      "nodes[1]: node 'pve7' is not in the cluster (nodes: pve1, pve2, pve3).",
+    ]);
+  });
+
+  it("creates a dir storage with snippets content that CloudInitSnippet writes to, on the nodes it is on", async () => {
+    const inputs = await checked({ storage: "team-data", type: "dir", path: "/srv/team-data", content: ["snippets", "images", "iso"], nodes: ["pve2", "pve1"] });
+    const { id, outs } = await life.create(inputs);
+    expect(id).toBe("team-data");
+    expect(outs).toEqual({ storage: "team-data", type: "dir", path: "/srv/team-data", shared: false, content: ["images", "iso", "snippets"], nodes: ["pve1", "pve2"], enabled: true });
+    expect(await life.diff(id, outs, inputs)).toMatchObject({ changes: false });
+
+    const sn = (await snippets.check({}, { storage: "team-data", content: "#cloud-config\n", fileName: "team.yaml" } as CloudInitSnippetInputs)).inputs as CloudInitSnippetInputs;
+    const written = await snippets.create(sn);
+    expect(written.outs).toMatchObject({ volumeId: "team-data:snippets/team.yaml", nodes: ["pve1", "pve2"], path: "/srv/team-data/snippets/team.yaml" });
+    const cluster = clusterOf(sim.sim);
+    expect(fs.readFileSync(cluster.hostPath("pve2", "/srv/team-data/snippets/team.yaml"), "utf8")).toBe("#cloud-config\n");
+    // PVE lists it as the storage's content
+    const listed = await client().storage.content("pve1", "team-data", { content: "snippets" });
+    expect(listed.map((e) => e.volid)).toEqual(["team-data:snippets/team.yaml"]);
+
+    // delete refuses while the snippet lives on it, naming it
+    await expect(life.delete(id, outs)).rejects.toThrow(
+      "storage 'team-data' still holds 2 volumes: team-data:snippets/team.yaml (on pve1), team-data:snippets/team.yaml (on pve2). Remove them first",
+    );
+    await snippets.delete(written.id, written.outs);
+    await life.delete(id, outs);
+    expect(await life.read(id, outs)).toMatchObject({ id: "" });
+  });
+
+  it("updates content, nodes and enabled in place; path or type changes replace (deleting first when the id stays)", async () => {
+    const inputs = await checked({ storage: "upd", type: "dir", path: "/srv/upd", content: ["iso"] });
+    const { id, outs } = await life.create(inputs);
+    const next = await checked({ storage: "upd", type: "dir", path: "/srv/upd", content: ["iso", "snippets"], nodes: ["pve3"], enabled: false }, outs);
+    expect(await life.diff(id, outs, next)).toMatchObject({ changes: true, replaces: [] });
+    const { outs: updated } = await life.update(id, outs, next);
+    expect(updated).toMatchObject({ content: ["iso", "snippets"], nodes: ["pve3"], enabled: false });
+    expect(await client().storage.get("upd")).toMatchObject({ content: "iso,snippets", nodes: "pve3", disable: 1 });
+    const back = await checked({ storage: "upd", type: "dir", path: "/srv/upd", content: ["iso"] }, updated);
+    const { outs: reverted } = await life.update(id, updated, back);
+    expect(reverted.nodes).toBeUndefined();
+    expect(reverted.enabled).toBe(true);
+    expect(await client().storage.get("upd")).not.toHaveProperty("nodes");
+
+    expect(await life.diff(id, reverted, await checked({ ...back, path: "/srv/other" }))).toMatchObject({ replaces: ["path"], deleteBeforeReplace: true });
+    expect(await life.diff(id, reverted, await checked({ storage: "upd", type: "nfs", server: "10.0.0.9", export: "/x", content: ["iso"] }))).toMatchObject({ replaces: expect.arrayContaining(["type", "path", "server", "export"]) });
+    expect(await life.diff(id, reverted, await checked({ ...back, storage: "upd2" }))).toMatchObject({ replaces: ["storage"], deleteBeforeReplace: false });
+    await life.delete(id, reverted);
+  });
+
+  it("reads drift made outside Pulumi, and imports by storage id", async () => {
+    const inputs = await checked({ storage: "drifty", type: "dir", path: "/srv/drifty", content: ["iso"] });
+    const { id, outs } = await life.create(inputs);
+    await client().storage.update("drifty", { content: "iso,backup", disable: 1 });
+    const r = await life.read(id, outs);
+    expect(r.props).toMatchObject({ content: ["backup", "iso"], enabled: false });
+    expect(await life.diff(id, r.props!, inputs)).toMatchObject({ changes: true, replaces: [] });
+    const imported = await life.read(id);
+    expect(imported.inputs).toEqual({ storage: "drifty", type: "dir", path: "/srv/drifty", shared: false, content: ["backup", "iso"], enabled: false });
+    await life.delete(id, outs);
+  });
+
+  it("creates lvmthin and nfs storages; removeVolumesOnDelete deletes the volumes it holds", async () => {
+    const thin = await life.create(await checked({ storage: "thin2", type: "lvmthin", vgname: "vg2", thinpool: "tp", content: ["images"], removeVolumesOnDelete: true }));
+    expect(thin.outs).toEqual({ storage: "thin2", type: "lvmthin", vgname: "vg2", thinpool: "tp", content: ["images"], enabled: true, removeVolumesOnDelete: true });
+    const nfsIn = await checked({ storage: "nas", type: "nfs", server: "10.0.0.7", export: "/export/pve", options: "vers=4.2", content: ["images", "snippets"] });
+    const nfs = await life.create(nfsIn);
+    expect(nfs.outs).toMatchObject({ type: "nfs", path: "/mnt/pve/nas", server: "10.0.0.7", export: "/export/pve", options: "vers=4.2" });
+    expect(await life.diff(nfs.id, nfs.outs, nfsIn)).toMatchObject({ changes: false });
+
+    const volid = await client().post<string>("/nodes/pve1/storage/thin2/content", { vmid: 4242, filename: "vm-4242-disk-0", size: "1G" });
+    await expect(life.delete(thin.id, { ...thin.outs, removeVolumesOnDelete: false })).rejects.toThrow(`storage 'thin2' still holds 1 volume: ${volid} (on pve1)`);
+    await life.delete(thin.id, thin.outs);
+    expect((await client().storage.list()).map((s) => s.storage)).not.toContain("thin2");
+    await life.delete(nfs.id, nfs.outs);
+    await expect(life.delete(nfs.id, nfs.outs)).resolves.toBeUndefined();
+  });
+});

@@ -1,0 +1,105 @@
+// Template: build from a cloud image (download-url → import-from → template → HA), no-op diff
+// after create, in-place metadata, replacement on image/hardware, adopt semantics, cleanup
+// after a failed build, and a VmClone from the result.
+import { createHash } from "crypto";
+import { templateLifecycle as tl, importFileName, type TemplateInputs, type TemplateState } from "../../../../provider/resources/template";
+import { vmCloneLifecycle } from "../../../../provider/resources/vm-clone";
+import { callsSince, makeTemplate, startVmSim, type VmSim } from "./sim-setup";
+
+jest.setTimeout(60_000);
+
+const URL = "https://cloud-images.example.org/noble/current/noble-server-cloudimg-amd64.img";
+const SHA = createHash("sha256").update(`pve-sim download: ${URL}\n`).digest("hex");
+
+async function checked(extra: Record<string, unknown>): Promise<TemplateInputs> {
+  const r = await tl.check({}, { node: "pve1", name: "noble", resourceName: "noble", image: { url: URL, checksum: SHA }, ...extra } as any);
+  expect(r.failures).toEqual([]);
+  return r.inputs as TemplateInputs;
+}
+
+describe("Template", () => {
+  let v: VmSim;
+  beforeAll(async () => {
+    v = await startVmSim({ seed: 5, timeFactor: 0.01 });
+  });
+  afterAll(() => v.stop());
+
+  test("import file names follow PVE's extension rules", () => {
+    expect(importFileName({ url: URL })).toBe("noble-server-cloudimg-amd64.qcow2");
+    expect(importFileName({ url: "https://x/y/disk.raw" })).toBe("disk.raw");
+  });
+
+  test("builds the seed's template through the API, HA stopped, then clones from it", async () => {
+    const inputs = await checked({ tags: ["Ubuntu"], description: "noble", ha: true, diskSize: "4G", cores: 2 });
+    const from = v.s.sim.requestLog.length;
+    const { id, outs } = await tl.create(inputs);
+    const calls = callsSince(v.s, from);
+    expect(calls).toEqual(expect.arrayContaining([
+      "POST /nodes/{node}/storage/{storage}/download-url",
+      "POST /nodes/{node}/qemu",
+      "PUT /nodes/{node}/qemu/{vmid}/resize",
+      "POST /nodes/{node}/qemu/{vmid}/template",
+      "POST /cluster/ha/resources",
+    ]));
+    expect(outs.imageVolume).toBe("local:import/noble-server-cloudimg-amd64.qcow2");
+    const conf = await v.api.qemu.getConfig("pve1", outs.vmid);
+    expect(conf).toMatchObject({ template: 1, serial0: "socket", vga: "serial0", agent: "1", boot: "order=scsi0", tags: "ubuntu" });
+    expect(String(conf.scsi0)).toMatch(/^local-lvm:base-\d+-disk-0,size=4G$/);
+    expect(String(conf.ide2)).toContain("cloudinit");
+    expect(String(conf.net0)).toMatch(/^virtio=.*bridge=vmbr0/);
+    expect((await v.api.cluster.haResource(`vm:${outs.vmid}`)).state).toBe("stopped");
+
+    const read = (await tl.read(id, outs)).props as TemplateState;
+    expect(await tl.diff(id, read, inputs)).toMatchObject({ changes: false });
+
+    // in place: name, description, tags
+    const renamed = await checked({ tags: ["ubuntu", "lts"], description: "noble 24.04", ha: true, diskSize: "4G", cores: 2, name: "noble2" });
+    expect(await tl.diff(id, read, renamed)).toMatchObject({ changes: true, replaces: [] });
+    const up = await tl.update(id, read, renamed);
+    expect((await v.api.qemu.getConfig("pve1", outs.vmid)).name).toBe("noble2");
+    // replace: image or hardware
+    expect((await tl.diff(id, up.outs, await checked({ ...renamed, image: { url: URL.replace("noble", "jammy") } }))).replaces).toEqual(["image"]);
+    expect((await tl.diff(id, up.outs, await checked({ ...renamed, memory: 4096 }))).replaces).toEqual(["memory"]);
+
+    // a second build reuses the downloaded image
+    const again = v.s.sim.requestLog.length;
+    const second = await tl.create(await checked({ name: "noble-b", resourceName: "noble-b" }));
+    expect(callsSince(v.s, again)).not.toContain("POST /nodes/{node}/storage/{storage}/download-url");
+
+    const clone = await vmCloneLifecycle.create((await vmCloneLifecycle.check({}, { name: "c1", resourceName: "c1", templateVmid: outs.vmid, templateNode: "pve1" } as any)).inputs as any);
+    expect(clone.outs.status).toBe("running");
+    await vmCloneLifecycle.delete(clone.id, clone.outs);
+    await tl.delete(id, up.outs);
+    await tl.delete(second.id, second.outs);
+    expect([...v.cluster.vms.keys()]).toEqual([]);
+    expect(await tl.read(id, up.outs)).toEqual({});
+  });
+
+  test("a checksum mismatch fails the build before any VM exists", async () => {
+    const err = await tl.create(await checked({ image: { url: URL.replace("noble", "bad"), checksum: "0".repeat(64) } })).then(() => undefined, (e: Error) => e);
+    expect(err?.message).toMatch(/checksum mismatch/);
+    expect([...v.cluster.vms.keys()]).toEqual([]);
+  });
+
+  test("a failing template conversion destroys the half-made VM", async () => {
+    v.s.sim.faults.configure({ tasks: { failRate: 1, types: ["qmtemplate"], failMessage: "injected: template failed" } });
+    const err = await tl.create(await checked({ name: "broken" })).then(() => undefined, (e: Error) => e);
+    v.s.sim.faults.clear();
+    expect(err?.message).toMatch(/injected: template failed[\s\S]*was destroyed again/);
+    expect([...v.cluster.vms.keys()]).toEqual([]);
+  });
+
+  test("adopt manages metadata of an existing template and never destroys it unless told", async () => {
+    await makeTemplate(v.api, 8000);
+    const r = await tl.check({}, { node: "pve1", name: "adopted", adopt: true, vmid: 8000, tags: ["x"] } as any);
+    expect(r.failures).toEqual([]);
+    const { id, outs } = await tl.create(r.inputs as TemplateInputs);
+    expect((await v.api.qemu.getConfig("pve1", 8000)).name).toBe("adopted");
+    await tl.delete(id, outs);
+    expect(v.cluster.vms.has(8000)).toBe(true);
+    await tl.delete(id, { ...outs, destroyOnDelete: true });
+    expect(v.cluster.vms.has(8000)).toBe(false);
+    const bad = await tl.check({}, { node: "pve1", name: "x", adopt: true } as any);
+    expect((bad.failures ?? []).map((f) => f.property)).toEqual(["vmid"]);
+  });
+});
