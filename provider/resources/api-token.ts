@@ -114,7 +114,7 @@ export const apiTokenLifecycle: Lifecycle<ApiTokenInputs, ApiTokenState> = {
     const live = (await readToken(inputs.userid, inputs.tokenid)) ?? inputsOf(inputs.userid, inputs.tokenid, created.info);
     return {
       id: fullTokenId,
-      outs: { ...live, fullTokenId, value: created.secret, apiToken: `${fullTokenId}=${created.secret}` },
+      outs: compact({ ...live, fullTokenId, value: created.secret, apiToken: `${fullTokenId}=${created.secret}` }),
     };
   },
 

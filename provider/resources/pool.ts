@@ -26,7 +26,7 @@ import { client } from "./context";
 import { diffResource, isUnknown, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { checkPoolid } from "./access-names";
-import { difference, emptyToUndefined, gone, readResult, intersection, listText, sortedSet } from "./access/common";
+import { compact, difference, emptyToUndefined, gone, readResult, intersection, listText, sortedSet } from "./access/common";
 
 export interface PoolArgs {
   /** The pool id; `parent/child` for a nested pool (PVE >= 8.1). Changing it replaces the pool. */
@@ -122,7 +122,7 @@ async function applyMembers(poolid: string, plan: ReturnType<typeof memberPlan>,
 async function stateOf(inputs: PoolInputs): Promise<PoolState> {
   const pool = await readPool(inputs.poolid);
   if (!pool) throw new Error(`pool '${inputs.poolid}' disappeared while it was being configured`);
-  return { ...inputs, comment: emptyToUndefined(pool.comment), members: membersOf(pool) };
+  return compact({ ...inputs, comment: emptyToUndefined(pool.comment), members: membersOf(pool) });
 }
 
 export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {

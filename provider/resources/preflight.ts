@@ -107,7 +107,7 @@ async function runCheck(inputs: PermissionCheckInputs): Promise<PermissionCheckS
   const missing = await checkPermissions(api, inputs);
   const checkedPrincipal = inputs.principal ?? api.identity.id;
   if (missing.length && inputs.failOnMissing !== false) throw new Error(describeMissing(checkedPrincipal, missing));
-  return { ...inputs, checkedPrincipal, missing };
+  return compact({ ...inputs, checkedPrincipal, missing });
 }
 
 export const permissionCheckLifecycle: Lifecycle<PermissionCheckInputs, PermissionCheckState> = {

@@ -150,7 +150,7 @@ export const roleLifecycle: Lifecycle<RoleInputs, RoleState> = {
       }
       throw err;
     }
-    return { id: inputs.roleid, outs: { ...inputs, appliedPrivileges: (await readRole(inputs.roleid)) ?? applied, pveVersion: server.version } };
+    return { id: inputs.roleid, outs: compact({ ...inputs, appliedPrivileges: (await readRole(inputs.roleid)) ?? applied, pveVersion: server.version }) };
   },
 
   async read(id, props) {
@@ -171,7 +171,7 @@ export const roleLifecycle: Lifecycle<RoleInputs, RoleState> = {
     const server = await serverPrivileges();
     const applied = applicablePrivileges(news.privileges, server, news.translatePrivileges === true);
     await client().access.updateRole(id, applied);
-    return { outs: { ...news, appliedPrivileges: (await readRole(id)) ?? applied, pveVersion: server.version } };
+    return { outs: compact({ ...news, appliedPrivileges: (await readRole(id)) ?? applied, pveVersion: server.version }) };
   },
 
   async delete(id) {

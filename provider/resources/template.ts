@@ -19,6 +19,7 @@
 // Replaces: image, storages, node, vmid, hardware (cores, memory, bridge, diskSize), adopt.
 // In place: name, description, tags. The marker line is the same as VmClone's.
 
+import { createHash } from "crypto";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { codecs, type PveClient } from "../proxmox";
@@ -113,11 +114,21 @@ const rules: DiffRules<TemplateInputs> = {
   pool: { replaces: true },
 };
 
-/** The file name PVE accepts in `import` content for this image. */
+/**
+ * The file name PVE accepts in `import` content for this image. Without an explicit fileName
+ * it carries a short hash of the URL and checksum, so a different image never reuses a file
+ * downloaded for another one (the download is skipped when the file is already there).
+ */
 export function importFileName(image: TemplateImage): string {
-  const base = image.fileName ?? path.posix.basename(new URL(image.url).pathname);
-  const safe = base.replace(/[^-a-zA-Z0-9_.]/g, "_");
-  return /\.(qcow2|raw|vmdk|ova)$/i.test(safe) ? safe : `${safe.replace(/\.img$/i, "")}.qcow2`;
+  const ext = (name: string) => (/\.(qcow2|raw|vmdk|ova)$/i.exec(name)?.[0] ?? ".qcow2");
+  if (image.fileName) {
+    const safe = image.fileName.replace(/[^-a-zA-Z0-9_.]/g, "_");
+    return /\.(qcow2|raw|vmdk|ova)$/i.test(safe) ? safe : `${safe.replace(/\.img$/i, "")}.qcow2`;
+  }
+  const base = path.posix.basename(new URL(image.url).pathname).replace(/[^-a-zA-Z0-9_.]/g, "_");
+  const stem = base.replace(/\.(img|qcow2|raw|vmdk|ova)$/i, "") || "image";
+  const tag = createHash("sha256").update(`${image.url}\n${image.checksum ?? ""}`).digest("hex").slice(0, 8);
+  return `${stem}-${tag}${ext(base)}`;
 }
 
 async function ensureImage(ctx: VmContext, node: string, image: TemplateImage): Promise<string> {

@@ -14,8 +14,9 @@
 //   missing on refresh and grants it again on the next `up`). Created in parallel, both may
 //   believe they granted it. Keep each (path, principal, role) in one binding.
 // - read() reports which of the binding's roles are still granted: a role removed out of band
-//   drops out of `roles` (drift) and the next `up` grants it again. A changed propagate flag
-//   shows as a change of `propagate`.
+//   drops out of `roles` (drift) and the next `up` grants it again. When none of its roles is
+//   left, refresh drops the binding from the state and the next `up` creates it again. A
+//   changed propagate flag shows as a change of `propagate` (a replacement).
 //
 // Id and import: the id is `<path>|<type>:<principal>`, e.g. `/pool/fleet|user:fleet@pve` or
 // `/pool/fleet|token:fleet@pve!ci`; importing it claims every role that principal has on that
@@ -198,7 +199,7 @@ export const userRoleBindingLifecycle: Lifecycle<UserRoleBindingInputs, UserRole
     await grant(inputs.path, type, ugid, toGrant, propagate);
     return {
       id: bindingId(inputs.path, type, ugid),
-      outs: { ...inputs, propagate, preexistingRoles: sortedSet(already)! },
+      outs: compact({ ...inputs, propagate, preexistingRoles: sortedSet(already)! }),
     };
   },
 
@@ -234,7 +235,7 @@ export const userRoleBindingLifecycle: Lifecycle<UserRoleBindingInputs, UserRole
     await grant(news.path, type, ugid, toGrant, propagate);
     await revoke(news.path, type, ugid, toRevoke);
     const nextPreexisting = sortedSet([...intersection(preexisting, news.roles), ...already])!;
-    return { outs: { ...news, propagate, preexistingRoles: nextPreexisting } };
+    return { outs: compact({ ...news, propagate, preexistingRoles: nextPreexisting }) };
   },
 
   async delete(_id, props) {

@@ -117,8 +117,11 @@ describe("the fleeting plugin's user, token, pool and roles, through the engine"
     expect(refresh.summary.result).toBe("succeeded");
     const after = await stack.preview();
     expect(changesOf(after.changeSummary)).toEqual([]);
-    const outputs = await stack.outputs();
-    expect(outputs.poolMembers.value).toEqual({ vms: [200, TEMPLATE], storage: ["local-lvm"] });
+    // The refreshed state reports every member, the fleet VM included, without drift.
+    const state = await stack.exportStack();
+    const pool = state.deployment.resources.find((r: { type: string }) => r.type === "pulumi-nodejs:dynamic/proxmox:Pool");
+    expect(pool.outputs.members).toEqual({ vms: [200, TEMPLATE], storage: ["local-lvm"] });
+    expect(pool.outputs.vms).toEqual([TEMPLATE]);
   });
 
   it("finds a removed ACL entry on refresh and grants it again on up", async () => {

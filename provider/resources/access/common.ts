@@ -52,5 +52,5 @@ export function compact<T extends object>(value: T): T {
 
 /** read()'s answer: the state, and the inputs the next diff compares the program with. */
 export function readResult<S, I extends object>(id: string, props: S, inputs: I): pulumi.dynamic.ReadResult<S> {
-  return { id, props, inputs: inputs as unknown as S };
+  return { id, props: compact(props as object) as S, inputs: compact(inputs) as unknown as S };
 }

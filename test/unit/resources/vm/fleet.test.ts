@@ -1,6 +1,8 @@
 // 30 VmClone creates at full parallelism in one process, against the simulator's latency
 // model: zero VMID collisions reach PVE, nothing is retried, every VM converges.
 import { vmCloneLifecycle as life, type VmCloneInputs } from "../../../../provider/resources/vm-clone";
+import { taskSlots } from "../../../../provider/resources/vm/task-slots";
+import { connection } from "../../../../provider/resources/context";
 import { makeTemplate, startVmSim, type VmSim } from "./sim-setup";
 
 jest.setTimeout(120_000);
@@ -41,6 +43,11 @@ describe("a 30-VM fleet at full parallelism", () => {
     expect(cloneTasks.length).toBe(FLEET);
     expect(cloneTasks.map((t: any) => t.exitstatus)).toEqual(Array(FLEET).fill("OK"));
     expect(v.api.stats.retries - stats0.retries).toBe(0);
+
+    // the provider's own task bound (proxmox:maxConcurrentTasks, default 4) held
+    const settings = connection().settings;
+    expect(settings.maxConcurrentTasks).toBe(4);
+    expect(taskSlots(settings.endpoint, 4).peakInFlight).toBe(4);
 
     const requests = v.api.stats.requests - stats0.requests;
     process.stderr.write(

@@ -25,8 +25,10 @@ describe("Template", () => {
   afterAll(() => v.stop());
 
   test("import file names follow PVE's extension rules", () => {
-    expect(importFileName({ url: URL })).toBe("noble-server-cloudimg-amd64.qcow2");
-    expect(importFileName({ url: "https://x/y/disk.raw" })).toBe("disk.raw");
+    expect(importFileName({ url: URL })).toMatch(/^noble-server-cloudimg-amd64-[0-9a-f]{8}\.qcow2$/);
+    expect(importFileName({ url: URL })).not.toBe(importFileName({ url: URL, checksum: SHA }));
+    expect(importFileName({ url: "https://x/y/disk.raw" })).toMatch(/^disk-[0-9a-f]{8}\.raw$/);
+    expect(importFileName({ url: URL, fileName: "noble.img" })).toBe("noble.qcow2");
   });
 
   test("builds the seed's template through the API, HA stopped, then clones from it", async () => {
@@ -41,7 +43,7 @@ describe("Template", () => {
       "POST /nodes/{node}/qemu/{vmid}/template",
       "POST /cluster/ha/resources",
     ]));
-    expect(outs.imageVolume).toBe("local:import/noble-server-cloudimg-amd64.qcow2");
+    expect(outs.imageVolume).toBe(`local:import/${importFileName({ url: URL, checksum: SHA })}`);
     const conf = await v.api.qemu.getConfig("pve1", outs.vmid);
     expect(conf).toMatchObject({ template: 1, serial0: "socket", vga: "serial0", agent: "1", boot: "order=scsi0", tags: "ubuntu" });
     expect(String(conf.scsi0)).toMatch(/^local-lvm:base-\d+-disk-0,size=4G$/);
