@@ -10,7 +10,7 @@
 // itself (intersected with its user's privileges), so bind roles to the token as well as to
 // the user (UserRoleBinding `token:`), or set privsep: false to give it exactly the user's.
 //
-// Import: `pulumi import proxmox:index:ApiToken <name> 'user@realm!tokenid'`.
+// Import: the resource option `import: "user@realm!tokenid"` (the id is the full token id).
 
 import * as pulumi from "@pulumi/pulumi";
 import type { ApiTokenInfo } from "../proxmox/access";

@@ -11,7 +11,7 @@
 // are left, it refuses with a message naming them, unless `removeMembersOnDelete` is true
 // (then they are taken out of the pool first; VMs and storages themselves are never deleted).
 //
-// Import: `pulumi import proxmox:index:Pool <name> <poolid>` (the id is the pool id). An
+// Import: the resource option `import: "<poolid>"` (the id is the pool id). An
 // imported pool claims no members until its next update, so the program's `vms`/`storage`
 // match as long as those members are in the pool.
 //

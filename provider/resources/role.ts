@@ -17,7 +17,7 @@
 //   - on PVE 8: VM.GuestAgent.* -> VM.Monitor (what agent calls checked on PVE 8);
 // a privilege without an equivalent (VM.Replicate on PVE 8) is still an error.
 //
-// Import: `pulumi import proxmox:index:Role <name> <roleid>`. Built-in roles (PVEVMAdmin...)
+// Import: the resource option `import: "<roleid>"`. Built-in roles (PVEVMAdmin...)
 // cannot be managed: PVE refuses to change or delete them.
 
 import * as pulumi from "@pulumi/pulumi";

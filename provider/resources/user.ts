@@ -10,7 +10,7 @@
 // user keeps the password it has). PVE never returns a password, so read() keeps the one in
 // the state, and an imported user has none until the program sets one.
 //
-// Import: `pulumi import proxmox:index:User <name> <userid>` (the id is the user id).
+// Import: the resource option `import: "<userid>"` (the id is the user id).
 
 import * as pulumi from "@pulumi/pulumi";
 import { isNotFound, PveApiError } from "../proxmox/errors";
