@@ -5,6 +5,8 @@ module.exports = {
   roots: ["<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true }] },
+  // Programs under examples/ import the package by name; in tests that is this checkout's source.
+  moduleNameMapper: { "^pulumi-pve$": "<rootDir>/provider/index.ts" },
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -2,12 +2,11 @@
 // snippet, fleet) against a simulated 3-node PVE cluster, through the real Pulumi engine.
 // Up, show the fleet, preview and apply a change, destroy (unless --keep).
 
-import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import { utils as sshUtils } from "ssh2";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { startSimulator } from "../test/simulator";
+import { diffSnapshots, snapshotState } from "../test/simulator/snapshot";
 import { createTestStack, disposePulumiEnv, REPO_ROOT, type ConfigEntry } from "../test/e2e/harness";
 
 const keep = process.argv.includes("--keep");
@@ -34,8 +33,24 @@ function table(rows: string[][]): string {
 }
 
 function fleetRows(outputs: Record<string, { value: any }>): string[][] {
-  const fleet = (outputs.fleet?.value ?? []) as Array<{ name: string; vmid: number; node: string; ipv4: string[]; memory: number; status: string }>;
-  return [["NAME", "VMID", "NODE", "IPv4", "MEMORY", "STATUS"], ...fleet.map((vm) => [vm.name, String(vm.vmid), vm.node, vm.ipv4.join(", "), `${vm.memory} MiB`, vm.status])];
+  const fleet = (outputs.fleet?.value ?? []) as Array<{ name: string; vmid: number; node: string; ipv4: string[]; memory: number; status: string; pending: string[] }>;
+  return [
+    ["NAME", "VMID", "NODE", "IPv4", "MEMORY", "STATUS", "PENDING UNTIL REBOOT"],
+    ...fleet.map((vm) => [vm.name, String(vm.vmid), vm.node, vm.ipv4.join(", "), `${vm.memory} MiB`, vm.status, vm.pending.join(", ") || "-"]),
+  ];
+}
+
+/** The resource changes of `pulumi preview --diff` and its summary, without the stack outputs. */
+function previewDiff(stdout: string): string[] {
+  const lines = stdout.split("\n");
+  const outputs = lines.findIndex((l) => l.includes("--outputs:--"));
+  const summary = lines.findIndex((l) => l.trim() === "Resources:");
+  // Resource headers and the properties that change (the engine lists unchanged ones too).
+  const changes = lines
+    .slice(0, outputs > 0 ? outputs : summary)
+    .filter((l) => (/pulumi-nodejs:dynamic\//.test(l) || /^\s*[~+-]+\s+[\w.]+\s*:/.test(l)) && !/pulumi:pulumi:Stack/.test(l));
+  const counts = summary >= 0 ? lines.slice(summary).filter((l) => /^\s+\S/.test(l) && !/Duration/.test(l)) : [];
+  return [...changes, "Resources:", ...counts];
 }
 
 async function main(): Promise<void> {
@@ -65,6 +80,7 @@ async function main(): Promise<void> {
     "fleet:memory": { value: "2048" },
   };
 
+  const before = snapshotState(sim.sim);
   let stack: Stack | undefined;
   try {
     const ts = await step("Preparing a Pulumi workspace (local file backend, passphrase secrets)", async () => {
@@ -84,8 +100,7 @@ async function main(): Promise<void> {
     await step("A change: 3 GiB of memory per VM and one more package in the user-data snippet", async () => {
       await stack!.setAllConfig({ "fleet:memory": { value: "3072" }, "fleet:extraPackages": { value: "htop" } });
       const preview = await stack!.preview({ diff: true, color: "never" });
-      const interesting = preview.stdout.split("\n").filter((l) => /^\s*[-+~]|memory|replace|update|create|delete|Resources:|to (create|update|replace|delete)/.test(l));
-      say(interesting.map((l) => "   " + l).join("\n"));
+      say(previewDiff(preview.stdout).map((l) => "   " + l).join("\n"));
     });
 
     const applied = await step("pulumi up: apply the change", async () => {
@@ -110,9 +125,9 @@ async function main(): Promise<void> {
       const r = await stack!.destroy({ color: "never" });
       say(`   ${JSON.stringify(r.summary.resourceChanges)}`);
     });
-    const left = leftovers(sim.sim);
-    say(`   left on the cluster: ${left.length === 0 ? "nothing" : left.join(", ")}`);
-    if (left.length > 0) throw new Error(`destroy left ${left.join(", ")}`);
+    const left = diffSnapshots(before, snapshotState(sim.sim));
+    say(`   left on the cluster: ${left.length === 0 ? "nothing (users, tokens, ACLs, pools, VMs, snippets as before)" : "\n" + left.map((l) => "     " + l).join("\n")}`);
+    if (left.length > 0) throw new Error(`destroy left ${left.length} thing(s) behind`);
   } finally {
     if (stack && !keep) await stack.workspace.removeStack(stack.name, { force: true }).catch(() => undefined);
     await sim.stop();
@@ -124,18 +139,7 @@ async function main(): Promise<void> {
   say(`   total ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
-/** What the stack could have left behind: VMs, pools, users besides root, ACLs, snippets. */
-function leftovers(sim: any): string[] {
-  const out: string[] = [];
-  const vms = [...(sim.ext.cluster?.vms?.values?.() ?? [])] as Array<{ vmid: number }>;
-  if (vms.length) out.push(`${vms.length} VM(s) ${vms.map((v) => v.vmid).join(",")}`);
-  return out;
-}
-
 main().catch((err) => {
   process.stderr.write(`\ndemo failed: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });
-
-void fs;
-void os;

@@ -105,13 +105,23 @@ function normaliseToken(t: ApiTokenInfo & Record<string, unknown>): ApiTokenInfo
   };
 }
 
+/** `GET /access/users` (full=1) lists tokens as an array; `GET /access/users/{userid}` as an
+ *  object keyed by token id. Both become ApiTokenInfo[]. */
+function normaliseTokens(tokens: unknown): ApiTokenInfo[] | undefined {
+  if (Array.isArray(tokens)) return tokens.map((t) => normaliseToken(t as ApiTokenInfo & Record<string, unknown>));
+  if (tokens && typeof tokens === "object") {
+    return Object.entries(tokens as Record<string, Record<string, unknown>>).map(([tokenid, t]) => normaliseToken({ ...(t ?? {}), tokenid } as ApiTokenInfo & Record<string, unknown>));
+  }
+  return undefined;
+}
+
 function normaliseUser(u: PveUser): PveUser {
   return {
     ...u,
     enable: toBool(u.enable),
     expire: toNumber(u.expire),
     groups: u.groups === undefined ? undefined : splitList(u.groups),
-    tokens: Array.isArray(u.tokens) ? u.tokens.map((t) => normaliseToken(t as ApiTokenInfo & Record<string, unknown>)) : undefined,
+    tokens: normaliseTokens(u.tokens),
   };
 }
 

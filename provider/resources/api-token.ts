@@ -74,8 +74,24 @@ async function readToken(userid: string, tokenid: string): Promise<ApiTokenInput
     return inputsOf(userid, tokenid, await client().access.getToken(userid, tokenid));
   } catch (err) {
     if (isNotFound(err)) return undefined;
+    // Reading a token needs User.Modify (or being its user, which a token never is). A
+    // read-only principal (PVEAuditor: Sys.Audit) reads the user instead, which lists its tokens.
+    if (err instanceof PveApiError && err.status === 403) return readTokenViaUser(userid, tokenid, err);
     throw err;
   }
+}
+
+async function readTokenViaUser(userid: string, tokenid: string, denied: PveApiError): Promise<ApiTokenInputs | undefined> {
+  let user;
+  try {
+    user = await client().access.getUser(userid);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    if (err instanceof PveApiError && err.status === 403) throw denied;
+    throw err;
+  }
+  const info = user.tokens?.find((t) => t.tokenid === tokenid);
+  return info ? inputsOf(userid, tokenid, info) : undefined;
 }
 
 export const apiTokenLifecycle: Lifecycle<ApiTokenInputs, ApiTokenState> = {

@@ -13,8 +13,8 @@
 //
 // Or `adopt: true` with a `vmid` (and node): an existing template is read and its name,
 // description and tags are managed. An adopted template is NEVER destroyed on delete unless
-// `destroyOnDelete: true`; a built one is destroyed (the downloaded image stays in the storage,
-// as a cache for the next build).
+// `destroyOnDelete: true`; a built one is destroyed together with the cloud image it downloaded
+// (`removeImageOnDelete: false` keeps the image in the storage as a cache for the next build).
 //
 // Replaces: image, storages, node, vmid, hardware (cores, memory, bridge, diskSize), adopt.
 // In place: name, description, tags. The marker line is the same as VmClone's.
@@ -55,6 +55,10 @@ export interface TemplateArgs {
   adopt?: In<boolean>;
   /** For adopted templates: destroy it on delete anyway. Default false. */
   destroyOnDelete?: In<boolean>;
+  /** On delete, also remove the downloaded cloud image from its import storage, so destroy
+   *  leaves nothing behind. Default true; false keeps it as a cache for the next build.
+   *  Changes in place. */
+  removeImageOnDelete?: In<boolean>;
   name?: In<string>;
   description?: In<string>;
   tags?: In<In<string>[]>;
@@ -78,6 +82,7 @@ export interface TemplateInputs {
   vmid?: number;
   adopt: boolean;
   destroyOnDelete: boolean;
+  removeImageOnDelete?: boolean;
   name: string;
   description?: string;
   tags?: string[];
@@ -103,6 +108,7 @@ const rules: DiffRules<TemplateInputs> = {
   vmid: { replaces: true },
   adopt: { replaces: true },
   destroyOnDelete: {},
+  removeImageOnDelete: { normalize: normalize.flag },
   name: {},
   description: {},
   tags: { normalize: normalize.tags },
@@ -203,6 +209,7 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     c.string("bridge", { pattern: /^[\w.-]+$/, describe: "a bridge name such as vmbr0" });
     c.string("diskSize", { pattern: /^\d+(\.\d+)?[KMGT]?$/, describe: "a size such as 10G" });
     c.boolean("ha");
+    c.boolean("removeImageOnDelete");
     c.string("pool", { pattern: pveNames.poolid, describe: "a pool id" });
     const out: Record<string, any> = {
       ...n,
@@ -316,6 +323,13 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     if (props.adopt && !props.destroyOnDelete) return;
     const ctx = vmContext();
     await destroyVm(ctx, props.vmid, props.node, { shutdownTimeoutSeconds: 0 });
+    if (props.removeImageOnDelete !== false && props.imageVolume && !props.adopt) {
+      const storage = props.imageVolume.split(":")[0];
+      const present = await ctx.api.storage.content(props.node, storage, { content: "import" });
+      if (present.some((e) => e.volid === props.imageVolume)) {
+        await runTask(ctx, () => ctx.api.storage.deleteContent(props.node, storage, props.imageVolume as string));
+      }
+    }
   },
 };
 

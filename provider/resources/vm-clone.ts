@@ -8,7 +8,12 @@
 // true, and otherwise left pending in PVE and listed in `pendingChanges` (with a warning).
 //
 // Marker: the description of every VM this provider creates ends with the line
-// `managed-by=pulumi-pve resource=<resource name>`; read() strips it from `description`.
+// `managed-by=pulumi-pve resource=<resource name> stack=<project>/<stack>`; read() strips it
+// from `description`. create() first looks for a VM carrying this exact marker (one an
+// interrupted `pulumi up` created but never recorded) and ADOPTS it instead of cloning again.
+// Transient API failures (a lost answer, a 5xx, lock contention) are checked and retried: a
+// clone without an answer is looked for before it is asked again; configuration steps look
+// before they act, so they are simply run again.
 // Id: `<node>/<vmid>` (the node at creation; read() finds the VM wherever it is now), which is
 // also what `pulumi import` takes.
 
@@ -36,10 +41,12 @@ import {
   cloneWithVmid,
   createFailure,
   destroyVm,
+  findMarkedVms,
   getConfig,
   locateVm,
   migrateVm,
   pendingKeys,
+  retryConvergent,
   runTask,
   startVm,
   stopVm,
@@ -89,7 +96,7 @@ export interface VmCloneArgs {
   ciuser?: In<string>;
   sshKeys?: In<In<string>[]>;
   /** Snippet volumes (`local:snippets/user.yaml`), e.g. a CloudInitSnippet's volume id. */
-  cicustom?: In<CiCustom>;
+  cicustom?: In<{ [K in keyof CiCustom]?: In<string> }>;
   tags?: In<In<string>[]>;
   description?: In<string>;
   onBoot?: In<boolean>;
@@ -110,6 +117,8 @@ export interface VmCloneArgs {
 /** Resolved inputs, normalised the way PVE stores them. */
 export interface VmCloneInputs extends VmSettings {
   resourceName?: string;
+  /** `<project>/<stack>` of the program (set by the VmClone class): part of the marker. */
+  stack?: string;
   templateVmid: number;
   templateNode: string;
   node: string;
@@ -146,6 +155,7 @@ const sameWhenUnset = { normalize: () => undefined };
 
 const rules: DiffRules<VmCloneInputs> = {
   resourceName: {},
+  stack: {},
   templateVmid: { replaces: true },
   templateNode: {},
   node: {},
@@ -213,6 +223,25 @@ function driveSize(config: Record<string, unknown>, disk: string): string | unde
   return size ? codecs.normalizeSize(size) : undefined;
 }
 
+/**
+ * A VM this resource created in an earlier run that was interrupted before the engine recorded
+ * it (found by its marker: same resource name AND stack): adopted, so the interrupted run
+ * leaves neither an orphan nor a duplicate. More than one (should not happen): the lowest is
+ * adopted and the others, equally ours and unrecorded, are destroyed.
+ */
+async function adoptUnrecorded(ctx: VmContext, inputs: VmCloneInputs): Promise<{ vmid: number; node: string } | undefined> {
+  if (!inputs.resourceName || !inputs.stack || inputs.name === undefined) return undefined;
+  const found = await findMarkedVms(ctx, { name: inputs.name, resourceName: inputs.resourceName, stack: inputs.stack });
+  if (inputs.vmid !== undefined && found.length && found[0].vmid !== inputs.vmid) return undefined;
+  const [keep, ...extra] = found;
+  for (const e of extra) {
+    providerLogger.warn(`VM ${e.vmid} on node '${e.node}' carries the marker of '${inputs.resourceName}' (stack ${inputs.stack}) too; destroying it (VM ${keep.vmid} is adopted)`);
+    await destroyVm(ctx, e.vmid, e.node, { shutdownTimeoutSeconds: 0 });
+  }
+  if (keep) providerLogger.info(`adopting VM ${keep.vmid} on node '${keep.node}': created for '${inputs.resourceName}' by an interrupted run (marker found)`);
+  return keep;
+}
+
 /** Brings a cloned VM to the inputs: config, disk, power, pending, addresses. */
 async function converge(ctx: VmContext, node: string, vmid: number, next: VmCloneInputs, prev: VmCloneInputs | undefined): Promise<VmCloneState> {
   const api = ctx.api;
@@ -223,7 +252,7 @@ async function converge(ctx: VmContext, node: string, vmid: number, next: VmClon
       `VM ${vmid} (${next.name ?? ""}) on node '${node}' has no QEMU guest agent configured (template ${next.templateVmid} lacks agent: 1), so its IP address cannot be learned. Enable the agent in the template, or set waitForIp: false.`,
     );
   }
-  const change = configChange(config, settingsOf(next), next.resourceName, prev ? settingsOf(prev) : undefined);
+  const change = configChange(config, settingsOf(next), next.resourceName, prev ? settingsOf(prev) : undefined, next.stack);
   if (Object.keys(change.set).length || change.delete.length) {
     await api.qemu.updateConfigSync(node, vmid, { ...change.set, ...(change.delete.length ? { delete: change.delete.join(",") } : {}) });
     config = await getConfig(ctx, node, vmid);
@@ -344,6 +373,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
     });
     c.string("nameserver");
     c.string("searchdomain");
+    c.string("stack", { pattern: /^[^\s/]+\/[^\s/]+$/, describe: "<project>/<stack>" });
     c.string("ciuser");
     c.list<string>("sshKeys", { item: (k) => (typeof k === "string" && /^\S+ \S+/.test(k.trim()) ? undefined : "each SSH key must be an OpenSSH public key line ('ssh-ed25519 AAAA... comment').") });
     if (known(n.cicustom)) {
@@ -402,15 +432,17 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
 
   async create(inputs) {
     const ctx = vmContext();
-    const node = inputs.node ?? inputs.templateNode;
-    const { vmid } = await cloneWithVmid(ctx, {
+    let node = inputs.node ?? inputs.templateNode;
+    const adopted = await adoptUnrecorded(ctx, inputs);
+    if (adopted) node = adopted.node;
+    const { vmid } = adopted ?? await cloneWithVmid(ctx, {
       templateNode: inputs.templateNode,
       templateVmid: inputs.templateVmid,
       vmid: inputs.vmid,
       vmidRange: inputs.vmidRange,
       params: {
         name: inputs.name,
-        description: composeDescription(inputs.description, inputs.resourceName),
+        description: composeDescription(inputs.description, inputs.resourceName, inputs.stack),
         full: inputs.full,
         pool: inputs.pool,
         storage: inputs.full ? inputs.storage : undefined,
@@ -418,7 +450,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       },
     });
     try {
-      const outs = await converge(ctx, node, vmid, inputs, undefined);
+      const outs = await retryConvergent(ctx, `configuring VM ${vmid}`, () => converge(ctx, node, vmid, inputs, undefined));
       return { id: `${node}/${vmid}`, outs };
     } catch (err) {
       try {
@@ -450,8 +482,9 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
           agentTimeoutSeconds: 300,
           shutdownTimeoutSeconds: 60,
         };
-    const marker = splitDescription(config.description === undefined ? undefined : String(config.description)).resourceName;
-    if (marker !== undefined) base.resourceName = marker;
+    const marker = splitDescription(config.description === undefined ? undefined : String(config.description));
+    if (marker.resourceName !== undefined) base.resourceName = marker.resourceName;
+    if (marker.stack !== undefined) base.stack = marker.stack;
     if (!props) {
       // A linked clone names its template in its disk: base-<template>-disk-N/vm-<id>-disk-N.
       for (const [k, v] of Object.entries(config)) {
@@ -503,7 +536,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       if (olds.pool) await ctx.api.pools.update(olds.pool, { vms: [vmid], delete: true });
       if (news.pool) await ctx.api.pools.update(news.pool, { vms: [vmid], allowMove: true });
     }
-    const outs = await converge(ctx, node, vmid, { ...news, vmid: news.vmid ?? vmid }, olds);
+    const outs = await retryConvergent(ctx, `updating VM ${vmid}`, () => converge(ctx, node, vmid, { ...news, vmid: news.vmid ?? vmid }, olds));
     return { outs };
   },
 
@@ -520,6 +553,8 @@ export class VmClone extends pulumi.dynamic.Resource {
   declare readonly node: pulumi.Output<string>;
   declare readonly name: pulumi.Output<string>;
   declare readonly status: pulumi.Output<string>;
+  declare readonly cores: pulumi.Output<number | undefined>;
+  declare readonly memory: pulumi.Output<number | undefined>;
   declare readonly ipv4Address: pulumi.Output<string | undefined>;
   declare readonly ipv4Addresses: pulumi.Output<string[]>;
   declare readonly macAddresses: pulumi.Output<string[]>;
@@ -535,6 +570,7 @@ export class VmClone extends pulumi.dynamic.Resource {
         ...rest,
         name: args.name ?? name,
         resourceName: name,
+        stack: `${pulumi.getProject()}/${pulumi.getStack()}`,
         templateVmid: args.templateVmid ?? tpl?.apply((t) => t.vmid),
         templateNode: args.templateNode ?? tpl?.apply((t) => t.node),
         vmid: args.vmid,

@@ -22,7 +22,15 @@ import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation"
 const execFileAsync = promisify(execFile);
 
 /** The root of this checkout (the package `pulumi-pve`). */
-export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+export const REPO_ROOT = findRepoRoot(__dirname);
+
+/** From test/e2e (ts-jest) or dist/test/e2e (compiled scripts), up to the package root. */
+function findRepoRoot(from: string): string {
+    for (let dir = from; ; dir = path.dirname(dir)) {
+        if (fs.existsSync(path.join(dir, "scripts", "ensure-pulumi.sh"))) return dir;
+        if (path.dirname(dir) === dir) throw new Error(`no pulumi-pve checkout above ${from}`);
+    }
+}
 
 /** The passphrase of the test stacks' secrets provider (throw-away stacks, not a secret). */
 export const TEST_PASSPHRASE = "pulumi-pve-e2e-passphrase";

@@ -22,6 +22,9 @@ export interface FaultRule {
   error?: { status?: number; message?: string };
   /** Probability (0..1) of destroying the socket without any response. */
   resetRate?: number;
+  /** Probability (0..1) that the request is carried out but its response is lost (the socket
+   *  is destroyed after the handler ran): a write the client cannot tell from a reset. */
+  lostResponseRate?: number;
   /** Apply to at most this many matching requests, then the rule is spent. */
   times?: number;
 }
@@ -29,6 +32,8 @@ export interface FaultRule {
 export interface TaskFaults {
   /** Multiplies task durations (2 = twice as slow). Default 1. */
   slowFactor?: number;
+  /** Probability (0..1) that a task is slowed by `slowFactor`. Default: every task. */
+  slowRate?: number;
   /** Probability (0..1) that a task fails with `failMessage`. */
   failRate?: number;
   failMessage?: string;
@@ -46,7 +51,8 @@ export interface FaultConfig {
 export type RequestFault =
   | { kind: "none"; latencyMs: number }
   | { kind: "error"; latencyMs: number; status: number; message: string }
-  | { kind: "reset"; latencyMs: number };
+  | { kind: "reset"; latencyMs: number }
+  | { kind: "lostResponse"; latencyMs: number };
 
 interface LiveRule extends FaultRule {
   used: number;
@@ -66,6 +72,8 @@ export class Faults {
   private rules: LiveRule[] = [];
   private tasks: TaskFaults = {};
   private lockContentionRate = 0;
+  /** Task-level faults injected so far (request-level ones are in the request log's `fault`). */
+  readonly injected = { slowTasks: 0, failedTasks: 0, lockContention: 0 };
 
   constructor(
     private readonly rng: Rng,
@@ -125,6 +133,10 @@ export class Faults {
         rule.used++;
         return { kind: "reset", latencyMs };
       }
+      if (rule.lostResponseRate && this.rng() < rule.lostResponseRate) {
+        rule.used++;
+        return { kind: "lostResponse", latencyMs };
+      }
       if (rule.errorRate && this.rng() < rule.errorRate) {
         rule.used++;
         return {
@@ -144,7 +156,10 @@ export class Faults {
   /** Factor by which a task of this type runs slower (1 = normal). */
   taskSlowFactor(type: string): number {
     if (this.tasks.types && !this.tasks.types.includes(type)) return 1;
-    return this.tasks.slowFactor ?? 1;
+    if (!this.tasks.slowFactor || this.tasks.slowFactor === 1) return 1;
+    if (this.tasks.slowRate !== undefined && this.rng() >= this.tasks.slowRate) return 1;
+    this.injected.slowTasks++;
+    return this.tasks.slowFactor;
   }
 
   /** The failure message for this task, or undefined when it should succeed. */
@@ -152,12 +167,15 @@ export class Faults {
     if (!this.tasks.failRate) return undefined;
     if (this.tasks.types && !this.tasks.types.includes(type)) return undefined;
     if (this.rng() >= this.tasks.failRate) return undefined;
+    this.injected.failedTasks++;
     return this.tasks.failMessage ?? "injected failure";
   }
 
   /** True when taking the config flock of `vmid` should time out. */
   lockContention(_vmid: number): boolean {
-    return this.lockContentionRate > 0 && this.rng() < this.lockContentionRate;
+    const hit = this.lockContentionRate > 0 && this.rng() < this.lockContentionRate;
+    if (hit) this.injected.lockContention++;
+    return hit;
   }
 
   /** PVE's flock timeout text (COMMON Tools.pm `lock_file_full`). */

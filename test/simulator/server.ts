@@ -309,6 +309,12 @@ export class ApiServer {
 
     const simReq: SimRequest = { method: method as SimRequest["method"], path, params, auth: ctx };
     const result = await route.handler(simReq);
+    if (fault.kind === "lostResponse") {
+      // Carried out, but the answer never reaches the client (network trouble after the fact).
+      entry.fault = "lostResponse";
+      req.socket.destroy();
+      return 0;
+    }
     sendData(res, result);
     return 200;
   }

@@ -64,29 +64,42 @@ export const SETTINGS_KEYS: readonly (keyof VmSettings)[] = [
 
 // ---- the provider's marker ---------------------------------------------------------------
 
-/** The description line stamped on every VM this provider creates (see README: "Marker"). */
-export function markerLine(resourceName: string): string {
-  return `managed-by=pulumi-pve resource=${resourceName}`;
+/**
+ * The description line stamped on every VM this provider creates (see README: "Marker"):
+ * `managed-by=pulumi-pve resource=<name>`, plus ` stack=<project>/<stack>` when the program
+ * gave it (VmClone does), so that a VM created but never recorded (an interrupted `pulumi up`)
+ * can be recognised as this stack's own and adopted, and never another stack's.
+ */
+export function markerLine(resourceName: string, stack?: string): string {
+  return `managed-by=pulumi-pve resource=${resourceName}${stack ? ` stack=${stack}` : ""}`;
 }
 
-const MARKER = /^managed-by=pulumi-pve resource=(\S*)\s*$/;
+const MARKER = /^managed-by=pulumi-pve resource=(\S*)(?: stack=(\S+))?\s*$/;
 
-/** The user's description and the marker's resource name, from a PVE description. */
-export function splitDescription(text: string | undefined): { description?: string; resourceName?: string } {
+/** The user's description and the marker's resource name (and stack), from a PVE description. */
+export function splitDescription(text: string | undefined): { description?: string; resourceName?: string; stack?: string } {
   if (text === undefined) return {};
   let resourceName: string | undefined;
+  let stack: string | undefined;
   const lines = text.split("\n").filter((line) => {
     const m = MARKER.exec(line);
-    if (m) resourceName = m[1];
+    if (m) {
+      resourceName = m[1];
+      stack = m[2];
+    }
     return !m;
   });
   const description = normalizeDescription(lines.join("\n"));
-  return { ...(description !== undefined ? { description } : {}), ...(resourceName !== undefined ? { resourceName } : {}) };
+  return {
+    ...(description !== undefined ? { description } : {}),
+    ...(resourceName !== undefined ? { resourceName } : {}),
+    ...(stack !== undefined ? { stack } : {}),
+  };
 }
 
 /** The description PVE stores: the user's text, then the marker line. */
-export function composeDescription(description: string | undefined, resourceName: string | undefined): string | undefined {
-  const parts = [normalizeDescription(description), resourceName ? markerLine(resourceName) : undefined].filter((p) => p !== undefined);
+export function composeDescription(description: string | undefined, resourceName: string | undefined, stack?: string): string | undefined {
+  const parts = [normalizeDescription(description), resourceName ? markerLine(resourceName, stack) : undefined].filter((p) => p !== undefined);
   return parts.length ? parts.join("\n") : undefined;
 }
 
@@ -237,7 +250,7 @@ export interface ConfigChange {
 }
 
 /** The PVE value each setting maps to (only keys the settings define). */
-function desiredValues(s: VmSettings, config: QemuConfig, resourceName: string | undefined): Record<string, string | number> {
+function desiredValues(s: VmSettings, config: QemuConfig, resourceName: string | undefined, stack?: string): Record<string, string | number> {
   const v: Record<string, string | number> = {};
   if (s.name !== undefined) v.name = s.name;
   if (s.cores !== undefined) v.cores = s.cores;
@@ -268,7 +281,7 @@ function desiredValues(s: VmSettings, config: QemuConfig, resourceName: string |
     if (entries.length) v.cicustom = entries.join(",");
   }
   if (s.tags !== undefined && s.tags.length) v.tags = codecs.formatTags(s.tags);
-  const description = composeDescription(s.description, resourceName);
+  const description = composeDescription(s.description, resourceName, stack);
   if (description !== undefined) v.description = description;
   if (s.onBoot !== undefined) v.onboot = s.onBoot ? 1 : 0;
   return v;
@@ -302,8 +315,8 @@ function canonical(key: string, value: unknown): string {
  * The PUT that brings `config` to the settings `next`. Keys owned by `prev` but no longer by
  * `next` (a NIC removed, tags dropped) are deleted; everything else PVE keeps as it is.
  */
-export function configChange(config: QemuConfig, next: VmSettings, resourceName: string | undefined, prev?: VmSettings): ConfigChange {
-  const want = desiredValues(next, config, resourceName);
+export function configChange(config: QemuConfig, next: VmSettings, resourceName: string | undefined, prev?: VmSettings, stack?: string): ConfigChange {
+  const want = desiredValues(next, config, resourceName, stack);
   const set: Record<string, string | number> = {};
   for (const [k, v] of Object.entries(want)) {
     if (config[k] === undefined || canonical(k, config[k]) !== canonical(k, v)) set[k] = v;

@@ -15,6 +15,7 @@ import {
 import { isVmidCollision, vmidAllocatorFor, type VmidAllocator, type VmidRange } from "../../proxmox/vmid-allocator";
 import type { Semaphore } from "../../util/semaphore";
 import { connection, providerLogger } from "../context";
+import { normalizeDescription, splitDescription } from "./config-map";
 import { taskSlots } from "./task-slots";
 
 export interface VmContext {
@@ -33,12 +34,89 @@ export function vmContext(): VmContext {
   };
 }
 
+/** UPIDs of the tasks this process is waiting for (a running clone not in here is someone else's). */
+const ownTasks = new Set<string>();
+
 /** Starts a task (inside the bound) and waits for it; a null answer (synchronous PVE) is success. */
 export async function runTask(ctx: VmContext, start: () => Promise<string | null>, wait?: WaitForTaskOptions): Promise<TaskResult | null> {
   return ctx.slots.run(async () => {
     const upid = await start();
-    return upid ? ctx.api.tasks.wait(upid, wait) : null;
+    if (!upid) return null;
+    ownTasks.add(upid);
+    try {
+      return await ctx.api.tasks.wait(upid, wait);
+    } finally {
+      ownTasks.delete(upid);
+    }
   });
+}
+
+/**
+ * A failure after which PVE may or may not have carried the request out: the connection broke
+ * after the request was sent, no answer came in time, or a 5xx that is not one of PVE's
+ * definite refusals. A write that failed this way must be checked, not blindly repeated.
+ */
+export function isAmbiguousFailure(err: unknown): boolean {
+  if (!(err instanceof PveApiError)) return false;
+  if (err.kind === "network") return !err.notSent;
+  if (err.kind === "timeout") return true;
+  return err.kind === "server" && err.status !== undefined && err.status >= 500 && err.status !== 501;
+}
+
+/** A failure that asking again may clear: ambiguous network/5xx trouble, or lock contention. */
+export function isTransient(err: unknown): boolean {
+  if (err instanceof PveApiError) return isAmbiguousFailure(err) || (err.kind === "network" && err.notSent) || isLocked(err);
+  if (err instanceof PveTaskError) return !err.timedOut && isLocked(err);
+  return false;
+}
+
+/**
+ * Runs an idempotent, convergent step (read the VM, change what differs) again when it failed
+ * for a transient reason. Not for bare writes: only for steps that look before they act.
+ */
+export async function retryConvergent<T>(ctx: VmContext, what: string, step: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (err) {
+      if (attempt >= attempts || !isTransient(err)) throw err;
+      providerLogger.debug(`${what}: ${err instanceof Error ? err.message : String(err)}; checking the VM and trying again (attempt ${attempt + 1} of ${attempts})`);
+      await ctx.api.clock.sleep(Math.min(8_000, 500 * 2 ** attempt));
+    }
+  }
+}
+
+export interface MarkerIdentity {
+  name: string;
+  resourceName: string;
+  stack: string;
+}
+
+/**
+ * VMs carrying this resource's marker (same resource name and stack): VMs an earlier,
+ * interrupted run created but never recorded. Clones still running that this process did not
+ * start are waited for first (an interrupted run's clone finishes on the node on its own, and
+ * only then carries its name and marker), up to `settleMs`.
+ */
+export async function findMarkedVms(ctx: VmContext, who: MarkerIdentity, settleMs = 120_000): Promise<Array<{ vmid: number; node: string }>> {
+  const deadline = ctx.api.clock.now() + settleMs;
+  for (;;) {
+    const rows = await ctx.api.cluster.resources("vm");
+    const ours = new Set(ctx.allocator.reservedIds);
+    const foreignClones = rows.filter((r) => r.lock === "clone" && !ours.has(Number(r.vmid)));
+    if (foreignClones.length && ctx.api.clock.now() < deadline) {
+      await ctx.api.clock.sleep(1_000);
+      continue;
+    }
+    const found: Array<{ vmid: number; node: string }> = [];
+    for (const r of rows) {
+      if (r.name !== who.name || !r.node || r.template === true || Number(r.template) === 1) continue;
+      const config = await ctx.api.qemu.getConfig(r.node, Number(r.vmid));
+      const marker = splitDescription(config.description === undefined ? undefined : String(config.description));
+      if (marker.resourceName === who.resourceName && marker.stack === who.stack) found.push({ vmid: Number(r.vmid), node: r.node });
+    }
+    return found.sort((a, b) => a.vmid - b.vmid);
+  }
 }
 
 /** Where a VM is now (it may have been migrated since it was recorded). */
@@ -74,6 +152,7 @@ export interface CloneRequest {
 export async function cloneWithVmid(ctx: VmContext, req: CloneRequest): Promise<{ vmid: number; attempts: number }> {
   let attempts = 0;
   let contention = 0;
+  let unanswered = 0;
   for (;;) {
     attempts++;
     const lease = req.vmid !== undefined ? ctx.allocator.reserveExplicit(req.vmid) : await ctx.allocator.allocate(ctx.api.cluster, req.vmidRange);
@@ -88,6 +167,21 @@ export async function cloneWithVmid(ctx: VmContext, req: CloneRequest): Promise<
         providerLogger.debug(`VMID ${vmid} is used elsewhere; trying the next one`);
         continue;
       }
+      if (isAmbiguousFailure(err) && unanswered < CONTENTION_ATTEMPTS) {
+        // The clone may have happened (the answer, and its UPID, got lost): look before retrying.
+        unanswered++;
+        const outcome = await settleUnansweredClone(ctx, req, vmid);
+        providerLogger.debug(`clone of ${req.templateVmid} to VMID ${vmid} got no clear answer (${(err as Error).message}); on the cluster: ${outcome}`);
+        if (outcome === "cloned") {
+          lease.release();
+          return { vmid, attempts };
+        }
+        if (outcome === "foreign") {
+          lease.markTaken();
+          if (req.vmid !== undefined) throw err;
+        } else lease.release();
+        continue;
+      }
       lease.release();
       if (isLocked(err) && contention < CONTENTION_ATTEMPTS) {
         contention++;
@@ -97,6 +191,29 @@ export async function cloneWithVmid(ctx: VmContext, req: CloneRequest): Promise<
       throw err;
     }
   }
+}
+
+/**
+ * After a clone POST without a clear answer: waits for the clone tasks of the template that
+ * this process is not waiting for (one of them may be ours, its UPID lost), then looks at the
+ * new id. `cloned`: the VM exists with our name and description (marker): ours, finished.
+ * `absent`: nothing was cloned (or the clone failed and PVE removed it): safe to ask again.
+ * `foreign`: the id holds another VM.
+ */
+async function settleUnansweredClone(ctx: VmContext, req: CloneRequest, vmid: number): Promise<"cloned" | "absent" | "foreign"> {
+  for (let round = 0; round < 100; round++) {
+    const active = await ctx.api.tasks.list(req.templateNode, { source: "active", typefilter: "qmclone", vmid: req.templateVmid });
+    const unknown = active.filter((t) => !ownTasks.has(t.upid));
+    if (!unknown.length) break;
+    await Promise.all(unknown.map((t) => ctx.api.tasks.wait(t.upid, req.wait).catch(() => undefined)));
+  }
+  const where = await locateVm(ctx, vmid);
+  if (!where) return "absent";
+  if (where.lock === "clone") return "foreign";
+  const config = await ctx.api.qemu.getConfig(where.node, vmid);
+  const sameName = req.params.name === undefined || config.name === req.params.name;
+  const sameDescription = normalizeDescription(config.description === undefined ? undefined : String(config.description)) === normalizeDescription(req.params.description);
+  return sameName && sameDescription ? "cloned" : "foreign";
 }
 
 export interface StopOptions {
@@ -128,6 +245,10 @@ export async function startVm(ctx: VmContext, node: string, vmid: number): Promi
  * A VM that is already gone is success.
  */
 export async function destroyVm(ctx: VmContext, vmid: number, hintNode: string | undefined, o: StopOptions): Promise<void> {
+  await retryConvergent(ctx, `destroying VM ${vmid}`, () => destroyOnce(ctx, vmid, hintNode, o));
+}
+
+async function destroyOnce(ctx: VmContext, vmid: number, hintNode: string | undefined, o: StopOptions): Promise<void> {
   const where = await locateVm(ctx, vmid);
   if (!where) return;
   const node = where.node ?? hintNode;
