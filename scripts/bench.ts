@@ -236,7 +236,7 @@ async function runSize(o: Options, size: number): Promise<SizeResult> {
     const up = await bench.up(ts, size);
     say(`   ${(up.wallMs / 1000).toFixed(1)} s wall, ${(up.apiWindowMs / 1000).toFixed(1)} s first-to-last request, ideal ${(idealMs(size, o.timeFactor) / 1000).toFixed(1)} s`);
     say(`   ratio ${up.ratioWall.toFixed(2)}x (wall) / ${up.ratioApi.toFixed(2)}x (API window); per VM: ${up.perVm.other.toFixed(2)} requests + ${up.perVm.taskPolls.toFixed(2)} task polls + ${up.perVm.agentPolls.toFixed(2)} agent polls`);
-    say(`   task end noticed: median ${up.notice.lateMedianMs} ms, p95 ${up.notice.lateP95Ms} ms, max ${up.notice.lateMaxMs} ms; ${up.notice.pollRateMax.toFixed(2)} polls/s per task at most`);
+    say(`   task end noticed: median ${up.notice.lateMedianMs} ms, p95 ${up.notice.lateP95Ms} ms, max ${up.notice.lateMaxMs} ms; ${up.notice.pollRateMax.toFixed(2)} polls in 1 s per task at most`);
     if (up.providerPeakMiB !== undefined) say(`   provider process peak RSS ${up.providerPeakMiB.toFixed(0)} MiB`);
 
     say(`== ${size} VMs: no-op pulumi preview`);

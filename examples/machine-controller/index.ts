@@ -1,7 +1,8 @@
 /**
  * What kubermatic's machine-controller needs on Proxmox VE, as code:
  *
- * - a custom Role with the privilege list its docs give, bound on `/` to a dedicated user whose
+ * - a custom Role with the privilege list its docs give (plus SDN.Use, which PVE 8 and later
+ *   require on the bridge to clone a VM with a NIC), bound on `/` to a dedicated user whose
  *   API token (privilege separation off: the token has exactly the user's role) is what the
  *   machine-controller is configured with (`user_id` = `USER@REALM!TOKENID`, `token` = the UUID);
  *   the list includes VM.Monitor, which exists only on PVE 8: `translatePrivileges` applies
@@ -23,8 +24,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ApiToken, CloudInitSnippet, Role, Template, User, UserRoleBinding, VmClone } from "pulumi-pve";
 
-/** The privileges machine-controller's Proxmox provider documents for its token. */
+/** The privileges machine-controller's Proxmox provider documents for its token, plus SDN.Use:
+ *  the list predates PVE 8, which checks SDN.Use on the bridge (`/sdn/zones/<zone>/<bridge>`)
+ *  whenever a VM with a NIC is cloned or configured; without it every clone is refused (403). */
 const MACHINE_CONTROLLER_PRIVILEGES = [
+  "SDN.Use",
   "Datastore.AllocateSpace",
   "Pool.Allocate",
   "Pool.Audit",

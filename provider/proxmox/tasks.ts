@@ -45,10 +45,20 @@ export interface WaitForTaskOptions {
   signal?: AbortSignal;
   /** First status check after this long. Default 100 ms. */
   initialDelayMs?: number;
-  /** Polling interval grows by this factor... Default 1.5. */
-  backoffFactor?: number;
+  /**
+   * Then every this long (default 250 ms), so a task's end is seen within about that much, at
+   * most 4 status requests per second per task...
+   */
+  pollIntervalMs?: number;
+  /**
+   * ...and, for long tasks, every this fraction of the time waited so far (default 0.02: a
+   * 100 s clone is seen within 2 s, 2% late), whichever is longer...
+   */
+  lateFraction?: number;
   /** ...up to this interval. Default 2 s. */
   maxDelayMs?: number;
+  /** Instead of the above: the interval grows by this factor per poll (from initialDelayMs). */
+  backoffFactor?: number;
   /** Log lines quoted when a task fails. Default 10. */
   logTailLines?: number;
   logger?: Logger;
@@ -104,7 +114,9 @@ export class TasksApi {
   }
 
   /**
-   * Polls the task until it stops: first after ~100 ms, then backing off to 2 s.
+   * Polls the task until it stops: first after 100 ms, then every 250 ms, or 2% of the time
+   * waited when that is longer (up to 2 s), so the end is noticed late by at most
+   * max(250 ms, 2%) plus one request.
    * `OK` and `WARNINGS: n` are success (warning lines go to the logger);
    * anything else throws PveTaskError with the end of the task log.
    */
@@ -113,7 +125,9 @@ export class TasksApi {
     const clock = this.r.clock;
     const logger = opts.logger ?? this.r.logger;
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TASK_TIMEOUT_MS;
-    const factor = opts.backoffFactor ?? 1.5;
+    const factor = opts.backoffFactor;
+    const interval = opts.pollIntervalMs ?? 250;
+    const lateFraction = opts.lateFraction ?? 0.02;
     const maxDelay = opts.maxDelayMs ?? 2_000;
     const started = clock.now();
     let delay = opts.initialDelayMs ?? 100;
@@ -126,7 +140,7 @@ export class TasksApi {
         throw new PveTaskError({ ...info, timedOutAfterMs: clock.now() - started });
       }
       await clock.sleep(Math.min(delay, remaining), opts.signal);
-      delay = Math.min(maxDelay, delay * factor);
+      delay = factor !== undefined ? Math.min(maxDelay, delay * factor) : Math.min(maxDelay, Math.max(interval, (clock.now() - started) * lateFraction));
       polls++;
       this.r.stats.taskPolls++;
       const status = await this.status(info.node, upid, { signal: opts.signal });

@@ -12,6 +12,7 @@
 // so the next `pulumi up` rewrites it where it is missing or altered.
 
 import * as pulumi from "@pulumi/pulumi";
+import { PveApiError } from "../proxmox/errors";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { UNKNOWN, isUnknown, normalize, sameValue } from "./diff";
 import { InputChecker, pveNames } from "./check";
@@ -131,8 +132,25 @@ function parseId(id: string): { storage: string; file: string } {
   return { storage: m[1], file: m[2] };
 }
 
+/** check()'s look at the storage: a storage that cannot hold snippets is an input failure; when
+ *  PVE cannot be asked (settings, network, privileges), nothing is reported: create() will say. */
+async function storageForCheck(c: InputChecker, storage: string): Promise<SnippetStorage | undefined> {
+  let api;
+  try {
+    api = connection().client;
+  } catch {
+    return undefined;
+  }
+  try {
+    return await snippetStorage(api, storage);
+  } catch (e) {
+    if (!(e instanceof PveApiError)) c.fail("storage", (e as Error).message);
+    return undefined;
+  }
+}
+
 export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudInitSnippetState> = {
-  async check(_olds, news) {
+  async check(olds, news) {
     const c = new InputChecker(news);
     const storage = c.string("storage", { pattern: pveNames.storageId, describe: "a PVE storage id (letters, digits, '-', '_', '.'; starting with a letter)" }) ?? news.storage;
     const nodes = c.list<string>("nodes", {
@@ -166,6 +184,24 @@ export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudI
       file,
       sha256: sha256 ?? UNKNOWN,
     };
+    // Outputs that follow from the inputs alone. A replacement's preview shows the old outputs
+    // against these new inputs: without them it would list volumeId, cicustom... as removed.
+    const derived = out as CloudInitSnippetInputs & Partial<Pick<CloudInitSnippetState, "volumeId" | "cicustom" | "size" | "targetNodes" | "path">>;
+    if (!isUnknown(out.storage) && !isUnknown(file) && c.failures.length === 0) {
+      derived.volumeId = `${out.storage}:snippets/${file}`;
+      derived.cicustom = `user=${derived.volumeId}`;
+      // The storage is a reference that must exist with `snippets` content: asked (read-only)
+      // only when it is new to this resource; the same storage keeps its directory.
+      const before = (olds ?? {}) as Partial<CloudInitSnippetState>;
+      if (before.storage === out.storage && typeof before.path === "string" && before.path.includes("/")) {
+        derived.path = `${before.path.slice(0, before.path.lastIndexOf("/"))}/${file}`;
+      } else {
+        const st = await storageForCheck(c, out.storage);
+        if (st) derived.path = `${st.dir}/${file}`;
+      }
+    }
+    if (text !== undefined) derived.size = Buffer.byteLength(text, "utf8");
+    if (Array.isArray(nodes) && !isUnknown(nodes)) derived.targetNodes = sorted(nodes);
     return c.result(out);
   },
 
@@ -310,6 +346,8 @@ export class CloudInitSnippet extends pulumi.dynamic.Resource {
       {
         ...args,
         namePrefix: args.namePrefix ?? (args.fileName === undefined ? namePrefixOf(name) : undefined),
+        // Listed even when not given, so that the output `nodes` exists (the nodes it is on).
+        nodes: args.nodes,
         file: undefined,
         sha256: undefined,
         targetNodes: undefined,

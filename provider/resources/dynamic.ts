@@ -20,6 +20,19 @@ type Method = keyof Lifecycle;
 /** `modulePath` is relative to the package's dist/ (e.g. `provider/resources/pool.js`) and
  *  must export `exportName` as a Lifecycle. */
 export function stubProvider(modulePath: string, exportName: string): pulumi.dynamic.ResourceProvider {
+  // One object per lifecycle: the SDK caches a provider's serialisation by object identity, so a
+  // fleet of N resources serialises its stub once instead of N times (BENCHMARKS.md).
+  const key = `${modulePath}#${exportName}`;
+  const cached = stubs.get(key);
+  if (cached) return cached;
+  const stub = makeStub(modulePath, exportName);
+  stubs.set(key, stub);
+  return stub;
+}
+
+const stubs = new Map<string, pulumi.dynamic.ResourceProvider>();
+
+function makeStub(modulePath: string, exportName: string): pulumi.dynamic.ResourceProvider {
   const host = "pulumi-pve/dist/provider/resources/dynamic.js";
   const impl = `pulumi-pve/dist/${modulePath}`;
   const lifecycle = exportName;
@@ -52,8 +65,38 @@ export function stubProvider(modulePath: string, exportName: string): pulumi.dyn
  *  Structs, which cannot hold `undefined`: absent values are dropped here, once for all. */
 export async function invoke(impl: string, lifecycle: string, method: Method, args: unknown[]): Promise<unknown> {
   const target = require(impl)[lifecycle] as Lifecycle;
-  const result = await (target[method] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+  let result: unknown;
+  try {
+    result = await (target[method] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+  } catch (err) {
+    throw forEngine(err);
+  }
+  if (method === "diff") explainReplacement(lifecycle, String(args[0]), result as pulumi.dynamic.DiffResult | undefined);
   return withoutUndefined(result);
+}
+
+/**
+ * The error handed to the engine: its message only. The SDK's dynamic-provider host treats any
+ * error with an `id` property as "created, but failed to initialise" (ErrorResourceInitFailed):
+ * the engine then RECORDS the resource with that id and shows only "resource init failed". Our
+ * PveTaskError has an `id` (the task's, e.g. the template's VMID for a clone), so a failed clone
+ * would be recorded as a VM with the template's id, and a later destroy would delete the template.
+ */
+export function forEngine(err: unknown): Error {
+  const message = err instanceof Error ? err.message : String(err);
+  const out = new Error(message);
+  if (err instanceof Error) out.name = err.name;
+  return out;
+}
+
+/** `pulumi preview --diff` marks a replacement (`+-`) but cannot say which property forces it
+ *  (a dynamic provider's DiffResult carries no detailed diff), so say it here: the provider's
+ *  stderr is shown among the stack's diagnostics. Property names only, never values (secrets). */
+function explainReplacement(lifecycle: string, id: string, result: pulumi.dynamic.DiffResult | undefined): void {
+  const keys = result?.replaces ?? [];
+  if (!keys.length) return;
+  const type = lifecycle.replace(/Lifecycle$/, "").replace(/^./, (c) => c.toUpperCase());
+  process.stderr.write(`[pulumi-pve] ${type} ${id} will be replaced: ${keys.join(", ")} cannot change in place\n`);
 }
 
 export function withoutUndefined(value: unknown): unknown {

@@ -181,8 +181,8 @@ export const storageLifecycle: Lifecycle<StorageInputs, StorageState> = {
       need("export", "nfs");
       forbid(["vgname", "thinpool", "shared"], "nfs");
     }
-    // Unknown nodes: a read-only call, only when the list changed.
-    if (nodes && !isUnknown(nodes) && !sameValue(normalize.stringSet(nodes), olds.nodes ? normalize.stringSet(olds.nodes) : undefined)) {
+    // Unknown nodes: a read-only call, only when the list changed and the input alone is fine.
+    if (c.failures.length === 0 && nodes && !isUnknown(nodes) && !sameValue(normalize.stringSet(nodes), olds.nodes ? normalize.stringSet(olds.nodes) : undefined)) {
       const known = (await client().nodes.list()).map((n) => n.node);
       nodes.forEach((n, i) => {
         if (!known.includes(n)) c.fail(`nodes[${i}]`, `node '${n}' is not in the cluster (nodes: ${known.sort().join(", ")}).`);

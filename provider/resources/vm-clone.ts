@@ -18,12 +18,13 @@
 // also what `pulumi import` takes.
 
 import * as pulumi from "@pulumi/pulumi";
-import { codecs } from "../proxmox";
+import { codecs, type QemuConfig } from "../proxmox";
 import { InputChecker, pveNames } from "./check";
-import { providerLogger } from "./context";
-import { diffResource, isUnknown, normalize, type DiffRules } from "./diff";
+import { connection, providerLogger } from "./context";
+import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { AgentWaitError, agentAddresses, waitForAgentIpv4 } from "./vm/agent-wait";
+import { checkCloneReferences } from "./vm/references";
 import {
   SETTINGS_KEYS,
   composeDescription,
@@ -43,6 +44,7 @@ import {
   destroyVm,
   findMarkedVms,
   getConfig,
+  isNotFound,
   locateVm,
   migrateVm,
   pendingKeys,
@@ -53,6 +55,7 @@ import {
   vmContext,
   type VmContext,
 } from "./vm/lifecycle";
+import { configWithPending, locateVmShared } from "./vm/shared-reads";
 
 export type { CiCustom, IpConfigInput, NetworkDevice } from "./vm/config-map";
 
@@ -242,8 +245,24 @@ async function adoptUnrecorded(ctx: VmContext, inputs: VmCloneInputs): Promise<{
   return keep;
 }
 
+/** What the caller already knows about the VM, so converge() need not ask: its power state. */
+interface KnownState {
+  status?: string;
+}
+
+/**
+ * The config after a PUT of `change`, when it is known without asking PVE: PVE stores the values
+ * as sent, and only adds a MAC to a NIC sent without one (then undefined: read it back).
+ */
+function configAfter(config: QemuConfig, change: { set: Record<string, string | number>; delete: string[] }): QemuConfig | undefined {
+  for (const [k, v] of Object.entries(change.set)) if (/^net\d+$/.test(k) && !codecs.parseNet(String(v)).macaddr) return undefined;
+  const out: QemuConfig = { ...config, ...change.set };
+  for (const k of change.delete) delete out[k];
+  return out;
+}
+
 /** Brings a cloned VM to the inputs: config, disk, power, pending, addresses. */
-async function converge(ctx: VmContext, node: string, vmid: number, next: VmCloneInputs, prev: VmCloneInputs | undefined): Promise<VmCloneState> {
+async function converge(ctx: VmContext, node: string, vmid: number, next: VmCloneInputs, prev: VmCloneInputs | undefined, known: KnownState = {}): Promise<VmCloneState> {
   const api = ctx.api;
   let config = await getConfig(ctx, node, vmid);
   const agentOn = config.agent !== undefined && codecs.parseAgent(config.agent).enabled === true;
@@ -255,8 +274,9 @@ async function converge(ctx: VmContext, node: string, vmid: number, next: VmClon
   const change = configChange(config, settingsOf(next), next.resourceName, prev ? settingsOf(prev) : undefined, next.stack);
   if (Object.keys(change.set).length || change.delete.length) {
     await api.qemu.updateConfigSync(node, vmid, { ...change.set, ...(change.delete.length ? { delete: change.delete.join(",") } : {}) });
-    config = await getConfig(ctx, node, vmid);
+    config = configAfter(config, change) ?? (await getConfig(ctx, node, vmid));
   }
+  const changed = Object.keys(change.set).length > 0 || change.delete.length > 0;
   if (next.diskSize) {
     const disk = next.disk ?? "scsi0";
     const current = driveSize(config, disk);
@@ -267,8 +287,10 @@ async function converge(ctx: VmContext, node: string, vmid: number, next: VmClon
     if (want > have) await runTask(ctx, () => api.qemu.resize(node, vmid, disk, codecs.formatSize(want)));
   }
 
-  let status = (await api.qemu.status(node, vmid)).status;
-  let pending = await pendingKeys(ctx, node, vmid);
+  let status = known.status ?? (await api.qemu.status(node, vmid)).status;
+  // Pending changes live on a running VM: a stopped VM's config PUT applies everything pending,
+  // and a start applies what is left. Ask only when the answer can be non-empty and matters.
+  let pending = status === "running" || (!changed && !next.started) ? await pendingKeys(ctx, node, vmid) : [];
   if (status === "running" && pending.length) {
     if (next.allowReboot) {
       await stopVm(ctx, node, vmid, { shutdownTimeoutSeconds: next.shutdownTimeoutSeconds });
@@ -282,7 +304,7 @@ async function converge(ctx: VmContext, node: string, vmid: number, next: VmClon
   if (next.started && status !== "running") {
     await startVm(ctx, node, vmid);
     status = "running";
-    pending = await pendingKeys(ctx, node, vmid);
+    pending = []; // a cold start applies every pending change
   } else if (!next.started && status === "running") {
     await stopVm(ctx, node, vmid, { shutdownTimeoutSeconds: next.shutdownTimeoutSeconds });
     status = "stopped";
@@ -394,6 +416,22 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
     c.integer("agentTimeoutSeconds", { min: 1, max: 86_400 });
     c.integer("shutdownTimeoutSeconds", { min: 0, max: 3_600 });
 
+    if (c.failures.length === 0) {
+      // references that must exist (template, nodes, storage): one cached cluster view per process
+      const refs = { templateVmid: n.templateVmid, templateNode: n.templateNode, node: n.node, storage: n.storage };
+      for (const k of Object.keys(refs) as (keyof typeof refs)[]) if (!known(refs[k])) delete refs[k];
+      // Only references that changed: a preview of an unchanged VM asks PVE nothing.
+      const previous = (olds ?? {}) as Record<string, unknown>;
+      for (const k of Object.keys(refs) as (keyof typeof refs)[]) if (sameValue(previous[k], refs[k])) delete refs[k];
+      let conn: ReturnType<typeof connection> | undefined;
+      try {
+        conn = connection();
+      } catch {
+        conn = undefined; // settings problems are reported by the first API call
+      }
+      if (conn && Object.keys(refs).length) await checkCloneReferences(c, conn.client, conn.settings.endpoint, refs);
+    }
+
     const out: Record<string, any> = { ...n };
     out.node = n.node ?? templateNode ?? n.templateNode;
     out.full = n.full ?? false;
@@ -450,7 +488,13 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       },
     });
     try {
-      const outs = await retryConvergent(ctx, `configuring VM ${vmid}`, () => converge(ctx, node, vmid, inputs, undefined));
+      // a fresh clone is stopped; a retry (or an adopted VM) looks again
+      let first = !adopted;
+      const outs = await retryConvergent(ctx, `configuring VM ${vmid}`, () => {
+        const known: KnownState = first ? { status: "stopped" } : {};
+        first = false;
+        return converge(ctx, node, vmid, inputs, undefined, known);
+      });
       return { id: `${node}/${vmid}`, outs };
     } catch (err) {
       try {
@@ -465,9 +509,20 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
   async read(id, props) {
     const ctx = vmContext();
     const { vmid } = props?.vmid !== undefined ? { vmid: props.vmid } : parseId(id);
-    const where = await locateVm(ctx, vmid);
+    // A refresh reads every VM at once: where they are comes from one shared cluster/resources
+    // answer, config and pending keys from one GET .../pending per VM.
+    let where = await locateVmShared(ctx, vmid);
     if (!where) return {};
-    const config = await getConfig(ctx, where.node, vmid);
+    let read: { config: QemuConfig; pending: string[] };
+    try {
+      read = await configWithPending(ctx, where.node, vmid);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      where = await locateVm(ctx, vmid); // moved or gone since the shared answer
+      if (!where) return {};
+      read = await configWithPending(ctx, where.node, vmid);
+    }
+    const config = read.config;
     const like = props ? settingsOf(props) : undefined;
     const settings = settingsFromConfig(config, like);
     const running = where.status === "running";
@@ -513,7 +568,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       status: where.status,
       ipv4Addresses: ips?.all ?? props?.ipv4Addresses ?? [],
       macAddresses: macAddresses(config),
-      pendingChanges: await pendingKeys(ctx, where.node, vmid),
+      pendingChanges: read.pending,
     } as VmCloneState;
     const primary = ips?.primary[0] ?? props?.ipv4Address;
     if (primary !== undefined) state.ipv4Address = primary;
@@ -536,7 +591,12 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       if (olds.pool) await ctx.api.pools.update(olds.pool, { vms: [vmid], delete: true });
       if (news.pool) await ctx.api.pools.update(news.pool, { vms: [vmid], allowMove: true });
     }
-    const outs = await retryConvergent(ctx, `updating VM ${vmid}`, () => converge(ctx, node, vmid, { ...news, vmid: news.vmid ?? vmid }, olds));
+    let known: KnownState = { status: where.status }; // a migration keeps the power state
+    const outs = await retryConvergent(ctx, `updating VM ${vmid}`, () => {
+      const k = known;
+      known = {};
+      return converge(ctx, node, vmid, { ...news, vmid: news.vmid ?? vmid }, olds, k);
+    });
     return { outs };
   },
 

@@ -1,7 +1,12 @@
-/** Bounds how many operations run at once; waiters are served first come, first served. */
+/**
+ * Bounds how many operations run at once; waiters are served first come, first served, except
+ * that priority waiters go before the others (still in their own arrival order).
+ */
 export class Semaphore {
   private active = 0;
   private readonly waiters: Array<() => void> = [];
+  /** How many of `waiters`, at the front, are priority waiters. */
+  private priorityWaiting = 0;
   private peak = 0;
 
   constructor(readonly limit: number) {
@@ -23,9 +28,12 @@ export class Semaphore {
     return this.waiters.length;
   }
 
-  async acquire(): Promise<() => void> {
+  async acquire(priority = false): Promise<() => void> {
     if (this.active >= this.limit) {
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      await new Promise<void>((resolve) => {
+        if (priority) this.waiters.splice(this.priorityWaiting++, 0, resolve);
+        else this.waiters.push(resolve);
+      });
     } else {
       this.active++;
     }
@@ -35,13 +43,14 @@ export class Semaphore {
       if (released) return;
       released = true;
       const next = this.waiters.shift();
+      if (next && this.priorityWaiting > 0) this.priorityWaiting--;
       if (next) next();
       else this.active--;
     };
   }
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    const release = await this.acquire();
+  async run<T>(fn: () => Promise<T>, opts: { priority?: boolean } = {}): Promise<T> {
+    const release = await this.acquire(opts.priority);
     try {
       return await fn();
     } finally {

@@ -80,7 +80,7 @@ export interface TaskNoticeStats {
   lateMedianMs: number;
   lateP95Ms: number;
   lateMaxMs: number;
-  /** Status polls per second of task life, mean and max over tasks. */
+  /** Most status polls of one task sent within any 1-second window, mean and max over tasks. */
   pollRateMean: number;
   pollRateMax: number;
   pollsPerTaskMean: number;
@@ -119,8 +119,13 @@ export function taskNotice(entries: RequestLogEntry[], recorder: TaskRecorder, s
     const last = list.reduce((a, b) => (b.time > a.time ? b : a));
     const delay = Math.max(0, last.time + last.durationMs - t.endMs);
     late.push(delay);
-    const life = Math.max(1, last.time + last.durationMs - t.startMs);
-    rates.push((list.length * 1000) / life);
+    const times = list.map((e) => e.time).sort((a, b) => a - b);
+    let most = 0;
+    for (let i = 0, j = 0; i < times.length; i++) {
+      while (times[i] - times[j] >= 1000) j++;
+      most = Math.max(most, i - j + 1);
+    }
+    rates.push(most);
     counts.push(list.length);
     const bt = (byType[t.type] ??= { late: [], polls: [] });
     bt.late.push(delay);

@@ -1,31 +1,27 @@
 /**
  * CI previews and drift checks with a read-only token, through the real Pulumi engine against
- * the simulator (see examples/ci/README.md for the setup these tests pin down):
+ * the simulator. These tests pin down the setup examples/ci/README.md recommends:
  *
- * - the stack is built by an "admin" workspace whose credentials are in the environment, never
- *   in the stack config; the stack declares its own read-only CI principal
- *   (`ci-readonly@pve!preview`, privsep, PVEAuditor on `/`);
- * - a "CI runner" workspace (a fresh checkout: Pulumi.yaml + Pulumi.<stack>.yaml copied, the
- *   same backend) runs with the read-only token and a read-only SSH user in its environment;
- * - its `preview --refresh --diff` on the converged stack shows no change and makes only reads,
- *   all as the read-only token;
- * - a change to one VM's memory and one snippet's content previews as exactly those changes
- *   (the snippet as a replacement naming `file`, the content-addressed file name that forces it);
- * - drift made through the simulator's back door fails `--expect-no-changes` with the property
- *   named; after the admin's `pulumi up` the drift check passes again.
+ * - credentials live in the environment only, never in the stack config: the admin's `pulumi up`
+ *   runs with an admin token in PROXMOX_VE_API_TOKEN, CI with the read-only one;
+ * - the stack declares its own read-only CI principal (`ci-readonly@pve!preview`, privsep on,
+ *   PVEAuditor on `/` for the token and its user);
+ * - the "CI runner" is a second checkout (Pulumi.yaml and Pulumi.<stack>.yaml copied, the same
+ *   backend and passphrase) whose environment holds only the read-only token and a read-only
+ *   SSH user.
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { utils } from "ssh2";
-import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
-import { compileToDist, createTestStack, disposePulumiEnv, linkPackage, removeStack, REPO_ROOT, type TestStack } from "./harness";
+import { CommandError, LocalWorkspace, type EngineEvent, type PreviewResult, type Stack } from "@pulumi/pulumi/automation";
+import { compileToDist, createTestStack, disposePulumiEnv, exportStackEncrypted, linkPackage, removeStack, REPO_ROOT, type TestStack } from "./harness";
 import { makeTemplate, startVmSim, type VmSim } from "../unit/resources/vm/sim-setup";
-import { clusterOf } from "../simulator/state/cluster";
 
 jest.setTimeout(15 * 60 * 1000);
 afterAll(disposePulumiEnv);
 
 const FIXTURE = path.join(__dirname, "fixtures", "ci-preview");
+const CI_TOKEN_ID = "ci-readonly@pve!preview";
 
 function providerSources(dir = path.join(REPO_ROOT, "provider")): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -35,7 +31,57 @@ function providerSources(dir = path.join(REPO_ROOT, "provider")): string[] {
   });
 }
 
-describe("CI preview and drift check with a read-only token", () => {
+/** One resource's block in `pulumi preview --diff` output: its step and its top-level property
+ *  lines, by marker (`~` update, `+` add, `-` delete, `` unchanged). */
+interface DiffBlock {
+  type: string;
+  name: string;
+  op: string;
+  props: Record<string, { marker: string; line: string }>;
+}
+
+function parseDiff(stdout: string): DiffBlock[] {
+  const blocks: Array<DiffBlock & { col: number }> = [];
+  let cur: (DiffBlock & { col: number }) | undefined;
+  for (const raw of stdout.split("\n")) {
+    const line = raw.replace(/\x1b\[[0-9;]*m/g, "");
+    const header = /^(\s*)(\+-|~|\+|-|-\+)?\s*pulumi-nodejs:dynamic\/proxmox:(\w+): \(([\w-]+)\)/.exec(line);
+    if (header) {
+      cur = { type: header[3], name: "", op: header[4], props: {}, col: header[1].length };
+      blocks.push(cur);
+      continue;
+    }
+    if (/^\S/.test(line) || /^\s*pulumi:pulumi:Stack/.test(line) || /^\s*[~+-]?\s*pulumi:pulumi:Stack/.test(line)) {
+      cur = undefined;
+      continue;
+    }
+    if (!cur) continue;
+    const urn = /\[urn=.*::([^:\]]+)\]/.exec(line);
+    if (urn) {
+      cur.name = urn[1];
+      continue;
+    }
+    const prop = /^(\s*)(\+-|[~+-])?(\s*)([A-Za-z_]\w*)\s*:/.exec(line);
+    if (!prop) continue;
+    const nameCol = prop[1].length + (prop[2]?.length ?? 0) + prop[3].length;
+    if (nameCol === cur.col + 4) cur.props[prop[4]] = { marker: prop[2] ?? "", line: line.trim() };
+  }
+  return blocks.map(({ col: _col, ...b }) => b);
+}
+
+/** The changed (marked) top-level properties of each resource with a step other than same. */
+function changes(stdout: string): Record<string, { op: string; changed: Record<string, string> }> {
+  const out: Record<string, { op: string; changed: Record<string, string> }> = {};
+  for (const b of parseDiff(stdout)) {
+    if (b.op === "same" || b.op === "refresh") continue;
+    const changed: Record<string, string> = {};
+    for (const [k, p] of Object.entries(b.props)) if (p.marker) changed[k] = p.line;
+    out[`${b.type} ${b.name}`] = { op: b.op, changed };
+  }
+  return out;
+}
+
+describe.each(["9.1", "8.4"] as const)("CI preview and drift check with a read-only token (PVE %s)", (pveVersion) => {
   const adminKey = utils.generateKeyPairSync("ed25519", { comment: "admin" });
   const ciKey = utils.generateKeyPairSync("ed25519", { comment: "ci" });
   let v: VmSim;
@@ -43,11 +89,20 @@ describe("CI preview and drift check with a read-only token", () => {
   let admin: Stack;
   let ci: Stack;
   let ciWorkDir: string;
+  let vmids: number[] = [];
+
+  const log = () => v.s.sim.requestLog;
+  const requestsSince = (from: number) => log().slice(from).map((e) => ({ call: `${e.method} ${e.path}`, method: e.method, principal: e.principal, status: e.status }));
+  /** What CI sees of the repository: the project file and the stack's config file (as committed). */
+  const syncCheckout = () => {
+    for (const f of fs.readdirSync(ts!.workDir)) if (/^Pulumi\..*ya?ml$/.test(f)) fs.copyFileSync(path.join(ts!.workDir, f), path.join(ciWorkDir, f));
+  };
 
   beforeAll(async () => {
     compileToDist(providerSources());
     v = await startVmSim({
       seed: 57,
+      pveVersion,
       timeFactor: 0.005,
       cluster: { sshUsers: { root: { keys: [adminKey.public] }, ciaudit: { keys: [ciKey.public] } } },
     });
@@ -55,7 +110,7 @@ describe("CI preview and drift check with a read-only token", () => {
     const s = v.s;
     ts = await createTestStack({
       programDir: FIXTURE,
-      stackName: `ci${process.pid}`,
+      stackName: `ci${pveVersion.replace(".", "")}-${process.pid}`,
       // Only non-secret connection settings in the stack config.
       config: {
         "proxmox:endpoint": { value: s.url },
@@ -66,13 +121,25 @@ describe("CI preview and drift check with a read-only token", () => {
         "ci:motd": { value: "#cloud-config\nhostname: web\n" },
       },
       // The admin's credentials: environment only.
-      envVars: {
-        PROXMOX_VE_API_TOKEN: s.rootToken,
-        PROXMOX_VE_SSH_USERNAME: "root",
-        PROXMOX_VE_SSH_PRIVATE_KEY: adminKey.private,
-      },
+      envVars: { PROXMOX_VE_API_TOKEN: s.rootToken, PROXMOX_VE_SSH_USERNAME: "root", PROXMOX_VE_SSH_PRIVATE_KEY: adminKey.private },
     });
     admin = ts.stack;
+    const up = await admin.up();
+    expect(up.summary.result).toBe("succeeded");
+    vmids = up.outputs.vmids.value as number[];
+    const ciToken = up.outputs.ciApiToken.value as string;
+
+    // The CI runner: a fresh checkout of the same project, the read-only credentials in its environment.
+    ciWorkDir = fs.mkdtempSync(path.join(ts.env.tmpRoot, "ci-runner-"));
+    linkPackage(ciWorkDir);
+    syncCheckout();
+    const envVars: Record<string, string> = {};
+    for (const [k, val] of Object.entries(ts.env.env)) if (val !== undefined) envVars[k] = val;
+    Object.assign(envVars, { PROXMOX_VE_API_TOKEN: ciToken, PROXMOX_VE_SSH_USERNAME: "ciaudit", PROXMOX_VE_SSH_PRIVATE_KEY: ciKey.private });
+    ci = await LocalWorkspace.selectStack(
+      { stackName: admin.name, projectName: "ci-preview", program: require(FIXTURE) },
+      { workDir: ciWorkDir, pulumiHome: ts.env.env.PULUMI_HOME, pulumiCommand: ts.env.command, envVars },
+    );
   });
 
   afterAll(async () => {
@@ -81,35 +148,105 @@ describe("CI preview and drift check with a read-only token", () => {
     await v?.stop();
   });
 
-  it("explores", async () => {
-    const up = await admin.up();
-    expect(up.summary.result).toBe("succeeded");
-    const ciToken = up.outputs.ciApiToken.value as string;
-    expect(ciToken.startsWith("ci-readonly@pve!preview=")).toBe(true);
+  it("keeps credentials out of the stack config and the state: the stack declares the read-only token", async () => {
+    const stackFile = fs.readFileSync(path.join(ts!.workDir, `Pulumi.${admin.name}.yaml`), "utf8");
+    expect(stackFile).toContain("proxmox:endpoint");
+    expect(stackFile).not.toMatch(/apiToken|password|sshPrivateKey/);
+    const state = await exportStackEncrypted(ts!);
+    expect(state).not.toContain(v.s.rootToken.split("=")[1]);
+    expect(state).not.toContain("PRIVATE KEY");
+    // PVEAuditor on / for the token and for its user (privsep: the token gets the intersection)
+    const acl = (await v.api.access.getAcl()).filter((a) => a.ugid.startsWith("ci-readonly@pve"));
+    expect(acl.map((a) => `${a.type}:${a.ugid}:${a.path}:${a.roleid}`).sort()).toEqual([`token:${CI_TOKEN_ID}:/:PVEAuditor`, "user:ci-readonly@pve:/:PVEAuditor"]);
+  });
 
-    // the CI runner's checkout
-    ciWorkDir = fs.mkdtempSync(path.join(ts!.env.tmpRoot, "ci-runner-"));
-    linkPackage(ciWorkDir);
-    for (const f of fs.readdirSync(ts!.workDir)) if (/^Pulumi\..*ya?ml$/.test(f)) fs.copyFileSync(path.join(ts!.workDir, f), path.join(ciWorkDir, f));
-    const envVars: Record<string, string> = {};
-    for (const [k, val] of Object.entries(ts!.env.env)) if (val !== undefined) envVars[k] = val;
-    Object.assign(envVars, { PROXMOX_VE_API_TOKEN: ciToken, PROXMOX_VE_SSH_USERNAME: "ciaudit", PROXMOX_VE_SSH_PRIVATE_KEY: ciKey.private });
-    ci = await LocalWorkspace.selectStack(
-      { stackName: admin.name, projectName: "ci-preview", program: require(FIXTURE) },
-      { workDir: ciWorkDir, pulumiHome: ts!.env.env.PULUMI_HOME, pulumiCommand: ts!.env.command, envVars },
+  it("previews a converged stack as the read-only token: no change, no API call without --refresh, only reads by that token with it", async () => {
+    const from = log().length;
+    const plain = await ci.preview({ diff: true, expectNoChanges: true });
+    expect(plain.changeSummary).toEqual({ same: 8 });
+    expect(requestsSince(from)).toEqual([]); // check() and diff() of unchanged inputs ask PVE nothing
+
+    const from2 = log().length;
+    const refreshed = await ci.preview({ diff: true, refresh: true, expectNoChanges: true });
+    expect(refreshed.changeSummary).toEqual({ same: 8 });
+    expect(changes(refreshed.stdout)).toEqual({});
+    expect(refreshed.stdout).not.toContain("__provider");
+    const calls = requestsSince(from2);
+    expect(calls.length).toBeGreaterThan(5);
+    expect(calls.filter((c) => c.method !== "GET")).toEqual([]);
+    expect([...new Set(calls.map((c) => c.principal))]).toEqual([CI_TOKEN_ID]);
+    // every VM and the snippet were actually read
+    for (const id of vmids) expect(calls.some((c) => c.call.startsWith(`GET /nodes/pve1/qemu/${id}/`))).toBe(true);
+  });
+
+  it("fails the drift check with the drifted property after a change behind the stack's back; passes again after up", async () => {
+    // an operator doubles web-1's memory in the PVE UI
+    await fetchBackdoor("PUT", `/_sim/vms/${vmids[1]}/config`, { set: { memory: 4096 } });
+    syncCheckout();
+    const from = log().length;
+    const err = await ci.preview({ diff: true, refresh: true, expectNoChanges: true }).then(
+      () => undefined,
+      (e: unknown) => e,
     );
-    const log0 = v.s.sim.requestLog.length;
-    const pv = await ci.preview({ diff: true, refresh: true, expectNoChanges: true });
-    console.log(pv.stdout, pv.changeSummary);
-    console.log(v.s.sim.requestLog.slice(log0).map((e) => `${e.method} ${e.path} ${e.status} ${e.principal}`).join("\n"));
+    expect(err).toBeInstanceOf(CommandError);
+    // the CommandError's message holds the CLI's output twice (stderr, then err?); read it once
+    const text = String((err as CommandError).message).split(" err?: ")[0];
+    expect(text).toContain("error: no changes were expected for preview but changes were proposed");
+    // the refresh part names what drifted, the preview part what `pulumi up` would do about it
+    const refreshed = parseDiff(text).filter((b) => b.op === "refresh" && Object.values(b.props).some((p) => p.marker));
+    expect(refreshed.map((b) => [b.type, b.name, Object.keys(b.props)])).toEqual([["VmClone", "web-1", ["memory"]]]);
+    expect(refreshed[0].props.memory.line).toMatch(/^~ memory\s*: 1024 => 4096$/);
+    expect(Object.keys(changes(text))).toEqual(["VmClone web-1"]);
+    expect(changes(text)["VmClone web-1"].op).toBe("update");
+    expect(requestsSince(from).filter((c) => c.method !== "GET")).toEqual([]);
 
+    // a preview's refresh is not saved: the repair is `pulumi up --refresh` (a plain `up` compares with the old state)
+    expect((await admin.preview()).changeSummary).toEqual({ same: 8 });
+    const repair = await admin.up({ refresh: true });
+    expect(repair.summary.resourceChanges).toMatchObject({ update: 1 });
+    const clean = await ci.preview({ diff: true, refresh: true, expectNoChanges: true });
+    expect(clean.changeSummary).toEqual({ same: 8 });
+  });
+
+  it("previews a merge request's change to one VM's memory and one snippet's content as exactly those changes", async () => {
     await admin.setConfig("ci:memory", { value: "2048" });
     await admin.setConfig("ci:motd", { value: "#cloud-config\nhostname: web2\n" });
-    for (const f of fs.readdirSync(ts!.workDir)) if (/^Pulumi\..*ya?ml$/.test(f)) fs.copyFileSync(path.join(ts!.workDir, f), path.join(ciWorkDir, f));
-    const log1 = v.s.sim.requestLog.length;
-    const pv2 = await ci.preview({ diff: true });
-    console.log(pv2.stdout, pv2.changeSummary);
-    console.log(v.s.sim.requestLog.slice(log1).map((e) => `${e.method} ${e.path} ${e.status} ${e.principal}`).join("\n"));
-    void clusterOf;
+    syncCheckout();
+    const from = log().length;
+    const events: EngineEvent[] = [];
+    const pv: PreviewResult = await ci.preview({ diff: true, refresh: true, onEvent: (e) => events.push(e) });
+    expect(pv.changeSummary).toEqual({ same: 6, update: 1, replace: 1 });
+    const diff = changes(pv.stdout);
+    expect(Object.keys(diff).sort()).toEqual(["CloudInitSnippet motd", "VmClone web-0"]);
+    expect(diff["VmClone web-0"]).toEqual({ op: "update", changed: { memory: expect.stringMatching(/^~ memory\s*: 1024 => 2048$/) } });
+    // the snippet: new content is a new content-addressed file, so `file` forces the replacement;
+    // every line is a real change (outputs that follow from the inputs are predicted by check())
+    const snippet = diff["CloudInitSnippet motd"];
+    expect(snippet.op).toBe("replace");
+    expect(Object.keys(snippet.changed).sort()).toEqual(["cicustom", "content", "file", "path", "sha256", "size", "volumeId"]);
+    expect(Object.values(snippet.changed).every((l) => l.startsWith("~ "))).toBe(true);
+    expect(snippet.changed.file).toMatch(/^~ file\s*: "motd-[0-9a-f]{12}\.yaml" => "motd-[0-9a-f]{12}\.yaml"$/);
+    expect(pv.stdout).toMatch(/~ hostname: "web" => "web2"/);
+    // the forcing property, named: by the provider on stderr, and in the engine's replace reasons
+    expect(pv.stderr).toMatch(/\[pulumi-pve\] CloudInitSnippet local:snippets\/motd-[0-9a-f]{12}\.yaml will be replaced: file cannot change in place/);
+    const replaced = events.flatMap((e) => (e.resourcePreEvent?.metadata.op === "replace" ? [e.resourcePreEvent.metadata] : []));
+    expect(replaced.map((m) => [m.urn.split("::").pop(), m.keys])).toEqual([["motd", ["file"]]]);
+    expect(pv.stdout).not.toContain("__provider");
+    expect(requestsSince(from).filter((c) => c.method !== "GET" || c.principal !== CI_TOKEN_ID)).toEqual([]);
+    // nothing was written
+    expect(v.cluster.vms.get(vmids[0]).config.current.memory).toBe("1024");
   });
+
+  async function fetchBackdoor(method: string, p: string, body: unknown): Promise<void> {
+    const { request } = await import("node:https");
+    await new Promise<void>((resolve, reject) => {
+      const url = new URL(p, v.s.url);
+      const req = request(url, { method, ca: v.s.caCert, headers: { Authorization: `SimAdmin ${v.s.adminSecret}`, "Content-Type": "application/json" } }, (res) => {
+        res.resume();
+        res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`back door ${method} ${p}: HTTP ${res.statusCode}`))));
+      });
+      req.on("error", reject);
+      req.end(JSON.stringify(body));
+    });
+  }
 });

@@ -70,8 +70,11 @@ describe("a VmClone fleet through the Pulumi engine", () => {
     });
 
     it("previews no change right after up, and a refresh finds no drift", async () => {
+        const before = v.s.sim.requestLog.length;
         const preview = await stack.preview();
         expect(preview.changeSummary).toEqual({ same: FLEET + 1 });
+        // unchanged inputs: check() and diff() answer without asking PVE
+        expect(v.s.sim.requestLog.slice(before).map((e) => `${e.method} ${e.path}`)).toEqual([]);
         const refresh = await stack.refresh();
         expect(refresh.summary.result).toBe("succeeded");
         expect(refresh.summary.resourceChanges).toEqual({ same: FLEET + 1 });

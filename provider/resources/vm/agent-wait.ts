@@ -15,8 +15,13 @@ export interface AgentWaitOptions {
   /** Interface whose IPv4 is awaited (`ens18` for the first virtio NIC of most cloud images). */
   interfaceName: string;
   timeoutMs: number;
-  /** First poll after this long; the interval then grows 1.5x up to maxDelayMs. */
+  /**
+   * First poll after this long (default 250 ms); then every `pollIntervalMs` (default 500 ms) or
+   * 10% of the time waited so far, whichever is longer, up to maxDelayMs (default 5 s): a guest
+   * that answers after 10 s is seen within 1 s, one that takes minutes costs few polls.
+   */
   initialDelayMs?: number;
+  pollIntervalMs?: number;
   maxDelayMs?: number;
   clock?: Clock;
 }
@@ -102,6 +107,6 @@ export async function waitForAgentIpv4(api: PveClient, o: AgentWaitOptions): Pro
       );
     }
     await clock.sleep(Math.min(delay, o.timeoutMs - elapsed));
-    delay = Math.min(maxDelay, delay * 1.5);
+    delay = Math.min(maxDelay, Math.max(o.pollIntervalMs ?? 500, (clock.now() - started) * 0.1));
   }
 }

@@ -37,8 +37,12 @@ export function vmContext(): VmContext {
 /** UPIDs of the tasks this process is waiting for (a running clone not in here is someone else's). */
 const ownTasks = new Set<string>();
 
-/** Starts a task (inside the bound) and waits for it; a null answer (synchronous PVE) is success. */
-export async function runTask(ctx: VmContext, start: () => Promise<string | null>, wait?: WaitForTaskOptions): Promise<TaskResult | null> {
+/**
+ * Starts a task (inside the bound) and waits for it; a null answer (synchronous PVE) is success.
+ * `priority` tasks (short ones that finish a VM, such as its start) go before queued others
+ * (clones), so VMs whose disk is ready do not wait for the rest of the fleet's copies.
+ */
+export async function runTask(ctx: VmContext, start: () => Promise<string | null>, wait?: WaitForTaskOptions, opts: { priority?: boolean } = {}): Promise<TaskResult | null> {
   return ctx.slots.run(async () => {
     const upid = await start();
     if (!upid) return null;
@@ -48,7 +52,7 @@ export async function runTask(ctx: VmContext, start: () => Promise<string | null
     } finally {
       ownTasks.delete(upid);
     }
-  });
+  }, opts);
 }
 
 /**
@@ -81,7 +85,7 @@ export async function retryConvergent<T>(ctx: VmContext, what: string, step: () 
     } catch (err) {
       if (attempt >= attempts || !isTransient(err)) throw err;
       providerLogger.debug(`${what}: ${err instanceof Error ? err.message : String(err)}; checking the VM and trying again (attempt ${attempt + 1} of ${attempts})`);
-      await ctx.api.clock.sleep(Math.min(8_000, 500 * 2 ** attempt));
+      await ctx.api.clock.sleep(Math.min(4_000, 250 * 2 ** attempt));
     }
   }
 }
@@ -237,7 +241,7 @@ export async function stopVm(ctx: VmContext, node: string, vmid: number, o: Stop
 }
 
 export async function startVm(ctx: VmContext, node: string, vmid: number): Promise<void> {
-  await runTask(ctx, () => ctx.api.qemu.start(node, vmid));
+  await runTask(ctx, () => ctx.api.qemu.start(node, vmid), undefined, { priority: true });
 }
 
 /**

@@ -13,7 +13,7 @@ export const FLEET_FAULTS: FaultConfig = {
     { method: "POST", path: CLONE_ROUTE, lostResponseRate: 0.15 },
     { path: "*", errorRate: 0.025, resetRate: 0.025 },
   ],
-  lockContention: 0.03,
+  lockContention: 0.1,
   tasks: { slowFactor: 5, slowRate: 0.1 },
 };
 

@@ -164,7 +164,7 @@ describe("VmClone lifecycle", () => {
 
   test("a failing config PUT after the clone leaves no VM behind", async () => {
     const before = vmids();
-    v.s.sim.faults.addRule({ method: "PUT", path: "/nodes/{node}/qemu/{vmid}/config", errorRate: 1, times: 1, error: { status: 500, message: "injected: cannot write config" } });
+    v.s.sim.faults.addRule({ method: "PUT", path: "/nodes/{node}/qemu/{vmid}/config", errorRate: 1, error: { status: 500, message: "injected: cannot write config" } });
     const err = await life.create(await checked({ cores: 3 })).then(() => undefined, (e: Error) => e);
     expect(err?.message).toMatch(/injected: cannot write config[\s\S]*was destroyed again/);
     expect(vmids()).toEqual(before);

@@ -27,7 +27,7 @@ export function tokenClient(sim: RunningSimulator, apiToken: string): PveClient 
 }
 
 export function passwordClient(sim: RunningSimulator, username: string, password: string): PveClient {
-  return new PveClient({ endpoint: sim.url, credentials: { kind: "password", username, password }, tls: { caCert: sim.caCert } } as ConstructorParameters<typeof PveClient>[0]);
+  return new PveClient({ endpoint: sim.url, credentials: { kind: "password", username, password }, tls: { caCert: sim.caCert } });
 }
 
 /** Calls the simulator's back door (`/_sim/...`) over HTTPS with the root token. */
