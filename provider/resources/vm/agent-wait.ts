@@ -53,7 +53,10 @@ function label(o: AgentWaitOptions): string {
   return `VM ${o.vmid}${o.name ? ` (${o.name})` : ""} on node '${o.node}'`;
 }
 
-/** One look at the agent: addresses, or undefined when it does not answer (yet). */
+/** One look at the agent (refresh): addresses, or undefined when it does not answer (yet), or
+ *  when the principal may not ask it. A read-only principal (PVEAuditor) may on PVE 9
+ *  (VM.GuestAgent.Audit) but not on PVE 8, which wants VM.Monitor: its refresh keeps the
+ *  addresses in the state rather than failing (a CI drift check runs as such a principal). */
 export async function agentAddresses(api: PveClient, node: string, vmid: number, interfaceName: string): Promise<AgentAddresses | undefined> {
   try {
     const r = await api.qemu.agentNetworkInterfaces(node, vmid, { noRetry: true });
@@ -61,6 +64,7 @@ export async function agentAddresses(api: PveClient, node: string, vmid: number,
     return { primary: ipv4Of(r.interfaces, interfaceName), all: ipv4Of(r.interfaces), interfaces: r.interfaces };
   } catch (err) {
     if (err instanceof PveApiError && err.status !== undefined && err.status >= 500) return undefined;
+    if (err instanceof PveApiError && err.status === 403) return undefined;
     throw err;
   }
 }
