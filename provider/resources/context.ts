@@ -33,9 +33,28 @@ export function configure(config: ConfigSource): void {
 export function connection(): { settings: ConnectionSettings; client: PveClient } {
   if (!resolved) {
     const settings = resolveConnectionSettings(stackConfig, process.env);
+    warnShadowedCredentials(settings);
     resolved = { settings, client: getClient(clientOptions(settings, providerLogger)) };
   }
   return resolved;
+}
+
+/** Stack config wins over the environment; say so when that hides credentials the environment
+ *  gives (a CI job's read-only PROXMOX_VE_API_TOKEN would otherwise be ignored silently).
+ *  Names only, never values. */
+let warnedShadowed = false;
+function warnShadowedCredentials(settings: ConnectionSettings): void {
+  if (warnedShadowed) return;
+  const shadowed: string[] = [];
+  const fromConfig = (k: string) => settings.sources[k] === "config";
+  if ((fromConfig("apiToken") || fromConfig("apiTokenId")) && process.env.PROXMOX_VE_API_TOKEN) shadowed.push("PROXMOX_VE_API_TOKEN");
+  if (settings.credentials.kind === "password" && settings.sources.password === "config" && process.env.PROXMOX_VE_PASSWORD) shadowed.push("PROXMOX_VE_PASSWORD");
+  if (shadowed.length === 0) return;
+  warnedShadowed = true;
+  providerLogger.warn(
+    `${shadowed.join(" and ")} in the environment ${shadowed.length > 1 ? "are" : "is"} ignored: the stack config's proxmox: credentials win. ` +
+      "To let the environment choose the credentials (e.g. a read-only token in CI), remove them from the stack config (`pulumi config rm proxmox:apiToken`) and run `pulumi up` once.",
+  );
 }
 
 export function client(): PveClient {
