@@ -237,6 +237,28 @@ describe.each(["9.1", "8.4"] as const)("CI preview and drift check with a read-o
     expect(v.cluster.vms.get(vmids[0]).config.current.memory).toBe("1024");
   });
 
+  it("shows no change when only the serialised provider changed (an upgraded pulumi-pve), and never displays __provider", async () => {
+    await admin.setConfig("ci:memory", { value: "1024" });
+    await admin.setConfig("ci:motd", { value: "#cloud-config\nhostname: web\n" });
+    syncCheckout();
+    const state = await admin.exportStack();
+    let stubs = 0;
+    for (const r of state.deployment.resources as Array<{ inputs?: Record<string, unknown>; outputs?: Record<string, unknown> }>) {
+      for (const props of [r.inputs, r.outputs]) {
+        if (typeof props?.__provider === "string") {
+          props.__provider = `${props.__provider}\n// serialised by an older build\n`;
+          stubs++;
+        }
+      }
+    }
+    expect(stubs).toBe(14); // 7 dynamic resources, inputs and outputs
+    await admin.importStack(state);
+    const pv = await ci.preview({ diff: true, refresh: true, expectNoChanges: true });
+    expect(pv.changeSummary).toEqual({ same: 8 });
+    expect(pv.stdout).not.toContain("__provider");
+    expect(pv.stdout).not.toMatch(/^\s+[~+-]\s/m);
+  });
+
   async function fetchBackdoor(method: string, p: string, body: unknown): Promise<void> {
     const { request } = await import("node:https");
     await new Promise<void>((resolve, reject) => {

@@ -233,11 +233,16 @@ export function defineSnippetLifecycleSuite(label: string, start: StartSnippetTa
     it("refuses a storage without snippets content, naming its content types and the fix", async () => {
       const { client } = await import("../../../../provider/resources/context");
       await client().storage.create({ storage: "isos", type: "dir", path: "/srv/isos", content: "iso,vztmpl" });
-      const err = await life.create(await checked({ storage: "isos", content: "s: 1\n", fileName: "s.yaml" })).then(() => undefined, (e: Error) => e);
-      expect(err?.message).toBe(
-        "storage 'isos' (dir) does not have 'snippets' content (its content types: iso, vztmpl); enable it with `pvesm set isos --content iso,vztmpl,snippets`, or declare the storage with the Storage resource and add 'snippets' to its content",
-      );
-      const lvm = await life.create(await checked({ storage: "local-lvm", content: "s: 1\n", fileName: "s.yaml" })).then(() => undefined, (e: Error) => e);
+      const noSnippets =
+        "storage 'isos' (dir) does not have 'snippets' content (its content types: iso, vztmpl); enable it with `pvesm set isos --content iso,vztmpl,snippets`, or declare the storage with the Storage resource and add 'snippets' to its content";
+      // check() validates a storage new to the resource (read-only), and create() still refuses it
+      const isos = await life.check({}, { storage: "isos", content: "s: 1\n", fileName: "s.yaml" } as CloudInitSnippetInputs);
+      expect(isos.failures).toEqual([{ property: "storage", reason: noSnippets }]);
+      const err = await life.create(isos.inputs as CloudInitSnippetInputs).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toBe(noSnippets);
+      const lvmChecked = await life.check({}, { storage: "local-lvm", content: "s: 1\n", fileName: "s.yaml" } as CloudInitSnippetInputs);
+      expect(lvmChecked.failures?.map((f) => f.property)).toEqual(["storage"]);
+      const lvm = await life.create(lvmChecked.inputs as CloudInitSnippetInputs).then(() => undefined, (e: Error) => e);
       expect(lvm?.message).toContain("storage 'local-lvm' (lvmthin) does not have 'snippets' content");
       const unknownNode = await life.create(await checked({ content: "s: 1\n", fileName: "s.yaml", nodes: ["pve9"] })).then(() => undefined, (e: Error) => e);
       expect(unknownNode?.message).toBe("node pve9 is not in the cluster (nodes: pve1, pve2, pve3)");
