@@ -148,7 +148,7 @@ function describe(kind: PveErrorKind, init: PveApiErrorInit, words: string): str
     }
     case "alreadyExists": {
       const params = Object.entries(init.errors ?? {}).map(([k, v]) => `${k}: ${v.replace(/\s+$/, "")}`);
-      return `${op} failed: ${params.length ? params.join("; ") : words} (the object already exists; import it or choose another id)`;
+      return `${op} failed: ${params.length ? params.join("; ") : words} (the object already exists; choose another id, or remove it first)`;
     }
     case "notFound":
       return `${op} failed: ${words || "not found"} (the object does not exist on the cluster)`;

@@ -10,7 +10,8 @@
 // itself (intersected with its user's privileges), so bind roles to the token as well as to
 // the user (UserRoleBinding `token:`), or set privsep: false to give it exactly the user's.
 //
-// Import: the resource option `import: "user@realm!tokenid"` (the id is the full token id).
+// Id: the full token id `user@realm!tokenid`; read() also works from the id alone (an import,
+// which Pulumi 3.248 cannot do for dynamic-provider resources: see the README).
 
 import * as pulumi from "@pulumi/pulumi";
 import type { ApiTokenInfo } from "../proxmox/access";
@@ -121,7 +122,7 @@ export const apiTokenLifecycle: Lifecycle<ApiTokenInputs, ApiTokenState> = {
     } catch (err) {
       if (err instanceof PveApiError && err.kind === "alreadyExists") {
         throw new Error(
-          `token '${inputs.userid}!${inputs.tokenid}' already exists. PVE shows a token's value only when it is created, so importing it gives no value; delete it (or choose another tokenid) to let this stack create it. (${err.message})`,
+          `token '${inputs.userid}!${inputs.tokenid}' already exists. PVE shows a token's value only when it is created, so this stack could not know it: delete it (pveum user token remove ${inputs.userid} ${inputs.tokenid}) or choose another tokenid. (${err.message})`,
         );
       }
       throw err;

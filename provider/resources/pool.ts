@@ -11,9 +11,9 @@
 // are left, it refuses with a message naming them, unless `removeMembersOnDelete` is true
 // (then they are taken out of the pool first; VMs and storages themselves are never deleted).
 //
-// Import: the resource option `import: "<poolid>"` (the id is the pool id). An
-// imported pool claims no members until its next update, so the program's `vms`/`storage`
-// match as long as those members are in the pool.
+// Id: the pool id. read() also works from the id alone (an import; Pulumi 3.248 cannot import
+// dynamic-provider resources, see the README): such a pool claims no members until its next
+// update, so the program's `vms`/`storage` match as long as those members are in the pool.
 //
 // Uses the new-style `/pools?poolid=` API (PVE >= 8.1, nested pools) and falls back to the
 // deprecated `/pools/{poolid}` calls on older nodes.
@@ -169,7 +169,7 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
       await pools.create(inputs.poolid, emptyToUndefined(inputs.comment));
     } catch (err) {
       if (err instanceof PveApiError && err.kind === "alreadyExists") {
-        throw new Error(`pool '${inputs.poolid}' already exists: import it (the import id is the pool id, '${inputs.poolid}') or choose another poolid. (${err.message})`);
+        throw new Error(`pool '${inputs.poolid}' already exists: this stack cannot adopt it (Pulumi cannot import dynamic-provider resources): choose another poolid, or remove it first (pveum pool delete ${inputs.poolid}). (${err.message})`);
       }
       throw err;
     }

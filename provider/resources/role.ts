@@ -17,7 +17,8 @@
 //   - on PVE 8: VM.GuestAgent.* -> VM.Monitor (what agent calls checked on PVE 8);
 // a privilege without an equivalent (VM.Replicate on PVE 8) is still an error.
 //
-// Import: the resource option `import: "<roleid>"`. Built-in roles (PVEVMAdmin...)
+// Id: the role id; read() also works from the id alone (an import, which Pulumi 3.248 cannot
+// do for dynamic-provider resources: see the README). Built-in roles (PVEVMAdmin...)
 // cannot be managed: PVE refuses to change or delete them.
 
 import * as pulumi from "@pulumi/pulumi";
@@ -146,7 +147,7 @@ export const roleLifecycle: Lifecycle<RoleInputs, RoleState> = {
       await client().access.createRole(inputs.roleid, applied);
     } catch (err) {
       if (err instanceof PveApiError && err.kind === "alreadyExists") {
-        throw new Error(`role '${inputs.roleid}' already exists: import it (the import id is the role id) or choose another roleid. (${err.message})`);
+        throw new Error(`role '${inputs.roleid}' already exists: this stack cannot adopt it (Pulumi cannot import dynamic-provider resources): choose another roleid, or remove it first (pveum role delete ${inputs.roleid}). (${err.message})`);
       }
       throw err;
     }

@@ -18,7 +18,7 @@
 //   left, refresh drops the binding from the state and the next `up` creates it again. A
 //   changed propagate flag shows as a change of `propagate` (a replacement).
 //
-// Id and import: the id is `<path>|<type>:<principal>`, e.g. `/pool/fleet|user:fleet@pve` or
+// Id (and a future import, which Pulumi 3.248 cannot do for dynamic-provider resources): the id is `<path>|<type>:<principal>`, e.g. `/pool/fleet|user:fleet@pve` or
 // `/pool/fleet|token:fleet@pve!ci`; importing it claims every role that principal has on that
 // path. `<path>|<type>:<principal>|<role>,<role>` imports only the listed roles.
 //

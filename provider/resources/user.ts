@@ -10,7 +10,8 @@
 // user keeps the password it has). PVE never returns a password, so read() keeps the one in
 // the state, and an imported user has none until the program sets one.
 //
-// Import: the resource option `import: "<userid>"` (the id is the user id).
+// Id: the user id; read() also works from the id alone (an import, which Pulumi 3.248 cannot
+// do for dynamic-provider resources: see the README).
 
 import * as pulumi from "@pulumi/pulumi";
 import { isNotFound, PveApiError } from "../proxmox/errors";
@@ -151,7 +152,7 @@ export const userLifecycle: Lifecycle<UserInputs, UserState> = {
       });
     } catch (err) {
       if (err instanceof PveApiError && err.kind === "alreadyExists") {
-        throw new Error(`user '${inputs.userid}' already exists: import it (the import id is the user id, '${inputs.userid}') or choose another userid. (${err.message})`);
+        throw new Error(`user '${inputs.userid}' already exists: this stack cannot adopt it (Pulumi cannot import dynamic-provider resources): choose another userid, or remove it first (pveum user delete ${inputs.userid}). (${err.message})`);
       }
       throw err;
     }
