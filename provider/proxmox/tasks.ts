@@ -3,18 +3,11 @@ import type { Params } from "./http";
 import { apiPath } from "./path";
 import { coerceNumbers } from "./coerce";
 import type { RequestOptions, Requester } from "./requester";
-import { parseUpid } from "./upid";
+import { parseUpid, type Upid } from "./upid";
 import type { Logger } from "../util/logger";
 
-export interface TaskStatus {
-  upid: string;
-  node: string;
-  pid: number;
-  pstart: number;
-  starttime: number;
-  type: string;
-  id: string;
-  user: string;
+/** The decoded UPID fields, as the status endpoint returns them, plus the task's state. */
+export interface TaskStatus extends Upid {
   tokenid?: string;
   status: "running" | "stopped";
   /** `OK`, `WARNINGS: <n>`, or the error text; only once stopped. */
