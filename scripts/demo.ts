@@ -1,13 +1,19 @@
 // `npm run demo`: the whole stack of the root Pulumi.yaml program (access, pool, template,
 // snippet, fleet) against a simulated 3-node PVE cluster, through the real Pulumi engine.
 // Up, show the fleet, preview and apply a change, destroy (unless --keep).
+//
+// The program is run by the Pulumi CLI from a project directory holding the root Pulumi.yaml
+// (runtime: nodejs, main: dist/examples/full-stack/index.js), as `pulumi up` runs it for users:
+// the Automation API drives the CLI on that directory (a non-inline LocalWorkspace), and the CLI
+// starts a Node.js language host, the real one or pulumi-pve's minimal one (see
+// scripts/ensure-pulumi.sh).
 
-import * as path from "node:path";
-import { utils as sshUtils } from "ssh2";
-import type { Stack } from "@pulumi/pulumi/automation";
+import { generateEd25519KeyPair } from "../test/helpers/ssh-keys";
+import { LocalWorkspace, type Stack } from "@pulumi/pulumi/automation";
 import { startSimulator } from "../test/simulator";
 import { diffSnapshots, snapshotState } from "../test/simulator/snapshot";
-import { createTestStack, disposePulumiEnv, REPO_ROOT, type ConfigEntry } from "../test/e2e/harness";
+import { disposePulumiEnv, pulumiEnv, type ConfigEntry } from "../test/e2e/harness";
+import { createRootProjectDir } from "../test/e2e/root-project";
 
 const keep = process.argv.includes("--keep");
 const started = Date.now();
@@ -56,7 +62,7 @@ function previewDiff(stdout: string): string[] {
 async function main(): Promise<void> {
   say("pulumi-pve demo: a cloud-init VM fleet on Proxmox VE, declared with Pulumi");
 
-  const sshKey = sshUtils.generateKeyPairSync("ed25519");
+  const sshKey = generateEd25519KeyPair();
   const sim = await step("Starting a simulated 3-node Proxmox VE 9.1 cluster", async () => {
     const s = await startSimulator({
       seed: 2026,
@@ -83,10 +89,17 @@ async function main(): Promise<void> {
   const before = snapshotState(sim.sim);
   let stack: Stack | undefined;
   try {
-    const ts = await step("Preparing a Pulumi workspace (local file backend, passphrase secrets)", async () => {
-      const t = await createTestStack({ programDir: path.join(REPO_ROOT, "dist", "examples", "full-stack"), stackName: "demo", projectName: "proxmox-fleet", config });
-      say(`   workspace ${t.workDir}`);
-      return t;
+    const ts = await step("Preparing a Pulumi project from the root Pulumi.yaml (local file backend, passphrase secrets)", async () => {
+      const env = await pulumiEnv();
+      const workDir = createRootProjectDir(env.tmpRoot);
+      const envVars = Object.fromEntries(Object.entries(env.env).filter((e): e is [string, string] => e[1] !== undefined));
+      const s = await LocalWorkspace.createOrSelectStack(
+        { stackName: "demo", workDir },
+        { pulumiHome: env.env.PULUMI_HOME, pulumiCommand: env.command, envVars, secretsProvider: "passphrase" },
+      );
+      await s.setAllConfig(config);
+      say(`   project ${workDir}`);
+      return { stack: s, workDir, env };
     });
     stack = ts.stack;
 
@@ -114,8 +127,8 @@ async function main(): Promise<void> {
     say(`   ${JSON.stringify(noop.changeSummary)}`);
 
     if (keep) {
-      say(`\n--keep: the stack and the simulator stay up. Workspace: ${ts.workDir}`);
-      say(`   PULUMI_CONFIG_PASSPHRASE=${ts.env.env.PULUMI_CONFIG_PASSPHRASE} PULUMI_BACKEND_URL=${ts.env.env.PULUMI_BACKEND_URL}`);
+      say(`\n--keep: the stack and the simulator stay up. Project: ${ts.workDir}; there, run pulumi with`);
+      say(`   PATH=${ts.env.pulumiBin}:$PATH PULUMI_CONFIG_PASSPHRASE=${ts.env.env.PULUMI_CONFIG_PASSPHRASE} PULUMI_BACKEND_URL=${ts.env.env.PULUMI_BACKEND_URL}`);
       say(`   API ${sim.url}  root token ${sim.rootToken}`);
       say("   Ctrl-C to stop the simulator.");
       await new Promise<void>((resolve) => process.once("SIGINT", () => resolve()));

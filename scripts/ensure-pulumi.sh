@@ -19,9 +19,12 @@
 # module (github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3). The module proxy
 # reachable from our machines refuses it ("403 This module version is not available", for the
 # pseudo-version of the v3.248.0 tag commit as for @latest), so it is tried opportunistically
-# and its absence is not an error: the Automation API runs *inline* programs through
-# `--client=<address>` and then needs no language host at all. That is how the demo and the
-# e2e tests run their programs (see docs/dynamic-provider-notes.md).
+# and its absence is not an error: the cache directory then receives pulumi-pve's own minimal
+# Node.js language host (scripts/language-host/pulumi-language-nodejs, a copy that needs nothing
+# from this checkout), so that `pulumi up` of a `runtime: nodejs` project works with the cached
+# CLI. It is installed ONLY when no real `pulumi-language-nodejs` is in the cache or on PATH,
+# and removed from the cache again as soon as a real one is on PATH. A normal Pulumi
+# installation (case 1) has the real one and is left alone. See docs/dynamic-provider-notes.md.
 #
 # Environment:
 #   PULUMI_PVE_CACHE        cache root (default: $HOME/.cache/pulumi-pve)
@@ -73,6 +76,45 @@ install_nodejs_plugin_scripts() {
     done
     [ -x "${dest}/pulumi-resource-pulumi-nodejs" ] || \
         die "node_modules/@pulumi/pulumi/pulumi-resource-pulumi-nodejs not found: run 'npm ci' first"
+}
+
+# pulumi-pve's minimal language host: a plain Node.js script, recognisable by this marker.
+readonly LANGUAGE_HOST_SHIM="${SCRIPT_DIR}/language-host/pulumi-language-nodejs"
+readonly LANGUAGE_HOST_SHIM_MARKER="PULUMI_PVE_MINIMAL_LANGUAGE_HOST"
+
+is_language_host_shim() { grep -q "${LANGUAGE_HOST_SHIM_MARKER}" "$1" 2>/dev/null; }
+
+# The first real (not pulumi-pve's) pulumi-language-nodejs on PATH, or nothing.
+real_language_host_on_path() {
+    local candidate
+    while IFS= read -r candidate; do
+        [ -n "$candidate" ] && ! is_language_host_shim "$candidate" && { printf '%s' "$candidate"; return 0; }
+    done < <(type -a -P pulumi-language-nodejs 2>/dev/null || true)
+    return 0
+}
+
+# Gives the cached CLI a Node.js language host: a real one in the cache or on PATH if there is
+# one, otherwise pulumi-pve's minimal one, copied beside `pulumi` (where the CLI looks for it).
+ensure_language_host() {
+    local dest="${BIN_DIR}/pulumi-language-nodejs" real
+    if [ -x "$dest" ] && ! is_language_host_shim "$dest"; then
+        log "using the real pulumi-language-nodejs in ${BIN_DIR}"
+        return 0
+    fi
+    real="$(real_language_host_on_path)"
+    if [ -n "$real" ]; then
+        # The cache directory usually comes first on PATH: never let our copy shadow the real one.
+        if [ -e "$dest" ]; then rm -f "$dest"; fi
+        log "using the real pulumi-language-nodejs from PATH (${real})"
+        return 0
+    fi
+    [ -f "${LANGUAGE_HOST_SHIM}" ] || die "${LANGUAGE_HOST_SHIM} is missing"
+    command -v node >/dev/null 2>&1 || die "node is not on PATH (the language host runs on Node.js)"
+    if ! cmp -s "${LANGUAGE_HOST_SHIM}" "$dest"; then
+        cp "${LANGUAGE_HOST_SHIM}" "${dest}.tmp.$$" && chmod 0755 "${dest}.tmp.$$" && mv -f "${dest}.tmp.$$" "$dest"
+    fi
+    log "using pulumi-pve's minimal Node.js language host (${dest}, from scripts/language-host/);" \
+        "a normal Pulumi installation has the real one"
 }
 
 cache_is_complete() {
@@ -174,6 +216,12 @@ main() {
         ver="$(pulumi_version_of "$found")"
         if [ -n "$ver" ] && version_ge "$ver" "$VERSION"; then
             log "using pulumi v${ver} from PATH (${found})"
+            if [ "$(cd "$(dirname "$found")" && pwd -P)" = "$(cd "${BIN_DIR}" 2>/dev/null && pwd -P)" ]; then
+                ensure_language_host   # our own cache directory, put on PATH
+            elif [ ! -x "$(dirname "$found")/pulumi-language-nodejs" ] && [ -z "$(real_language_host_on_path)" ]; then
+                log "warning: no pulumi-language-nodejs beside it or on PATH, so \`pulumi up\` of a Node.js" \
+                    "project will fail; PULUMI_PVE_NO_PATH=1 uses the cached CLI with pulumi-pve's minimal host"
+            fi
             printf '%s\n' "$(dirname "$found")"
             return 0
         fi
@@ -190,6 +238,7 @@ main() {
         # Refresh the launcher scripts (cheap) in case the cache predates them.
         [ -x "${BIN_DIR}/pulumi-resource-pulumi-nodejs" ] || install_nodejs_plugin_scripts "${BIN_DIR}"
         log "using cached pulumi ${TAG} (${BIN_DIR})"
+        ensure_language_host
         printf '%s\n' "${BIN_DIR}"
         return 0
     fi
@@ -200,6 +249,7 @@ then put it on PATH, or install Go >= 1.25 and run this script again to build it
     fi
     build_with_go
     cache_is_complete || die "the built CLI in ${BIN_DIR} does not report version ${VERSION}"
+    ensure_language_host
     printf '%s\n' "${BIN_DIR}"
 }
 

@@ -28,7 +28,7 @@ import { InputChecker, pveNames } from "./check";
 import { diffResource, normalize, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { composeDescription, splitDescription } from "./vm/config-map";
-import { createFailure, destroyVm, locateVm, runTask, vmContext, type VmContext } from "./vm/lifecycle";
+import { confirmGone, createFailure, destroyVm, locateVm, runTask, vmContext, type VmContext } from "./vm/lifecycle";
 
 type In<T> = pulumi.Input<T>;
 
@@ -292,7 +292,7 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     if (!m) throw new Error(`Template id '${id}' is not valid: expected <node>/<vmid>`);
     const vmid = props?.vmid ?? Number(m[2]);
     const where = await locateVm(ctx, vmid);
-    if (!where) return {};
+    if (!where) return confirmGone(ctx, vmid, props?.node ?? m[1]); // gone, or fails when merely hidden
     const found = await readTemplate(ctx.api, where.node, vmid);
     const { isTemplate: _t, ...live } = found;
     const base: TemplateState = props ?? ({ node: where.node, storage: "local-lvm", adopt: true, destroyOnDelete: false, ha: false, vmid } as TemplateState);

@@ -14,8 +14,19 @@
 // Transient API failures (a lost answer, a 5xx, lock contention) are checked and retried: a
 // clone without an answer is looked for before it is asked again; configuration steps look
 // before they act, so they are simply run again.
-// Id: `<node>/<vmid>` (the node at creation; read() finds the VM wherever it is now), which is
-// also what `pulumi import` takes.
+// Adopt: `adopt: true` with `vmid` and `node` takes an EXISTING VM (not necessarily a clone;
+// `template` is then optional) under management instead of cloning: create() finds it, refuses
+// a template or a VM carrying another resource's marker, stamps the marker, and converges the
+// declared settings onto it (undeclared ones, the description's text included, are left as they
+// are). This is how an existing VM is imported: the engine's own import (`pulumi import`, the
+// `import` option) cannot run a dynamic provider's read. On delete an adopted VM is RELEASED
+// (marker removed, VM untouched) unless `destroyOnDelete: true`; a cloned VM is destroyed unless
+// `destroyOnDelete: false`. A failed adoption never destroys the VM.
+// Refresh: read() returns the refreshed inputs too (the settings PVE holds, the rest as
+// declared), so `preview --diff` after a refresh names each drifted property. A VM missing from
+// the cluster is confirmed gone (its VMID is free) before it is forgotten: one the credentials
+// merely cannot see (no VM.Audit) fails the refresh instead.
+// Id: `<node>/<vmid>` (the node at creation; read() finds the VM wherever it is now).
 
 import * as pulumi from "@pulumi/pulumi";
 import { codecs, type QemuConfig } from "../proxmox";
@@ -33,6 +44,7 @@ import {
   normalizeSettings,
   settingsFromConfig,
   splitDescription,
+  withoutMarker,
   type CiCustom,
   type IpConfigInput,
   type NetworkDevice,
@@ -44,6 +56,7 @@ import {
   destroyVm,
   findMarkedVms,
   getConfig,
+  confirmGone,
   isNotFound,
   locateVm,
   migrateVm,
@@ -115,6 +128,12 @@ export interface VmCloneArgs {
   agentTimeoutSeconds?: In<number>;
   /** Graceful shutdown time before a hard stop (delete, reboot); default 60. */
   shutdownTimeoutSeconds?: In<number>;
+  /** Take the existing VM `vmid` on `node` under management instead of cloning (see the top of
+   *  this file). A change replaces the resource. */
+  adopt?: In<boolean>;
+  /** Destroy the VM when the resource is deleted. Default: true for a cloned VM, false for an
+   *  adopted one (then delete only removes the marker line: the VM is released, untouched). */
+  destroyOnDelete?: In<boolean>;
 }
 
 /** Resolved inputs, normalised the way PVE stores them. */
@@ -122,6 +141,7 @@ export interface VmCloneInputs extends VmSettings {
   resourceName?: string;
   /** `<project>/<stack>` of the program (set by the VmClone class): part of the marker. */
   stack?: string;
+  /** Absent only for an adopted VM declared without a template. */
   templateVmid: number;
   templateNode: string;
   node: string;
@@ -138,10 +158,14 @@ export interface VmCloneInputs extends VmSettings {
   agentInterface: string;
   agentTimeoutSeconds: number;
   shutdownTimeoutSeconds: number;
+  adopt?: boolean;
+  destroyOnDelete?: boolean;
 }
 
 export interface VmCloneState extends VmCloneInputs {
   vmid: number;
+  /** The VMID was allocated (not given as an input): a refresh must not turn it into one. */
+  vmidAllocated?: boolean;
   /** `running` or `stopped`. */
   status: string;
   /** First IPv4 of `agentInterface` (when the agent answered). */
@@ -190,7 +214,28 @@ const rules: DiffRules<VmCloneInputs> = {
   agentInterface: {},
   agentTimeoutSeconds: {},
   shutdownTimeoutSeconds: {},
+  adopt: { replaces: true, normalize: normalize.flag },
+  destroyOnDelete: {},
 };
+
+/** Outputs only: what a refresh must not hand back as inputs. */
+const OUTPUT_KEYS = ["status", "ipv4Address", "ipv4Addresses", "macAddresses", "pendingChanges", "vmidAllocated"] as const;
+
+function destroysOnDelete(i: Partial<VmCloneInputs>): boolean {
+  return i.destroyOnDelete ?? i.adopt !== true;
+}
+
+/**
+ * The inputs a program declaring exactly this state would have (what read() returns for the
+ * engine to diff the next program against): the state without its outputs, and without the
+ * VMID when it was allocated.
+ */
+export function inputsOfState(state: VmCloneState): VmCloneInputs {
+  const out: Record<string, unknown> = { ...state };
+  for (const k of OUTPUT_KEYS) delete out[k];
+  if (state.vmidAllocated !== false && state.adopt !== true) delete out.vmid;
+  return out as unknown as VmCloneInputs;
+}
 
 const DNS_NAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/;
 const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9_\-+.]*$/;
@@ -234,7 +279,10 @@ function driveSize(config: Record<string, unknown>, disk: string): string | unde
  */
 async function adoptUnrecorded(ctx: VmContext, inputs: VmCloneInputs): Promise<{ vmid: number; node: string } | undefined> {
   if (!inputs.resourceName || !inputs.stack || inputs.name === undefined) return undefined;
-  const found = await findMarkedVms(ctx, { name: inputs.name, resourceName: inputs.resourceName, stack: inputs.stack });
+  // A replacement (create before delete) runs this create while the VM it replaces still
+  // exists and carries the same marker: only a VM made the way these inputs make one (same
+  // template, linked or full, storage) is the interrupted run's.
+  const found = (await findMarkedVms(ctx, { name: inputs.name, resourceName: inputs.resourceName, stack: inputs.stack })).filter((f) => madeLike(f.config, inputs));
   if (inputs.vmid !== undefined && found.length && found[0].vmid !== inputs.vmid) return undefined;
   const [keep, ...extra] = found;
   for (const e of extra) {
@@ -243,6 +291,76 @@ async function adoptUnrecorded(ctx: VmContext, inputs: VmCloneInputs): Promise<{
   }
   if (keep) providerLogger.info(`adopting VM ${keep.vmid} on node '${keep.node}': created for '${inputs.resourceName}' by an interrupted run (marker found)`);
   return keep;
+}
+
+/** Whether a VM's disks are what cloning `inputs` makes: a linked clone's disks name its template
+ *  (`base-<template>-disk-N/vm-<id>-disk-N`), a full clone's name none, on the given storage. */
+function madeLike(config: QemuConfig, inputs: VmCloneInputs): boolean {
+  const disks = Object.entries(config).filter(([k]) => codecs.DISK_KEY.test(k) && !/cloudinit|media=cdrom/.test(String(config[k])));
+  const bases = disks.map(([, v]) => /base-(\d+)-disk-\d+\//.exec(String(v))?.[1]).filter((b): b is string => b !== undefined);
+  if (!inputs.full) return bases.length > 0 && bases.every((b) => Number(b) === inputs.templateVmid);
+  if (bases.length) return false;
+  return inputs.storage === undefined || disks.every(([, v]) => String(v).startsWith(`${inputs.storage}:`));
+}
+
+/**
+ * `adopt: true`: takes the existing VM `inputs.vmid` on `inputs.node` under management. The VM
+ * must exist, be no template, and carry no other resource's marker. Its marker is stamped and
+ * the declared settings converged onto it; a failure leaves the VM in place (it is not ours to
+ * destroy) with its description as it was.
+ */
+async function adoptExisting(ctx: VmContext, inputs: VmCloneInputs): Promise<{ id: string; outs: VmCloneState }> {
+  const vmid = inputs.vmid as number;
+  const where = await locateVm(ctx, vmid);
+  if (!where) {
+    await confirmGone(ctx, vmid, inputs.node);
+    throw new Error(`cannot adopt VM ${vmid}: there is no VM ${vmid} on the cluster. Fix vmid, or remove adopt to clone a new VM.`);
+  }
+  if (where.template) throw new Error(`cannot adopt VM ${vmid}: it is a template. Manage templates with Template (adopt: true), and clone VMs from them.`);
+  if (where.node !== inputs.node) throw new Error(`cannot adopt VM ${vmid} on node '${inputs.node}': it is on node '${where.node}'. Set node: "${where.node}" (a later node change migrates it).`);
+  const node = where.node;
+  const before = await getConfig(ctx, node, vmid);
+  const description = before.description === undefined ? undefined : String(before.description);
+  const marker = splitDescription(description);
+  if (marker.resourceName !== undefined && (marker.resourceName !== inputs.resourceName || marker.stack !== inputs.stack)) {
+    throw new Error(
+      `cannot adopt VM ${vmid}: its description carries the marker of resource '${marker.resourceName}'${marker.stack ? ` of stack ${marker.stack}` : ""}, so another program manages it. ` +
+        `Release it there first (delete that resource with destroyOnDelete: false), or remove the marker line from its description.`,
+    );
+  }
+  providerLogger.info(`adopting VM ${vmid} on node '${node}' for '${inputs.resourceName ?? ""}'`);
+  try {
+    const outs = await retryConvergent(ctx, `adopting VM ${vmid}`, () => converge(ctx, node, vmid, inputs, undefined));
+    return { id: `${node}/${vmid}`, outs: { ...outs, vmidAllocated: false } };
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    let restored = "its description was restored";
+    try {
+      const now = await getConfig(ctx, node, vmid);
+      if (String(now.description ?? "") !== String(description ?? "")) {
+        await ctx.api.qemu.updateConfigSync(node, vmid, description === undefined ? { delete: "description" } : { description });
+      }
+    } catch (restoreError) {
+      restored = `restoring its description failed (${restoreError instanceof Error ? restoreError.message : String(restoreError)})`;
+    }
+    throw new Error(`${why}\n(VM ${vmid} on node '${node}' was not adopted; it was left in place, not destroyed, and ${restored}.)`);
+  }
+}
+
+/** Delete of a VM kept on delete (adopted, or destroyOnDelete: false): its marker line is
+ *  removed, nothing else changes. Already gone, or no longer ours: nothing to do. */
+async function releaseVm(ctx: VmContext, vmid: number, props: VmCloneState): Promise<void> {
+  await retryConvergent(ctx, `releasing VM ${vmid}`, async () => {
+    const where = await locateVm(ctx, vmid);
+    if (!where) return;
+    const config = await getConfig(ctx, where.node, vmid);
+    const text = config.description === undefined ? undefined : String(config.description);
+    const marker = splitDescription(text);
+    if (marker.resourceName === undefined || marker.resourceName !== props.resourceName) return;
+    const rest = withoutMarker(text);
+    await ctx.api.qemu.updateConfigSync(where.node, vmid, rest === undefined ? { delete: "description" } : { description: rest });
+    providerLogger.info(`released VM ${vmid} on node '${where.node}': no longer managed by '${props.resourceName}'; the VM itself is kept (destroyOnDelete is false)`);
+  });
 }
 
 /** What the caller already knows about the VM, so converge() need not ask: its power state. */
@@ -268,7 +386,9 @@ async function converge(ctx: VmContext, node: string, vmid: number, next: VmClon
   const agentOn = config.agent !== undefined && codecs.parseAgent(config.agent).enabled === true;
   if (wantsIp(next) && !agentOn) {
     throw new AgentWaitError(
-      `VM ${vmid} (${next.name ?? ""}) on node '${node}' has no QEMU guest agent configured (template ${next.templateVmid} lacks agent: 1), so its IP address cannot be learned. Enable the agent in the template, or set waitForIp: false.`,
+      next.adopt
+        ? `VM ${vmid} (${next.name ?? ""}) on node '${node}' has no QEMU guest agent configured (agent: 1), so its IP address cannot be learned. Enable the agent on the VM, or set waitForIp: false.`
+        : `VM ${vmid} (${next.name ?? ""}) on node '${node}' has no QEMU guest agent configured (template ${next.templateVmid} lacks agent: 1), so its IP address cannot be learned. Enable the agent in the template, or set waitForIp: false.`,
     );
   }
   const change = configChange(config, settingsOf(next), next.resourceName, prev ? settingsOf(prev) : undefined, next.stack);
@@ -334,13 +454,24 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
     const n = news as unknown as Record<string, any>;
     const c = new InputChecker(n);
     c.string("name", { required: true, pattern: DNS_NAME, describe: "a DNS name (letters, digits, hyphens, dots)" });
-    c.integer("templateVmid", { required: true, min: 100, max: 999_999_999 });
-    const templateNode = c.string("templateNode", { required: true, pattern: pveNames.node, describe: "a node name" });
+    const adopt = c.boolean("adopt");
+    c.boolean("destroyOnDelete");
+    // an unknown `adopt` (preview) lets the template fields pass; up checks again with it known
+    const cloning = adopt !== true && !isUnknown(n.adopt);
+    c.integer("templateVmid", { required: cloning, min: 100, max: 999_999_999 });
+    const templateNode = c.string("templateNode", { required: cloning, pattern: pveNames.node, describe: "a node name" });
     c.string("node", { pattern: pveNames.node, describe: "a node name" });
+    if (adopt === true) {
+      if (n.vmid === undefined) c.fail("vmid", "adopt needs the vmid of the existing VM to take under management.");
+      if (n.node === undefined) c.fail("node", "adopt needs the node the existing VM is on (e.g. node: \"pve1\").");
+      if (n.vmidRange !== undefined) c.fail("vmidRange", "an adopted VM keeps its vmid: remove vmidRange, or set adopt: false.");
+      if (n.full !== undefined) c.fail("full", "an adopted VM is not cloned: remove full, or set adopt: false.");
+      if (n.storage !== undefined) c.fail("storage", "an adopted VM is not cloned: remove storage, or set adopt: false.");
+    }
     const full = c.boolean("full");
     const storage = c.string("storage", { pattern: pveNames.storageId, describe: "a storage id" });
     if (storage !== undefined && full !== true && known(n.full)) c.fail("storage", "storage is only used by full clones (PVE: parameter 'storage' not allowed for linked clones); set full: true or remove storage.");
-    if (storage !== undefined && n.full === undefined) c.fail("storage", "storage is only used by full clones; set full: true.");
+    if (storage !== undefined && n.full === undefined && adopt !== true) c.fail("storage", "storage is only used by full clones; set full: true.");
     c.string("pool", { pattern: pveNames.poolid, describe: "a pool id" });
     c.exclusive(["vmid", "vmidRange"]);
     c.integer("vmid", { min: 100, max: 999_999_999 });
@@ -455,13 +586,16 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
 
   async diff(_id, olds, news) {
     // An allocated vmid is not an input change; an imported VM has no recorded template.
-    const effective: Partial<VmCloneInputs> = { ...news, vmid: news.vmid ?? olds.vmid };
+    const effective: Partial<VmCloneInputs> = { ...news, vmid: news.vmid ?? olds.vmid, node: news.node ?? olds.node };
     if (olds.templateVmid === undefined) {
       effective.templateVmid = undefined;
       effective.full = olds.full;
       effective.storage = olds.storage;
     }
-    const d = diffResource(rules, olds, effective, {
+    // destroyOnDelete compared with its default filled in (it depends on adopt)
+    const previous: Partial<VmCloneInputs> = { ...olds, destroyOnDelete: destroysOnDelete(olds) };
+    effective.destroyOnDelete = destroysOnDelete(news);
+    const d = diffResource(rules, previous, effective, {
       // a replacement with the same explicit vmid must delete the old VM first
       deleteBeforeReplace: (o) => news.vmid !== undefined && o.vmid === news.vmid,
     });
@@ -470,6 +604,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
 
   async create(inputs) {
     const ctx = vmContext();
+    if (inputs.adopt) return adoptExisting(ctx, inputs);
     let node = inputs.node ?? inputs.templateNode;
     const adopted = await adoptUnrecorded(ctx, inputs);
     if (adopted) node = adopted.node;
@@ -495,7 +630,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
         first = false;
         return converge(ctx, node, vmid, inputs, undefined, known);
       });
-      return { id: `${node}/${vmid}`, outs };
+      return { id: `${node}/${vmid}`, outs: { ...outs, vmidAllocated: inputs.vmid === undefined } };
     } catch (err) {
       try {
         await destroyVm(ctx, vmid, node, { shutdownTimeoutSeconds: 0 });
@@ -512,14 +647,14 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
     // A refresh reads every VM at once: where they are comes from one shared cluster/resources
     // answer, config and pending keys from one GET .../pending per VM.
     let where = await locateVmShared(ctx, vmid);
-    if (!where) return {};
+    if (!where) return confirmGone(ctx, vmid, props?.node ?? parseId(id).node);
     let read: { config: QemuConfig; pending: string[] };
     try {
       read = await configWithPending(ctx, where.node, vmid);
     } catch (err) {
       if (!isNotFound(err)) throw err;
       where = await locateVm(ctx, vmid); // moved or gone since the shared answer
-      if (!where) return {};
+      if (!where) return confirmGone(ctx, vmid, props?.node ?? parseId(id).node);
       read = await configWithPending(ctx, where.node, vmid);
     }
     const config = read.config;
@@ -574,7 +709,11 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
     if (primary !== undefined) state.ipv4Address = primary;
     else delete state.ipv4Address;
     for (const k of SETTINGS_KEYS) if (settings[k] === undefined) delete (state as unknown as Record<string, unknown>)[k];
-    return { id, props: state };
+    // The refreshed inputs: what PVE holds as read, the rest as declared. Without them the
+    // engine would diff the next program against the old inputs and show a drifted VM as
+    // `~ update` naming no property.
+    // (ReadResult types `inputs` like the state; these are the inputs part of it)
+    return { id, props: state, inputs: inputsOfState(state) as VmCloneState };
   },
 
   async update(id, olds, news) {
@@ -597,12 +736,16 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       known = {};
       return converge(ctx, node, vmid, { ...news, vmid: news.vmid ?? vmid }, olds, k);
     });
-    return { outs };
+    return { outs: { ...outs, vmidAllocated: olds.vmidAllocated ?? news.vmid === undefined } };
   },
 
   async delete(id, props) {
     const ctx = vmContext();
     const { vmid } = props?.vmid !== undefined ? { vmid: props.vmid } : parseId(id);
+    if (props && !destroysOnDelete(props)) {
+      await releaseVm(ctx, vmid, props);
+      return;
+    }
     await destroyVm(ctx, vmid, props?.node, { shutdownTimeoutSeconds: props?.shutdownTimeoutSeconds ?? 60 });
   },
 };

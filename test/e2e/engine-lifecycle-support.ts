@@ -6,7 +6,7 @@
 import * as fs from "node:fs";
 import * as https from "node:https";
 import * as path from "node:path";
-import { utils } from "ssh2";
+import { generateEd25519KeyPair } from "../helpers/ssh-keys";
 import { PveClient } from "../../provider/proxmox/client";
 import type { RunningSimulator } from "../simulator";
 import type { ConfigEntry } from "./harness";
@@ -67,7 +67,7 @@ export interface SshSetup {
 }
 
 export function sshSetup(): SshSetup {
-  const key = utils.generateKeyPairSync("ed25519", { comment: "e2e" });
+  const key = generateEd25519KeyPair({ comment: "e2e" });
   return { key, cluster: { sshUsers: { root: { keys: [key.public] } } } };
 }
 

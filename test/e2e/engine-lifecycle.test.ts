@@ -132,6 +132,7 @@ describe("the engine lifecycle of a representative stack", () => {
     const preview = await stack.preview({ diff: true });
     expect(preview.changeSummary).toEqual({ update: 2, same: RESOURCES - 2 });
     expect(preview.stdout).toMatch(announced("~", "VmClone", "app-2", "update"));
+    expect(preview.stdout).toMatch(/~ name\s*: "renamed-by-hand" => "app-2"/); // the refreshed VM's inputs name the drift
     expect(preview.stdout).toMatch(/~ comment\s*: "changed by hand" => "operators"/);
     const up = await stack.up({ onOutput });
     expect(up.summary.resourceChanges).toEqual({ update: 2, same: RESOURCES - 2 });

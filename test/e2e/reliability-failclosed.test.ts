@@ -13,7 +13,7 @@
 import * as fs from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { utils } from "ssh2";
+import { generateEd25519KeyPair } from "../helpers/ssh-keys";
 import { compileToDist, createTestStack, disposePulumiEnv, exportStackEncrypted, removeStack, REPO_ROOT, type TestStack } from "./harness";
 import { assertNoSecrets, OutputCollector } from "./secret-scan";
 import { makeTemplate, startVmSim, type VmSim } from "../unit/resources/vm/sim-setup";
@@ -38,7 +38,7 @@ describe("reliability: the provider fails closed", () => {
     let ts: TestStack | undefined;
     const out = new OutputCollector();
     const errors: string[] = [];
-    const key = utils.generateKeyPairSync("ed25519", { comment: "reliability" });
+    const key = generateEd25519KeyPair({ comment: "reliability" });
     let hanging: net.Server;
     const sockets: net.Socket[] = [];
 

@@ -6,7 +6,7 @@
  */
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { utils } from "ssh2";
+import { generateEd25519KeyPair } from "../helpers/ssh-keys";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { compileToDist, createTestStack, disposePulumiEnv, exportStackEncrypted, removeStack, REPO_ROOT, TestStack } from "./harness";
 import { startSimulator } from "../simulator";
@@ -23,7 +23,7 @@ function providerSources(dir: string): string[] {
 }
 
 describe("CloudInitSnippet through the Pulumi engine", () => {
-  const key = utils.generateKeyPairSync("ed25519", { comment: "e2e" });
+  const key = generateEd25519KeyPair({ comment: "e2e" });
   let sim: Awaited<ReturnType<typeof startSimulator>>;
   let ts: TestStack | undefined;
   let stack: Stack;

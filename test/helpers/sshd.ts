@@ -160,7 +160,36 @@ async function startOne(
   fs.chmodSync(path.join(rootDir, "tmp"), 0o1777);
   const hostKey = path.join(nodeDir, "ssh_host_ed25519_key");
   const { publicKey, fingerprint } = keygen(hostKey, `${name}-host`);
-  const port = await freePort();
+  // sshd cannot listen on port 0 and report the port, so the port is picked free beforehand;
+  // another process (a parallel jest worker, the simulator, the Pulumi engine) can take it
+  // before sshd binds it. Then sshd says so and exits, and a new port is picked: the race is
+  // between processes, not a flaky test, and only that exact failure is retried.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return await spawnSshd(name, nodeDir, rootDir, localSnippetsDir, hostKey, publicKey, fingerprint, port, authorizedKeysFile, exec, shimDir, version);
+    } catch (e) {
+      if (!(e instanceof PortTakenError) || attempt >= 5) throw e;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function spawnSshd(
+  name: string,
+  nodeDir: string,
+  rootDir: string,
+  localSnippetsDir: string,
+  hostKey: string,
+  publicKey: string,
+  fingerprint: string,
+  port: number,
+  authorizedKeysFile: string,
+  exec: boolean,
+  shimDir: string,
+  version: [number, number],
+): Promise<Running> {
   const lines = [
     `ListenAddress 127.0.0.1`,
     `Port ${port}`,
@@ -205,7 +234,8 @@ async function startOne(
     });
     child.once("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`sshd for ${name} exited with code ${code} before listening:\n${stderr}`));
+      const taken = /Address already in use/.test(stderr);
+      reject(new (taken ? PortTakenError : Error)(`sshd for ${name} exited with code ${code} before listening:\n${stderr}`));
     });
   });
   const node: SshdNode = {

@@ -6,7 +6,7 @@
  */
 import { createHash } from "crypto";
 import * as net from "net";
-import { utils } from "ssh2";
+import { generateEd25519KeyPair } from "../helpers/ssh-keys";
 import {
   HostKeyError,
   NodesError,
@@ -85,15 +85,15 @@ export interface SuiteCapabilities {
 
 export function defineTransportSuite(label: string, start: StartTarget, caps: SuiteCapabilities): void {
   describe(`snippet transport against ${label}`, () => {
-    const goodKey = utils.generateKeyPairSync("ed25519", { comment: "pulumi-pve-test" });
-    const encryptedKey = utils.generateKeyPairSync("ed25519", {
+    const goodKey = generateEd25519KeyPair({ comment: "pulumi-pve-test" });
+    const encryptedKey = generateEd25519KeyPair({
       comment: "pulumi-pve-test-enc",
       passphrase: PASSPHRASE,
       cipher: "aes256-ctr",
       rounds: 4,
     });
-    const strangerKey = utils.generateKeyPairSync("ed25519", { comment: "not-authorised" });
-    const strangerEncrypted = utils.generateKeyPairSync("ed25519", {
+    const strangerKey = generateEd25519KeyPair({ comment: "not-authorised" });
+    const strangerEncrypted = generateEd25519KeyPair({
       passphrase: PASSPHRASE,
       cipher: "aes256-ctr",
       rounds: 4,

@@ -97,6 +97,11 @@ export function splitDescription(text: string | undefined): { description?: stri
   };
 }
 
+/** A description without this provider's marker line (a released VM's). */
+export function withoutMarker(text: string | undefined): string | undefined {
+  return splitDescription(text).description;
+}
+
 /** The description PVE stores: the user's text, then the marker line. */
 export function composeDescription(description: string | undefined, resourceName: string | undefined, stack?: string): string | undefined {
   const parts = [normalizeDescription(description), resourceName ? markerLine(resourceName, stack) : undefined].filter((p) => p !== undefined);
@@ -250,7 +255,7 @@ export interface ConfigChange {
 }
 
 /** The PVE value each setting maps to (only keys the settings define). */
-function desiredValues(s: VmSettings, config: QemuConfig, resourceName: string | undefined, stack?: string): Record<string, string | number> {
+function desiredValues(s: VmSettings, config: QemuConfig, resourceName: string | undefined, stack?: string, keepDescription = false): Record<string, string | number> {
   const v: Record<string, string | number> = {};
   if (s.name !== undefined) v.name = s.name;
   if (s.cores !== undefined) v.cores = s.cores;
@@ -281,7 +286,10 @@ function desiredValues(s: VmSettings, config: QemuConfig, resourceName: string |
     if (entries.length) v.cicustom = entries.join(",");
   }
   if (s.tags !== undefined && s.tags.length) v.tags = codecs.formatTags(s.tags);
-  const description = composeDescription(s.description, resourceName, stack);
+  // An undeclared description (never declared) is not the provider's: its text is kept as it is
+  // (an adopted VM's), and only the marker line is maintained.
+  const text = keepDescription ? splitDescription(config.description === undefined ? undefined : String(config.description)).description : s.description;
+  const description = composeDescription(text, resourceName, stack);
   if (description !== undefined) v.description = description;
   if (s.onBoot !== undefined) v.onboot = s.onBoot ? 1 : 0;
   return v;
@@ -316,7 +324,7 @@ function canonical(key: string, value: unknown): string {
  * `next` (a NIC removed, tags dropped) are deleted; everything else PVE keeps as it is.
  */
 export function configChange(config: QemuConfig, next: VmSettings, resourceName: string | undefined, prev?: VmSettings, stack?: string): ConfigChange {
-  const want = desiredValues(next, config, resourceName, stack);
+  const want = desiredValues(next, config, resourceName, stack, next.description === undefined && prev?.description === undefined);
   const set: Record<string, string | number> = {};
   for (const [k, v] of Object.entries(want)) {
     if (config[k] === undefined || canonical(k, config[k]) !== canonical(k, v)) set[k] = v;

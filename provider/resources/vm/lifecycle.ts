@@ -16,6 +16,7 @@ import { isVmidCollision, vmidAllocatorFor, type VmidAllocator, type VmidRange }
 import type { Semaphore } from "../../util/semaphore";
 import { connection, providerLogger } from "../context";
 import { normalizeDescription, splitDescription } from "./config-map";
+import { sharedVmResources } from "./shared-reads";
 import { taskSlots } from "./task-slots";
 
 export interface VmContext {
@@ -90,6 +91,13 @@ export async function retryConvergent<T>(ctx: VmContext, what: string, step: () 
   }
 }
 
+/** How old a shared cluster/resources answer the crash-recovery lookup accepts (ms). */
+export const MARKER_SNAPSHOT_MS = 30_000;
+
+/** VMIDs this process asked PVE to clone to: a `lock: clone` on one of them is ours, even once
+ *  its lease is gone (an older shared answer still shows the clone running). */
+const clonesStartedHere = new Set<number>();
+
 export interface MarkerIdentity {
   name: string;
   resourceName: string;
@@ -102,25 +110,58 @@ export interface MarkerIdentity {
  * start are waited for first (an interrupted run's clone finishes on the node on its own, and
  * only then carries its name and marker), up to `settleMs`.
  */
-export async function findMarkedVms(ctx: VmContext, who: MarkerIdentity, settleMs = 120_000): Promise<Array<{ vmid: number; node: string }>> {
+export async function findMarkedVms(ctx: VmContext, who: MarkerIdentity, settleMs = 120_000): Promise<Array<{ vmid: number; node: string; config: QemuConfig }>> {
   const deadline = ctx.api.clock.now() + settleMs;
-  for (;;) {
-    const rows = await ctx.api.cluster.resources("vm");
-    const ours = new Set(ctx.allocator.reservedIds);
+  for (let round = 0; ; round++) {
+    // The first look shares the process's short-lived cluster/resources answer (a fleet's
+    // creates start together: one request, not one per VM). That is safe because the marker
+    // names this resource AND stack: no other resource's create, concurrent or not, makes a VM
+    // carrying it, so an answer a second old cannot show someone else's VM as ours. Waiting for
+    // a foreign clone reads fresh.
+    const rows = round === 0 ? await sharedVmResources(ctx, MARKER_SNAPSHOT_MS, { evenAfterOwnTasks: true }) : await ctx.api.cluster.resources("vm");
+    const ours = new Set([...ctx.allocator.reservedIds, ...clonesStartedHere]);
     const foreignClones = rows.filter((r) => r.lock === "clone" && !ours.has(Number(r.vmid)));
     if (foreignClones.length && ctx.api.clock.now() < deadline) {
       await ctx.api.clock.sleep(1_000);
       continue;
     }
-    const found: Array<{ vmid: number; node: string }> = [];
+    const found: Array<{ vmid: number; node: string; config: QemuConfig }> = [];
     for (const r of rows) {
       if (r.name !== who.name || !r.node || r.template === true || Number(r.template) === 1) continue;
-      const config = await ctx.api.qemu.getConfig(r.node, Number(r.vmid));
+      let config: QemuConfig;
+      try {
+        config = await ctx.api.qemu.getConfig(r.node, Number(r.vmid));
+      } catch (err) {
+        if (isNotFound(err)) continue; // gone (or moved) since the shared answer: not ours to adopt now
+        throw err;
+      }
       const marker = splitDescription(config.description === undefined ? undefined : String(config.description));
-      if (marker.resourceName === who.resourceName && marker.stack === who.stack) found.push({ vmid: Number(r.vmid), node: r.node });
+      if (marker.resourceName === who.resourceName && marker.stack === who.stack) found.push({ vmid: Number(r.vmid), node: r.node, config });
     }
     return found.sort((a, b) => a.vmid - b.vmid);
   }
+}
+
+/**
+ * read() found no VM `vmid`. Before the engine forgets it, make sure it is gone and not merely
+ * hidden: PVE leaves out of every listing the VMs a principal lacks VM.Audit on, while
+ * `GET /cluster/nextid?vmid=N` (open to every user) says whether the VMID is taken.
+ */
+export async function confirmGone(ctx: VmContext, vmid: number, node: string | undefined): Promise<Record<string, never>> {
+  try {
+    await ctx.api.cluster.nextId(vmid);
+    return {}; // free: the VM is gone
+  } catch (err) {
+    if (!(err instanceof PveApiError) || !isVmidTaken(err, vmid)) throw err;
+  }
+  throw new Error(
+    `cannot see VM ${vmid}${node ? ` on ${node}` : ""}: the VMID is taken but the credentials lack VM.Audit on /vms/${vmid}; refresh would wrongly forget it. ` +
+      `Grant VM.Audit there (PVEAuditor on /vms/${vmid}, or on a pool holding it), or refresh with credentials that can see it. (If another VM now holds VMID ${vmid}, remove this resource from the state with \`pulumi state delete\`.)`,
+  );
+}
+
+function isVmidTaken(err: PveApiError, vmid: number): boolean {
+  return [err.pveMessage, ...Object.values(err.errors)].some((t) => new RegExp(`\\b${vmid}\\b.*already exists`).test(t));
 }
 
 /** Where a VM is now (it may have been migrated since it was recorded). */
@@ -162,11 +203,13 @@ export async function cloneWithVmid(ctx: VmContext, req: CloneRequest): Promise<
     const lease = req.vmid !== undefined ? ctx.allocator.reserveExplicit(req.vmid) : await ctx.allocator.allocate(ctx.api.cluster, req.vmidRange);
     const vmid = lease.vmid;
     try {
+      clonesStartedHere.add(vmid);
       await runTask(ctx, () => ctx.api.qemu.clone(req.templateNode, req.templateVmid, { ...req.params, newid: vmid }), req.wait);
       lease.release();
       return { vmid, attempts };
     } catch (err) {
       if (req.vmid === undefined && isVmidCollision(err, vmid) && attempts < 20) {
+        clonesStartedHere.delete(vmid); // someone else's
         lease.markTaken();
         providerLogger.debug(`VMID ${vmid} is used elsewhere; trying the next one`);
         continue;
@@ -181,6 +224,7 @@ export async function cloneWithVmid(ctx: VmContext, req: CloneRequest): Promise<
           return { vmid, attempts };
         }
         if (outcome === "foreign") {
+          clonesStartedHere.delete(vmid);
           lease.markTaken();
           if (req.vmid !== undefined) throw err;
         } else lease.release();
@@ -291,7 +335,7 @@ export function createFailure(err: unknown, vmid: number, node: string, cleanupE
   }
   const why = cleanupError instanceof Error ? cleanupError.message : String(cleanupError);
   return new Error(
-    `${base}\nVM ${vmid} on node '${node}' was left behind: destroying it failed (${why}). Remove it by hand (qm destroy ${vmid} --purge) or import it (pulumi import ... ${node}/${vmid}).`,
+    `${base}\nVM ${vmid} on node '${node}' was left behind: destroying it failed (${why}). Remove it by hand (qm destroy ${vmid} --purge), or take it over with a VmClone declaring adopt: true, vmid: ${vmid}, node: "${node}".`,
   );
 }
 

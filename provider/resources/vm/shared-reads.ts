@@ -7,6 +7,9 @@
 //   before it is declared gone, and writers (update, delete) keep their own fresh reads. A
 //   snapshot is not reused once this process has waited for a task since it was taken (a
 //   start, stop, migrate or destroy of ours may have changed what it says).
+// - The crash-recovery lookup of create() (findMarkedVms) accepts an older snapshot, even one
+//   taken before tasks of this process ran: it looks for VMs of an EARLIER run carrying one
+//   resource's marker, which nothing this process does creates (see lifecycle.ts).
 // - `GET .../pending` carries both the config (each key's value, with pending values applied
 //   the way `GET .../config` shows them) and what is pending: one request instead of two.
 
@@ -25,10 +28,10 @@ interface Snapshot {
 const snapshots = new WeakMap<PveClient, Snapshot>();
 
 /** The VMs of the cluster, from a snapshot at most `maxAgeMs` old (one request per window). */
-export function sharedVmResources(ctx: VmContext, maxAgeMs = SHARED_SNAPSHOT_MS): Promise<ClusterResource[]> {
+export function sharedVmResources(ctx: VmContext, maxAgeMs = SHARED_SNAPSHOT_MS, opts: { evenAfterOwnTasks?: boolean } = {}): Promise<ClusterResource[]> {
   const now = ctx.api.clock.now();
   const s = snapshots.get(ctx.api);
-  if (s && now - s.at <= maxAgeMs && s.tasks === ctx.api.stats.tasksWaited) return s.rows;
+  if (s && now - s.at <= maxAgeMs && (opts.evenAfterOwnTasks || s.tasks === ctx.api.stats.tasksWaited)) return s.rows;
   const rows = ctx.api.cluster.resources("vm");
   const entry: Snapshot = { at: now, tasks: ctx.api.stats.tasksWaited, rows };
   snapshots.set(ctx.api, entry);

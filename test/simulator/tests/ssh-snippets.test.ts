@@ -1,12 +1,13 @@
 // Per-node SSH/SFTP (real ssh2 client) and snippets: write/rename/stat/remove, host key
 // stability, wrong key rejected, storage content listing, start failing on a missing snippet.
-import { Client, utils } from "ssh2";
+import { Client } from "ssh2";
+import { generateEd25519KeyPair } from "../../helpers/ssh-keys";
 import { Api, createVm, startApi } from "./cluster-helpers";
 import { hostKeyFor } from "../ssh";
 import * as crypto from "crypto";
 
-const good = utils.generateKeyPairSync("ed25519");
-const bad = utils.generateKeyPairSync("ed25519");
+const good = generateEd25519KeyPair();
+const bad = generateEd25519KeyPair();
 
 function connect(port: number, privateKey: string, username = "root"): Promise<{ client: Client; fp: string }> {
   return new Promise((resolve, reject) => {

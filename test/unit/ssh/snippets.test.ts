@@ -15,7 +15,7 @@ import {
 } from "../../../provider/ssh";
 import { renameOver } from "../../../provider/ssh/snippets";
 import { Sftp } from "../../../provider/ssh/sftp";
-import { utils } from "ssh2";
+import { generateEd25519KeyPair } from "../../helpers/ssh-keys";
 
 describe("validateSnippetName", () => {
   it.each(["user-data.yaml", "vm100_user.yml", "A.b-c_d", "x", "web1.cloud-init.yaml", "a".repeat(200)])("accepts %j", (n) => {
@@ -192,7 +192,7 @@ describe("renameOver without posix-rename", () => {
 });
 
 describe("secrets", () => {
-  const key = utils.generateKeyPairSync("ed25519", { passphrase: "s3cret-passphrase", cipher: "aes256-ctr", rounds: 4 });
+  const key = generateEd25519KeyPair({ passphrase: "s3cret-passphrase", cipher: "aes256-ctr", rounds: 4 });
 
   it("scrubs whole keys, single key lines and passphrases", () => {
     const line = key.private.split("\n")[2];
@@ -236,7 +236,7 @@ describe("secrets", () => {
 
   it("validates everything before any connection", async () => {
     const ep = [resolveEndpoint("pve1", { address: "127.0.0.1", defaultPort: 1 })];
-    const base = { username: "root", privateKey: utils.generateKeyPairSync("ed25519").private, hostKeys: {} };
+    const base = { username: "root", privateKey: generateEd25519KeyPair().private, hostKeys: {} };
     await expect(putSnippetOnNodes(ep, { ...base, hostKeys: { fingerprints: ["md5"] } }, { dir: "/d", name: "x" }, "")).rejects.toThrow(
       /not a SHA256 fingerprint/,
     );

@@ -6,7 +6,7 @@
  */
 import * as fs from "fs";
 import * as net from "net";
-import { utils } from "ssh2";
+import { generateEd25519KeyPair } from "../../../helpers/ssh-keys";
 import { startSimulator } from "../../../simulator";
 import { configureForTests } from "../../../../provider/resources/context";
 import {
@@ -49,8 +49,8 @@ export function closedPort(): Promise<number> {
 
 export function defineSnippetLifecycleSuite(label: string, start: StartSnippetTarget, opts: { simulatorSftp: boolean }): void {
   describe(`CloudInitSnippet lifecycle over ${label}`, () => {
-    const key = utils.generateKeyPairSync("ed25519", { comment: "snippet-test" });
-    const stranger = utils.generateKeyPairSync("ed25519", { comment: "stranger" });
+    const key = generateEd25519KeyPair({ comment: "snippet-test" });
+    const stranger = generateEd25519KeyPair({ comment: "stranger" });
     let sim: Sim;
     let target: SnippetTarget;
     let base: Record<string, string>;

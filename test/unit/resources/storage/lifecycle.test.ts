@@ -4,7 +4,7 @@
  * that still holds volumes, and a CloudInitSnippet written into a storage this resource made.
  */
 import * as fs from "fs";
-import { utils } from "ssh2";
+import { generateEd25519KeyPair } from "../../../helpers/ssh-keys";
 import { startSimulator } from "../../../simulator";
 import { clusterOf } from "../../../simulator/state/cluster";
 import { client, configureForTests } from "../../../../provider/resources/context";
@@ -14,7 +14,7 @@ import { cloudInitSnippetLifecycle as snippets, type CloudInitSnippetInputs } fr
 jest.setTimeout(60_000);
 
 describe("Storage", () => {
-  const key = utils.generateKeyPairSync("ed25519", { comment: "storage-test" });
+  const key = generateEd25519KeyPair({ comment: "storage-test" });
   let sim: Awaited<ReturnType<typeof startSimulator>>;
 
   beforeAll(async () => {
