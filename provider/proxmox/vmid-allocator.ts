@@ -9,9 +9,13 @@
 // exists, or the clone failed and PVE removed it). Choosing is serialised by a small mutex, so
 // the cost per VM is one `GET /cluster/nextid` and no lock files.
 //
-// Ids other tools take between our nextid and our clone (or holes above nextid that are in use)
-// show up as `config file already exists` / `already exists` / a flock timeout on the new id;
-// callers mark such an id `taken` and ask again (see VmCloneLifecycle).
+// nextid answers the LOWEST free id only: ids above it may be in use (holes). Walking up past our
+// own reservations therefore skips the ids this process itself filled (a lease `created`: the
+// clone finished, the VM exists), so a fleet does not walk into its own finished VMs one
+// collision at a time. The answer of nextid itself is authoritative (a VM we created there has
+// been deleted since). Ids other tools take between our nextid and our clone (or holes above
+// nextid that are in use) show up as `config file already exists` / `already exists` / a flock
+// timeout on the new id; callers mark such an id `taken` and ask again (see VmCloneLifecycle).
 
 import { PveApiError } from "./errors";
 import type { ClusterApi } from "./cluster";
@@ -25,6 +29,8 @@ export interface VmidLease {
   vmid: number;
   /** Gives the id back (the clone failed or never started). Idempotent. */
   release(): void;
+  /** The clone finished: the id now holds our VM (skipped when walking up from nextid). */
+  created(): void;
   /** The id turned out to be used by someone else: never offer it again in this process. */
   markTaken(): void;
 }
@@ -37,6 +43,8 @@ export const VMID_MAX = 999_999_999;
 export class VmidAllocator {
   private readonly reserved = new Set<number>();
   private readonly taken = new Set<number>();
+  /** Ids this process filled with a VM (they may have been deleted since: nextid says so). */
+  private readonly filled = new Set<number>();
   private chain: Promise<unknown> = Promise.resolve();
   /** Requests this allocator made (for tests and benchmarks). */
   requests = 0;
@@ -68,6 +76,13 @@ export class VmidAllocator {
         done = true;
         this.reserved.delete(vmid);
       },
+      created: () => {
+        this.filled.add(vmid);
+        if (!done) {
+          done = true;
+          this.reserved.delete(vmid);
+        }
+      },
       markTaken: () => {
         this.taken.add(vmid);
         if (!done) {
@@ -85,7 +100,8 @@ export class VmidAllocator {
   private async pickNext(cluster: ClusterLookup): Promise<number> {
     this.requests++;
     let vmid = await cluster.nextId();
-    while (this.unavailable(vmid)) vmid++;
+    this.filled.delete(vmid); // free per PVE: a VM we created there is gone
+    while (this.unavailable(vmid) || this.filled.has(vmid)) vmid++;
     if (vmid > VMID_MAX) throw new Error(`no free VMID: every id from ${VMID_MIN} is in use or reserved`);
     return vmid;
   }

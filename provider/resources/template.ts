@@ -159,7 +159,7 @@ async function createWithVmid(ctx: VmContext, inputs: TemplateInputs, params: Re
     const lease = inputs.vmid !== undefined ? ctx.allocator.reserveExplicit(inputs.vmid) : await ctx.allocator.allocate(ctx.api.cluster);
     try {
       await runTask(ctx, () => ctx.api.qemu.create(inputs.node, lease.vmid, params));
-      lease.release();
+      lease.created();
       return lease.vmid;
     } catch (err) {
       if (inputs.vmid === undefined && isVmidCollision(err, lease.vmid) && attempt < 20) {

@@ -12,7 +12,7 @@ import {
   type TaskResult,
   type WaitForTaskOptions,
 } from "../../proxmox";
-import { isVmidCollision, vmidAllocatorFor, type VmidAllocator, type VmidRange } from "../../proxmox/vmid-allocator";
+import { isVmidCollision, vmidAllocatorFor, type VmidAllocator, type VmidLease, type VmidRange } from "../../proxmox/vmid-allocator";
 import type { Semaphore } from "../../util/semaphore";
 import { connection, providerLogger } from "../context";
 import { normalizeDescription, splitDescription } from "./config-map";
@@ -76,17 +76,49 @@ export function isTransient(err: unknown): boolean {
 }
 
 /**
+ * How long a convergent step keeps being retried for transient trouble. PVE documents lock
+ * contention (`can't lock file ... got timeout`, `VM is locked`) as transient, and a dropped
+ * connection is too: for those the budget is time, not a handful of attempts, so retries go on,
+ * with capped exponential backoff, until `budgetMs` have passed since the first failure (or
+ * `maxAttempts` ran, a bound for pathological fast failures). Other ambiguous failures (a 5xx
+ * that is not contention, a request timeout) may well be permanent: at most `otherAttempts`.
+ */
+export interface ConvergentRetry {
+  maxAttempts: number;
+  budgetMs: number;
+  otherAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const CONVERGENT_RETRY: ConvergentRetry = { maxAttempts: 25, budgetMs: 120_000, otherAttempts: 4, baseDelayMs: 250, maxDelayMs: 5_000 };
+
+/** Lock contention or a dropped/refused connection: transient by nature, retried on a time budget. */
+function isContentionOrNetwork(err: unknown): boolean {
+  if (isLocked(err)) return true;
+  return err instanceof PveApiError && err.kind === "network";
+}
+
+/**
  * Runs an idempotent, convergent step (read the VM, change what differs) again when it failed
  * for a transient reason. Not for bare writes: only for steps that look before they act.
  */
-export async function retryConvergent<T>(ctx: VmContext, what: string, step: () => Promise<T>, attempts = 4): Promise<T> {
+export async function retryConvergent<T>(ctx: VmContext, what: string, step: () => Promise<T>, policy: ConvergentRetry = CONVERGENT_RETRY): Promise<T> {
+  let firstFailure: number | undefined;
+  let others = 0;
   for (let attempt = 1; ; attempt++) {
     try {
       return await step();
     } catch (err) {
-      if (attempt >= attempts || !isTransient(err)) throw err;
-      providerLogger.debug(`${what}: ${err instanceof Error ? err.message : String(err)}; checking the VM and trying again (attempt ${attempt + 1} of ${attempts})`);
-      await ctx.api.clock.sleep(Math.min(4_000, 250 * 2 ** attempt));
+      if (!isTransient(err) || attempt >= policy.maxAttempts) throw err;
+      if (!isContentionOrNetwork(err) && ++others >= policy.otherAttempts) throw err;
+      const now = ctx.api.clock.now();
+      firstFailure ??= now;
+      const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
+      const delay = Math.floor(ceiling / 2 + Math.random() * (ceiling / 2));
+      if (now - firstFailure + delay > policy.budgetMs) throw err;
+      providerLogger.debug(`${what}: ${err instanceof Error ? err.message : String(err)}; checking the VM and trying again in ${delay} ms (attempt ${attempt + 1})`);
+      await ctx.api.clock.sleep(delay);
     }
   }
 }
@@ -176,7 +208,12 @@ export function isNotFound(err: unknown): boolean {
   return isPveNotFound(err);
 }
 
-const CONTENTION_ATTEMPTS = 5;
+/** Clone POSTs refused for contention (template flock) retried, with backoff up to 15 s. */
+const CONTENTION_ATTEMPTS = 8;
+/** Clone POSTs without a clear answer that turned out not to have cloned, retried. */
+const UNANSWERED_ATTEMPTS = 10;
+/** Allocated ids found used elsewhere, skipped. */
+const COLLISION_ATTEMPTS = 50;
 
 export interface CloneRequest {
   templateNode: string;
@@ -193,49 +230,67 @@ export interface CloneRequest {
  * An allocated id that turns out to be used elsewhere is skipped and the next one tried; a
  * clone refused for lock contention on the template is retried with backoff. Returns the new
  * VMID once the clone task finished OK (the config lock is gone then).
+ *
+ * A clone POST without a clear answer (connection dropped after sending, timeout, 5xx) may have
+ * started a clone whose UPID we never saw, and on a real cluster such a request can even run
+ * later than we look. Its id therefore stays reserved and is asked for again (never handed to
+ * another create, never given up): if our unseen clone ran after all, the repeat fails as a
+ * collision on that id, and the VM found there carrying our name and marker is taken as ours.
  */
 export async function cloneWithVmid(ctx: VmContext, req: CloneRequest): Promise<{ vmid: number; attempts: number }> {
   let attempts = 0;
   let contention = 0;
   let unanswered = 0;
+  let collisions = 0;
+  let lease: VmidLease | undefined;
+  /** A clone POST to lease.vmid went unanswered: a collision there may be our own clone. */
+  let unsure = false;
   for (;;) {
     attempts++;
-    const lease = req.vmid !== undefined ? ctx.allocator.reserveExplicit(req.vmid) : await ctx.allocator.allocate(ctx.api.cluster, req.vmidRange);
-    const vmid = lease.vmid;
+    lease ??= req.vmid !== undefined ? ctx.allocator.reserveExplicit(req.vmid) : await ctx.allocator.allocate(ctx.api.cluster, req.vmidRange);
+    const current = lease;
+    const vmid = current.vmid;
     try {
       clonesStartedHere.add(vmid);
       await runTask(ctx, () => ctx.api.qemu.clone(req.templateNode, req.templateVmid, { ...req.params, newid: vmid }), req.wait);
-      lease.release();
+      current.created();
       return { vmid, attempts };
     } catch (err) {
-      if (req.vmid === undefined && isVmidCollision(err, vmid) && attempts < 20) {
-        clonesStartedHere.delete(vmid); // someone else's
-        lease.markTaken();
-        providerLogger.debug(`VMID ${vmid} is used elsewhere; trying the next one`);
-        continue;
-      }
-      if (isAmbiguousFailure(err) && unanswered < CONTENTION_ATTEMPTS) {
+      const collision = isVmidCollision(err, vmid);
+      let foreign = false;
+      if (isAmbiguousFailure(err) || (unsure && collision)) {
         // The clone may have happened (the answer, and its UPID, got lost): look before retrying.
-        unanswered++;
+        unsure = true;
         const outcome = await settleUnansweredClone(ctx, req, vmid);
         providerLogger.debug(`clone of ${req.templateVmid} to VMID ${vmid} got no clear answer (${(err as Error).message}); on the cluster: ${outcome}`);
         if (outcome === "cloned") {
-          lease.release();
+          current.created();
           return { vmid, attempts };
         }
-        if (outcome === "foreign") {
-          clonesStartedHere.delete(vmid);
-          lease.markTaken();
-          if (req.vmid !== undefined) throw err;
-        } else lease.release();
+        if (outcome === "absent") {
+          if (++unanswered <= UNANSWERED_ATTEMPTS) continue; // the same id, still reserved
+          current.markTaken(); // never offered again: our unseen clone may still run there
+          throw err;
+        }
+        foreign = true;
+      }
+      if (foreign || collision) {
+        clonesStartedHere.delete(vmid); // someone else's
+        current.markTaken();
+        lease = undefined;
+        unsure = false;
+        if (req.vmid !== undefined || ++collisions > COLLISION_ATTEMPTS) throw err;
+        providerLogger.debug(`VMID ${vmid} is used elsewhere; trying the next one`);
         continue;
       }
-      lease.release();
       if (isLocked(err) && contention < CONTENTION_ATTEMPTS) {
+        // refused (template busy): nothing was cloned; the id stays ours for the next try
         contention++;
         await ctx.api.clock.sleep(Math.min(15_000, 500 * 2 ** contention));
         continue;
       }
+      if (unsure) current.markTaken();
+      else current.release();
       throw err;
     }
   }

@@ -52,6 +52,20 @@ describe("VmidAllocator", () => {
     await expect(a.allocate(cluster as any, { min: 200, max: 202 })).rejects.toThrow(/no free VMID in the range 200-202/);
   });
 
+  test("ids this process filled are skipped above nextid; nextid's own answer is trusted", async () => {
+    const used: number[] = [];
+    const cluster = fakeCluster(used);
+    const a = new VmidAllocator();
+    const [l100, l101, l102] = [await a.allocate(cluster as any), await a.allocate(cluster as any), await a.allocate(cluster as any)];
+    l101.created();
+    used.push(101); // 100 and 102 still cloning (no config yet): nextid answers 100
+    expect((await a.allocate(cluster as any)).vmid).toBe(103); // not 101: our own finished VM
+    used.splice(0, used.length, 100); // 100 now holds another tool's VM, 101 was deleted: nextid answers 101
+    l100.markTaken();
+    expect((await a.allocate(cluster as any)).vmid).toBe(101);
+    l102.release();
+  });
+
   test("explicit ids are reserved so allocations skip them", async () => {
     const a = new VmidAllocator();
     a.reserveExplicit(100);
