@@ -59,6 +59,20 @@ function previewDiff(stdout: string): string[] {
   return [...changes, "Resources:", ...counts];
 }
 
+const FLEET_SIZE = 3;
+
+function changesOnly(summary: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(summary).filter(([op, n]) => op !== "same" && n > 0));
+}
+
+/** Fails the demo when the engine reports other changes than `expected` (ignoring unchanged resources). */
+function expectChanges(what: string, summary: Record<string, number>, expected: Record<string, number>): void {
+  const got = changesOnly(summary);
+  if (JSON.stringify(Object.entries(got).sort()) !== JSON.stringify(Object.entries(expected).sort())) {
+    throw new Error(`${what} reported ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}`);
+  }
+}
+
 async function main(): Promise<void> {
   say("pulumi-pve demo: a cloud-init VM fleet on Proxmox VE, declared with Pulumi");
 
@@ -82,7 +96,7 @@ async function main(): Promise<void> {
     "proxmox:sshPrivateKey": { value: sshKey.private, secret: true },
     "proxmox:sshNodes": { value: JSON.stringify(Object.fromEntries(sim.nodes.map((n) => [n.name, { host: "127.0.0.1", port: n.sshPort }]))) },
     "proxmox:sshHostKeys": { value: JSON.stringify(Object.fromEntries(sim.nodes.map((n) => [n.name, n.hostKeyFingerprint]))) },
-    "fleet:size": { value: "3" },
+    "fleet:size": { value: String(FLEET_SIZE) },
     "fleet:memory": { value: "2048" },
   };
 
@@ -109,22 +123,32 @@ async function main(): Promise<void> {
       return r;
     });
     say("\n" + table(fleetRows(up.outputs)));
+    const fleet = (up.outputs.fleet?.value ?? []) as Array<{ name: string; ipv4: string[] }>;
+    const unreachable = fleet.filter((vm) => vm.ipv4.length === 0).map((vm) => vm.name);
+    if (fleet.length !== FLEET_SIZE || unreachable.length > 0) {
+      throw new Error(`expected ${FLEET_SIZE} VMs with an IPv4 address; got ${fleet.length}, without an address: ${unreachable.join(", ") || "none"}`);
+    }
 
-    await step("A change: 3 GiB of memory per VM and one more package in the user-data snippet", async () => {
+    const previewed = await step("A change: 3 GiB of memory per VM and one more package in the user-data snippet", async () => {
       await stack!.setAllConfig({ "fleet:memory": { value: "3072" }, "fleet:extraPackages": { value: "htop" } });
       const preview = await stack!.preview({ diff: true, color: "never" });
       say(previewDiff(preview.stdout).map((l) => "   " + l).join("\n"));
+      // The demo is also CI's check that the engine shows this change as it should.
+      expectChanges("the preview", preview.changeSummary, { update: FLEET_SIZE, replace: 1 });
+      return preview.changeSummary;
     });
 
     const applied = await step("pulumi up: apply the change", async () => {
       const r = await stack!.up({ color: "never" });
       say(`   ${JSON.stringify(r.summary.resourceChanges)}`);
+      expectChanges("pulumi up", r.summary.resourceChanges ?? {}, changesOnly(previewed));
       return r;
     });
     say("\n" + table(fleetRows(applied.outputs)));
 
     const noop = await step("pulumi preview: nothing left to change", () => stack!.preview({ color: "never" }));
     say(`   ${JSON.stringify(noop.changeSummary)}`);
+    expectChanges("the no-op preview", noop.changeSummary, {});
 
     if (keep) {
       say(`\n--keep: the stack and the simulator stay up. Project: ${ts.workDir}; there, run pulumi with`);

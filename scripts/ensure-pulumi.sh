@@ -48,6 +48,15 @@ REPO_DIR="$(cd "${SCRIPT_DIR}/.." && pwd)"
 log() { printf '[ensure-pulumi] %s\n' "$*" >&2; }
 die() { printf '[ensure-pulumi] ERROR: %s\n' "$*" >&2; exit 1; }
 
+# The CLI must be the release of the SDK that package.json pins: the pseudo-version above and the
+# engine behaviour the tests rely on belong to that one release.
+check_sdk_pairing() {
+    local sdk
+    sdk="$(node -p "require('${REPO_DIR}/package.json').dependencies['@pulumi/pulumi']" 2>/dev/null || true)"
+    [ -z "$sdk" ] || [ "$sdk" = "$VERSION" ] || die "package.json pins @pulumi/pulumi ${sdk}, but this script provides the CLI ${VERSION}.
+Change both together: VERSION, TAG_COMMIT and TAG_COMMIT_TIME here, and the dependency in package.json."
+}
+
 # version_ge A B: true when semantic version A >= B (both without a leading "v").
 version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 
@@ -209,6 +218,7 @@ EOF
 }
 
 main() {
+    check_sdk_pairing
     # 1. A normal installation on PATH.
     if [ "${PULUMI_PVE_NO_PATH:-}" != "1" ] && command -v pulumi >/dev/null 2>&1; then
         local found ver
