@@ -279,7 +279,7 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
       try {
         await destroyVm(ctx, vmid, inputs.node, { shutdownTimeoutSeconds: 0 });
       } catch (cleanupError) {
-        throw createFailure(err, vmid, inputs.node, cleanupError);
+        throw createFailure(err, vmid, inputs.node, cleanupError, { template: true });
       }
       throw createFailure(err, vmid, inputs.node);
     }

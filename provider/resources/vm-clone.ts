@@ -23,9 +23,10 @@
 // (marker removed, VM untouched) unless `destroyOnDelete: true`; a cloned VM is destroyed unless
 // `destroyOnDelete: false`. A failed adoption never destroys the VM.
 // Refresh: read() returns the refreshed inputs too (the settings PVE holds, the rest as
-// declared), so `preview --diff` after a refresh names each drifted property. A VM missing from
-// the cluster is confirmed gone (its VMID is free) before it is forgotten: one the credentials
-// merely cannot see (no VM.Audit) fails the refresh instead.
+// declared, the pool as cluster/resources shows it when one is declared), so `preview --diff`
+// after a refresh names each drifted property. A pool change is one `PUT /pools` (allow-move).
+// A VM missing from the cluster is confirmed gone (its VMID is free) before it is forgotten: one
+// the credentials merely cannot see (no VM.Audit) fails the refresh instead.
 // Id: `<node>/<vmid>` (the node at creation; read() finds the VM wherever it is now).
 
 import * as pulumi from "@pulumi/pulumi";
@@ -331,6 +332,7 @@ async function adoptExisting(ctx: VmContext, inputs: VmCloneInputs): Promise<{ i
   providerLogger.info(`adopting VM ${vmid} on node '${node}' for '${inputs.resourceName ?? ""}'`);
   try {
     const outs = await retryConvergent(ctx, `adopting VM ${vmid}`, () => converge(ctx, node, vmid, inputs, undefined));
+    await convergePool(ctx, vmid, where.pool, inputs.pool, undefined);
     return { id: `${node}/${vmid}`, outs: { ...outs, vmidAllocated: false } };
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
@@ -361,6 +363,39 @@ async function releaseVm(ctx: VmContext, vmid: number, props: VmCloneState): Pro
     await ctx.api.qemu.updateConfigSync(where.node, vmid, rest === undefined ? { delete: "description" } : { description: rest });
     providerLogger.info(`released VM ${vmid} on node '${where.node}': no longer managed by '${props.resourceName}'; the VM itself is kept (destroyOnDelete is false)`);
   });
+}
+
+/**
+ * Pool membership from `current` (what cluster/resources shows now) to `want`. A VM is in at
+ * most one pool: moving it is one `PUT /pools` with allow-move (never a moment in no pool). A
+ * pool no longer declared is left only when it is the one this resource had put the VM in.
+ */
+async function convergePool(ctx: VmContext, vmid: number, current: string | undefined, want: string | undefined, before: string | undefined): Promise<void> {
+  if (want !== undefined && want !== current) {
+    await ctx.api.pools.update(want, { vms: [vmid], ...(current !== undefined ? { allowMove: true } : {}) });
+  } else if (want === undefined && current !== undefined && current === before) {
+    await ctx.api.pools.update(current, { vms: [vmid], delete: true });
+  }
+}
+
+/** PVE's refusal to clone onto another node, said in terms of the resource's properties. */
+function explainCloneRefusal(err: unknown, inputs: VmCloneInputs, node: string): unknown {
+  const why = err instanceof Error ? err.message : String(err);
+  if (/can't clone VM to node '[^']*' \(VM uses local storage\)/.test(why)) {
+    return new Error(
+      `cannot clone template ${inputs.templateVmid} from node '${inputs.templateNode}' to node '${node}': its disks are on storage local to '${inputs.templateNode}' (${why}). ` +
+        `Set node to '${inputs.templateNode}' (a later change of node migrates the VM), or build the template on shared storage.`,
+      { cause: err },
+    );
+  }
+  if (/can't clone to non-shared storage/.test(why)) {
+    return new Error(
+      `cannot clone VM to node '${node}' with storage '${inputs.storage}': that storage is not shared, so node '${inputs.templateNode}' cannot write to it for '${node}' (${why}). ` +
+        `Set storage to a shared storage, or clone on node '${inputs.templateNode}' and change node afterwards (a migration).`,
+      { cause: err },
+    );
+  }
+  return err;
 }
 
 /** What the caller already knows about the VM, so converge() need not ask: its power state. */
@@ -621,6 +656,8 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
         storage: inputs.full ? inputs.storage : undefined,
         target: node !== inputs.templateNode ? node : undefined,
       },
+    }).catch((err: unknown) => {
+      throw explainCloneRefusal(err, inputs, node);
     });
     try {
       // a fresh clone is stopped; a retry (or an adopted VM) looks again
@@ -635,7 +672,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       try {
         await destroyVm(ctx, vmid, node, { shutdownTimeoutSeconds: 0 });
       } catch (cleanupError) {
-        throw createFailure(err, vmid, node, cleanupError);
+        throw createFailure(err, vmid, node, cleanupError, { rerunAdopts: inputs.resourceName !== undefined && inputs.stack !== undefined });
       }
       throw createFailure(err, vmid, node);
     }
@@ -672,6 +709,11 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
           agentTimeoutSeconds: 300,
           shutdownTimeoutSeconds: 60,
         };
+    // the pool the VM is in, when the resource declares one (or on import)
+    if (!props || props.pool !== undefined) {
+      if (where.pool !== undefined) base.pool = where.pool;
+      else delete base.pool;
+    }
     const marker = splitDescription(config.description === undefined ? undefined : String(config.description));
     if (marker.resourceName !== undefined) base.resourceName = marker.resourceName;
     if (marker.stack !== undefined) base.stack = marker.stack;
@@ -726,10 +768,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       await migrateVm(ctx, node, vmid, news.node, where.status === "running");
       node = news.node;
     }
-    if ((olds.pool ?? "") !== (news.pool ?? "")) {
-      if (olds.pool) await ctx.api.pools.update(olds.pool, { vms: [vmid], delete: true });
-      if (news.pool) await ctx.api.pools.update(news.pool, { vms: [vmid], allowMove: true });
-    }
+    await convergePool(ctx, vmid, where.pool, news.pool, olds.pool);
     let known: KnownState = { status: where.status }; // a migration keeps the power state
     const outs = await retryConvergent(ctx, `updating VM ${vmid}`, () => {
       const k = known;

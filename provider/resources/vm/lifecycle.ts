@@ -16,7 +16,7 @@ import { isVmidCollision, vmidAllocatorFor, type VmidAllocator, type VmidLease, 
 import type { Semaphore } from "../../util/semaphore";
 import { connection, providerLogger } from "../context";
 import { normalizeDescription, splitDescription } from "./config-map";
-import { sharedVmResources } from "./shared-reads";
+import { findVm, sharedVmResources, type VmLocation } from "./shared-reads";
 import { taskSlots } from "./task-slots";
 
 export interface VmContext {
@@ -110,17 +110,29 @@ export async function retryConvergent<T>(ctx: VmContext, what: string, step: () 
     try {
       return await step();
     } catch (err) {
-      if (!isTransient(err) || attempt >= policy.maxAttempts) throw err;
-      if (!isContentionOrNetwork(err) && ++others >= policy.otherAttempts) throw err;
+      if (!isTransient(err)) throw err;
       const now = ctx.api.clock.now();
       firstFailure ??= now;
+      if (attempt >= policy.maxAttempts) throw gaveUp(what, err, attempt, now - firstFailure);
+      if (!isContentionOrNetwork(err) && ++others >= policy.otherAttempts) throw err;
       const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
       const delay = Math.floor(ceiling / 2 + Math.random() * (ceiling / 2));
-      if (now - firstFailure + delay > policy.budgetMs) throw err;
+      if (now - firstFailure + delay > policy.budgetMs) throw gaveUp(what, err, attempt, now - firstFailure);
       providerLogger.debug(`${what}: ${err instanceof Error ? err.message : String(err)}; checking the VM and trying again in ${delay} ms (attempt ${attempt + 1})`);
       await ctx.api.clock.sleep(delay);
     }
   }
+}
+
+/** The error once retries for a lock ran out: which step, which VM, how long it waited. Other
+ *  errors are passed on as they are. */
+function gaveUp(what: string, err: unknown, attempts: number, waitedMs: number): unknown {
+  if (!isLocked(err)) return err;
+  const why = err instanceof Error ? err.message : String(err);
+  return new Error(
+    `${what}: ${why}; still locked after ${attempts} attempts over ${Math.round(waitedMs / 1000)} s.`,
+    { cause: err },
+  );
 }
 
 /** How old a shared cluster/resources answer the crash-recovery lookup accepts (ms). */
@@ -197,11 +209,8 @@ function isVmidTaken(err: PveApiError, vmid: number): boolean {
 }
 
 /** Where a VM is now (it may have been migrated since it was recorded). */
-export async function locateVm(ctx: VmContext, vmid: number): Promise<{ node: string; status: string; lock?: string; template: boolean } | undefined> {
-  const rows = await ctx.api.cluster.resources("vm");
-  const row = rows.find((r) => Number(r.vmid) === vmid && (r.type === "qemu" || String(r.id).startsWith("qemu/")));
-  if (!row || !row.node) return undefined;
-  return { node: row.node, status: String(row.status ?? "unknown"), lock: row.lock as string | undefined, template: row.template === true };
+export async function locateVm(ctx: VmContext, vmid: number): Promise<VmLocation | undefined> {
+  return findVm(await ctx.api.cluster.resources("vm"), vmid);
 }
 
 export function isNotFound(err: unknown): boolean {
@@ -279,7 +288,8 @@ export async function cloneWithVmid(ctx: VmContext, req: CloneRequest): Promise<
         current.markTaken();
         lease = undefined;
         unsure = false;
-        if (req.vmid !== undefined || ++collisions > COLLISION_ATTEMPTS) throw err;
+        if (req.vmid !== undefined) throw explicitVmidTaken(vmid, err);
+        if (++collisions > COLLISION_ATTEMPTS) throw err;
         providerLogger.debug(`VMID ${vmid} is used elsewhere; trying the next one`);
         continue;
       }
@@ -294,6 +304,12 @@ export async function cloneWithVmid(ctx: VmContext, req: CloneRequest): Promise<
       throw err;
     }
   }
+}
+
+/** The user's own vmid is held by another VM: say which property to change. */
+function explicitVmidTaken(vmid: number, err: unknown): Error {
+  const why = err instanceof Error ? err.message : String(err);
+  return new Error(`vmid ${vmid} is already used by another VM on the cluster (${why}). Choose a free vmid, or remove vmid to have one allocated.`, { cause: err });
 }
 
 /**
@@ -382,15 +398,23 @@ export async function migrateVm(ctx: VmContext, node: string, vmid: number, targ
   await runTask(ctx, () => ctx.api.qemu.migrate(node, vmid, { target, online: running || undefined, withLocalDisks: running || undefined }));
 }
 
-/** The error after a failed create, once cleanup ran (or failed). */
-export function createFailure(err: unknown, vmid: number, node: string, cleanupError?: unknown): Error {
+/**
+ * The error after a failed create, once cleanup ran (or failed). `rerunAdopts`: the VM carries
+ * this resource's marker, so the next `pulumi up` finds it and takes it over (VmClone).
+ */
+export function createFailure(err: unknown, vmid: number, node: string, cleanupError?: unknown, opts: { rerunAdopts?: boolean; template?: boolean } = {}): Error {
   const base = err instanceof Error ? err.message : String(err);
   if (cleanupError === undefined) {
     return new Error(`${base}\n(VM ${vmid} on node '${node}', created for this resource, was destroyed again.)`);
   }
   const why = cleanupError instanceof Error ? cleanupError.message : String(cleanupError);
   return new Error(
-    `${base}\nVM ${vmid} on node '${node}' was left behind: destroying it failed (${why}). Remove it by hand (qm destroy ${vmid} --purge), or take it over with a VmClone declaring adopt: true, vmid: ${vmid}, node: "${node}".`,
+    `${base}\nVM ${vmid} on node '${node}' was left behind: destroying it failed (${why}). ` +
+      (opts.rerunAdopts
+        ? `Once the cause is fixed, run \`pulumi up\` again: it finds VM ${vmid} by this resource's marker and takes it over. Or remove it by hand (qm destroy ${vmid} --purge).`
+        : opts.template
+          ? `Remove it by hand (qm destroy ${vmid} --purge): it is a half-built template that the next \`pulumi up\` does not reuse.`
+          : `Remove it by hand (qm destroy ${vmid} --purge), or take it over with a VmClone declaring adopt: true, vmid: ${vmid}, node: "${node}".`),
   );
 }
 

@@ -1,16 +1,25 @@
-// check()-time existence checks for what a VmClone refers to: the template (a VM that is a
-// template, on the named node), the target node and the full-clone storage. One cached
-// `GET /cluster/resources` per provider process serves a whole fleet's checks; a reference that
-// looks missing is looked up once more, fresh, before it is reported (a Template created earlier
-// in the same run must not fail its clones' checks from a stale answer). When the API cannot be
-// asked (unreachable, no privilege), nothing is reported here: create() meets the problem and
-// reports PVE's own words.
+// check()-time existence checks for what a VmClone or a Template refers to: a template (a VM
+// that is a template, on the named node), a node, a storage (on a node, holding a content type)
+// and a pool. All are read-only calls: one cached `GET /cluster/resources` per provider process
+// serves a whole fleet's checks (nodes, storages, VMs), and `GET /pools?poolid=` each pool. A
+// reference that looks missing is looked up once more, fresh, before it is reported (a Template
+// created earlier in the same run must not fail its clones' checks from a stale answer).
+//
+// Nothing is reported when the API cannot tell: unreachable, no privilege to read (a 403), or a
+// cluster view in which the credentials see no node (or no storage) at all. create() then meets
+// the problem and reports PVE's own words. Callers ask only about references whose input changed
+// (a preview of an unchanged resource asks PVE nothing) and never about unknown values.
+//
+// A reference to something the same stack creates must be passed as that resource's output
+// (`storage.storage`, `pool.poolid`, `template.vmid`): unknown at preview, known once it exists.
 
 import type { ClusterResource, PveClient } from "../../proxmox";
+import { isNotFound } from "../../proxmox/errors";
 import type { InputChecker } from "../check";
 
 const TTL_MS = 5_000;
 const cache = new Map<string, { at: number; rows: Promise<ClusterResource[]> }>();
+const pools = new Map<string, { at: number; exists: Promise<boolean | undefined> }>();
 
 function snapshot(api: PveClient, endpoint: string, fresh: boolean): Promise<ClusterResource[]> {
   const hit = cache.get(endpoint);
@@ -21,6 +30,114 @@ function snapshot(api: PveClient, endpoint: string, fresh: boolean): Promise<Clu
   return rows;
 }
 
+/** Whether the pool exists: true, false, or undefined when the credentials cannot tell. */
+function poolExists(api: PveClient, endpoint: string, poolid: string, fresh: boolean): Promise<boolean | undefined> {
+  const key = `${endpoint}\u0000${poolid}`;
+  const hit = pools.get(key);
+  if (!fresh && hit && Date.now() - hit.at < TTL_MS) return hit.exists;
+  const exists = api.pools.get(poolid).then(
+    () => true,
+    (err: unknown) => (isNotFound(err) ? false : undefined),
+  );
+  pools.set(key, { at: Date.now(), exists });
+  return exists;
+}
+
+/** One thing an input refers to, and the property that names it. */
+export type Reference =
+  | { kind: "node"; property: string; node: string }
+  | {
+      kind: "storage";
+      property: string;
+      storage: string;
+      /** Must be available on this node (when the node is in the cluster). */
+      node?: string;
+      /** Must hold this content type (`images`, `import`, `snippets`...). */
+      content?: string;
+      /** Said after the problem, e.g. that the value is a default. */
+      note?: string;
+    }
+  | {
+      kind: "template";
+      property: string;
+      vmid: number;
+      /** The node the template must be on, and the property naming it. */
+      node?: string;
+      nodeProperty?: string;
+      /** What to do when there is no such VM. */
+      missingHint: string;
+    }
+  | { kind: "pool"; property: string; pool: string };
+
+type Found = Array<[string, string]>;
+
+function clusterProblems(rows: ClusterResource[], refs: Reference[]): Found {
+  const out: Found = [];
+  const nodes = rows.filter((r) => r.type === "node").map((r) => String(r.node));
+  const nodeList = [...nodes].sort().join(", ");
+  const storages = rows.filter((r) => r.type === "storage");
+  const inCluster = (node: string) => nodes.length === 0 || nodes.includes(node);
+  for (const ref of refs) {
+    if (ref.kind === "node") {
+      if (!inCluster(ref.node)) out.push([ref.property, `node '${ref.node}' is not in the cluster (nodes: ${nodeList}).`]);
+    } else if (ref.kind === "template") {
+      const tpl = rows.find((r) => (r.type === "qemu" || String(r.id).startsWith("qemu/")) && Number(r.vmid) === Number(ref.vmid));
+      if (!tpl) out.push([ref.property, `there is no VM ${ref.vmid} on the cluster; ${ref.missingHint}`]);
+      else if (tpl.template !== true) out.push([ref.property, `VM ${ref.vmid} is not a template (convert it with \`qm template ${ref.vmid}\`, or use a Template resource).`]);
+      else if (ref.node !== undefined && nodes.includes(ref.node) && tpl.node !== ref.node) {
+        out.push([ref.nodeProperty ?? ref.property, `template ${ref.vmid} is on node '${tpl.node}', not '${ref.node}'.`]);
+      }
+    } else if (ref.kind === "storage" && storages.length > 0) {
+      const note = ref.note ? ` ${ref.note}` : "";
+      const all = storages.filter((r) => r.storage === ref.storage);
+      if (all.length === 0) {
+        const ids = [...new Set(storages.map((r) => String(r.storage)))].sort();
+        out.push([ref.property, `storage '${ref.storage}' does not exist (storages: ${ids.join(", ")}).${note}`]);
+        continue;
+      }
+      const checkNode = ref.node !== undefined && nodes.includes(ref.node);
+      const here = checkNode ? all.filter((r) => r.node === ref.node) : all;
+      if (here.length === 0) {
+        const on = [...new Set(all.map((r) => String(r.node)))].sort();
+        out.push([ref.property, `storage '${ref.storage}' is not available on node '${ref.node}' (it is on: ${on.join(", ")}).${note}`]);
+        continue;
+      }
+      const content = here[0].content;
+      if (ref.content && typeof content === "string" && !content.split(",").map((c) => c.trim()).includes(ref.content)) {
+        out.push([ref.property, `storage '${ref.storage}' does not hold '${ref.content}' content (it holds: ${content || "nothing"}); enable it on the storage (content ${ref.content}), or choose another storage.${note}`]);
+      }
+    }
+  }
+  return out;
+}
+
+async function poolProblems(api: PveClient, endpoint: string, refs: Reference[], fresh: boolean): Promise<Found> {
+  const out: Found = [];
+  for (const ref of refs) {
+    if (ref.kind !== "pool") continue;
+    if ((await poolExists(api, endpoint, ref.pool, fresh)) === false) out.push([ref.property, `pool '${ref.pool}' does not exist; create it first (a Pool resource, passing pool.poolid here), or fix ${ref.property}.`]);
+  }
+  return out;
+}
+
+/** Adds a failure per reference that does not exist (or cannot serve) on the cluster. */
+export async function checkReferences(c: InputChecker, api: PveClient, endpoint: string, refs: Reference[]): Promise<void> {
+  if (refs.length === 0) return;
+  const needCluster = refs.some((r) => r.kind !== "pool");
+  const ask = async (fresh: boolean): Promise<Found> => [
+    ...(needCluster ? clusterProblems(await snapshot(api, endpoint, fresh), refs) : []),
+    ...(await poolProblems(api, endpoint, refs, fresh)),
+  ];
+  let found: Found;
+  try {
+    found = await ask(false);
+    if (found.length) found = await ask(true);
+  } catch {
+    return;
+  }
+  for (const [property, reason] of found) c.fail(property, reason);
+}
+
 export interface CloneReferences {
   templateVmid?: number;
   templateNode?: string;
@@ -28,40 +145,27 @@ export interface CloneReferences {
   storage?: string;
 }
 
-function problems(rows: ClusterResource[], refs: CloneReferences): Array<[keyof CloneReferences, string]> {
-  const out: Array<[keyof CloneReferences, string]> = [];
-  const nodes = rows.filter((r) => r.type === "node").map((r) => String(r.node));
-  const nodeList = nodes.sort().join(", ");
-  if (refs.templateNode !== undefined && !nodes.includes(refs.templateNode)) out.push(["templateNode", `node '${refs.templateNode}' is not in the cluster (nodes: ${nodeList}).`]);
-  if (refs.node !== undefined && !nodes.includes(refs.node)) out.push(["node", `node '${refs.node}' is not in the cluster (nodes: ${nodeList}).`]);
-  if (refs.templateVmid !== undefined) {
-    const tpl = rows.find((r) => (r.type === "qemu" || String(r.id).startsWith("qemu/")) && Number(r.vmid) === Number(refs.templateVmid));
-    if (!tpl) out.push(["templateVmid", `there is no VM ${refs.templateVmid} on the cluster to clone; create the template first (a Template resource), or fix templateVmid.`]);
-    else if (tpl.template !== true) out.push(["templateVmid", `VM ${refs.templateVmid} is not a template (convert it with \`qm template ${refs.templateVmid}\`, or use a Template resource).`]);
-    else if (refs.templateNode !== undefined && nodes.includes(refs.templateNode) && tpl.node !== refs.templateNode) {
-      out.push(["templateNode", `template ${refs.templateVmid} is on node '${tpl.node}', not '${refs.templateNode}'.`]);
-    }
-  }
-  if (refs.storage !== undefined && !rows.some((r) => r.type === "storage" && r.storage === refs.storage)) {
-    const ids = [...new Set(rows.filter((r) => r.type === "storage").map((r) => String(r.storage)))].sort();
-    out.push(["storage", `storage '${refs.storage}' does not exist (storages: ${ids.join(", ")}).`]);
-  }
-  return out;
-}
-
-/** Adds a failure per reference that does not exist on the cluster. */
+/** A VmClone's references: its template (on its node), its target node and full-clone storage. */
 export async function checkCloneReferences(c: InputChecker, api: PveClient, endpoint: string, refs: CloneReferences): Promise<void> {
-  let found: Array<[keyof CloneReferences, string]>;
-  try {
-    found = problems(await snapshot(api, endpoint, false), refs);
-    if (found.length) found = problems(await snapshot(api, endpoint, true), refs);
-  } catch {
-    return;
+  const list: Reference[] = [];
+  if (refs.templateNode !== undefined) list.push({ kind: "node", property: "templateNode", node: refs.templateNode });
+  if (refs.node !== undefined) list.push({ kind: "node", property: "node", node: refs.node });
+  if (refs.templateVmid !== undefined) {
+    list.push({
+      kind: "template",
+      property: "templateVmid",
+      vmid: refs.templateVmid,
+      node: refs.templateNode,
+      nodeProperty: "templateNode",
+      missingHint: "create the template first (a Template resource), or fix templateVmid.",
+    });
   }
-  for (const [property, reason] of found) c.fail(property, reason);
+  if (refs.storage !== undefined) list.push({ kind: "storage", property: "storage", storage: refs.storage });
+  await checkReferences(c, api, endpoint, list);
 }
 
-/** Forgets the cached cluster view (tests). */
+/** Forgets the cached cluster view and pool answers (tests). */
 export function clearReferenceCache(): void {
   cache.clear();
+  pools.clear();
 }

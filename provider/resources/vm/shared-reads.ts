@@ -47,12 +47,17 @@ export interface VmLocation {
   status: string;
   lock?: string;
   template: boolean;
+  /** The pool the VM belongs to (a VM is in at most one), if any. */
+  pool?: string;
 }
 
-function find(rows: ClusterResource[], vmid: number): VmLocation | undefined {
+/** VM `vmid` in a cluster/resources answer. */
+export function findVm(rows: ClusterResource[], vmid: number): VmLocation | undefined {
   const row = rows.find((r) => Number(r.vmid) === vmid && (r.type === "qemu" || String(r.id).startsWith("qemu/")));
   if (!row || !row.node) return undefined;
-  return { node: row.node, status: String(row.status ?? "unknown"), lock: row.lock as string | undefined, template: row.template === true };
+  const where: VmLocation = { node: row.node, status: String(row.status ?? "unknown"), lock: row.lock as string | undefined, template: row.template === true };
+  if (typeof row.pool === "string" && row.pool !== "") where.pool = row.pool;
+  return where;
 }
 
 /**
@@ -60,9 +65,9 @@ function find(rows: ClusterResource[], vmid: number): VmLocation | undefined {
  * since, or really gone) is confirmed with a fresh read.
  */
 export async function locateVmShared(ctx: VmContext, vmid: number): Promise<VmLocation | undefined> {
-  const hit = find(await sharedVmResources(ctx), vmid);
+  const hit = findVm(await sharedVmResources(ctx), vmid);
   if (hit) return hit;
-  return find(await ctx.api.cluster.resources("vm"), vmid);
+  return findVm(await ctx.api.cluster.resources("vm"), vmid);
 }
 
 /**

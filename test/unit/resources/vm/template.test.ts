@@ -77,6 +77,29 @@ describe("Template", () => {
     expect(await tl.read(id, up.outs)).toEqual({});
   });
 
+  test("the create request imports the image with import-from; pool puts the template in the pool", async () => {
+    await v.api.pools.create("templates");
+    const inputs = await checked({ name: "pooled", resourceName: "pooled", pool: "templates" });
+    const from = v.s.sim.requestLog.length;
+    const { id, outs } = await tl.create(inputs);
+    const creates = v.s.sim.requestLog.slice(from).filter((e) => e.method === "POST" && e.template === "/nodes/{node}/qemu");
+    expect(creates).toHaveLength(1);
+    expect(creates[0].params).toMatchObject({
+      vmid: outs.vmid,
+      scsi0: `local-lvm:0,import-from=${outs.imageVolume}`,
+      ide2: "local-lvm:cloudinit",
+      pool: "templates",
+      agent: "1",
+      boot: "order=scsi0",
+    });
+    expect(outs.imageVolume).toMatch(/^local:import\/.*\.qcow2$/);
+    // the pool's members, read back through the API: the template, as a template
+    const members = (await v.api.pools.get("templates")).members;
+    expect(members.map((m) => [Number(m.vmid), Boolean(Number(m.template))])).toEqual([[outs.vmid, true]]);
+    await tl.delete(id, outs);
+    expect((await v.api.pools.get("templates")).members).toEqual([]);
+  });
+
   test("a checksum mismatch fails the build before any VM exists", async () => {
     const err = await tl.create(await checked({ image: { url: URL.replace("noble", "bad"), checksum: "0".repeat(64) } })).then(() => undefined, (e: Error) => e);
     expect(err?.message).toMatch(/checksum mismatch/);
@@ -89,6 +112,22 @@ describe("Template", () => {
     v.s.sim.faults.clear();
     expect(err?.message).toMatch(/injected: template failed[\s\S]*was destroyed again/);
     expect([...v.cluster.vms.keys()]).toEqual([]);
+  });
+
+  test("a failing conversion whose cleanup fails too: the error names the VM and node left behind and how to remove it", async () => {
+    const before = [...v.cluster.vms.keys()];
+    v.s.sim.faults.configure({
+      tasks: { failRate: 1, types: ["qmtemplate"], failMessage: "injected: template failed" },
+      rules: [{ method: "DELETE", path: "/nodes/{node}/qemu/{vmid}", errorRate: 1, error: { status: 500, message: "injected: storage 'local-lvm' is not online" } }],
+    });
+    const err = await tl.create(await checked({ name: "stuck", resourceName: "stuck" })).then(() => undefined, (e: Error) => e);
+    v.s.sim.faults.clear();
+    const left = [...v.cluster.vms.keys()].filter((id) => !before.includes(id));
+    expect(left).toHaveLength(1);
+    expect(err?.message).toMatch(/injected: template failed/);
+    expect(err?.message).toContain(`VM ${left[0]} on node 'pve1' was left behind: destroying it failed`);
+    expect(err?.message).toContain(`Remove it by hand (qm destroy ${left[0]} --purge): it is a half-built template that the next \`pulumi up\` does not reuse.`);
+    await v.api.qemu.deleteAndWait("pve1", left[0], { purge: true });
   });
 
   test("adopt manages metadata of an existing template and never destroys it unless told", async () => {
