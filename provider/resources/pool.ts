@@ -11,9 +11,14 @@
 // are left, it refuses with a message naming them, unless `removeMembersOnDelete` is true
 // (then they are taken out of the pool first; VMs and storages themselves are never deleted).
 //
-// Id: the pool id. read() also works from the id alone (an import; Pulumi 3.248 cannot import
-// dynamic-provider resources, see the README): such a pool claims no members until its next
-// update, so the program's `vms`/`storage` match as long as those members are in the pool.
+// Adopt (the import route: Pulumi cannot import dynamic-provider resources): `adopt: true`
+// takes an existing pool under management (adoption.ts): a declared comment is applied, the
+// declared members are added, and no member is taken out. A failed adoption leaves the pool as
+// it was. Delete then RELEASES the pool (it stays, with all its members) unless
+// `destroyOnDelete: true`, which deletes it as above.
+//
+// Id: the pool id. read() also works from the id alone: such a pool claims no members until
+// its next update, so the program's `vms`/`storage` match as long as those members are in it.
 //
 // Uses the new-style `/pools?poolid=` API (PVE >= 8.1, nested pools) and falls back to the
 // deprecated `/pools/{poolid}` calls on older nodes.
@@ -27,6 +32,7 @@ import { diffResource, isUnknown, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { checkPoolid } from "./access-names";
 import { compact, difference, emptyToUndefined, gone, readResult, intersection, listText, sortedSet } from "./access/common";
+import { adoptionRules, alreadyExistsError, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
 
 export interface PoolArgs {
   /** The pool id; `parent/child` for a nested pool (PVE >= 8.1). Changing it replaces the pool. */
@@ -40,9 +46,13 @@ export interface PoolArgs {
   removeMembersOnDelete?: pulumi.Input<boolean>;
   /** Move a declared VM that belongs to another pool (PVE `allow-move`). Default false: that is an error. */
   allowMove?: pulumi.Input<boolean>;
+  /** Take the existing pool `poolid` under management instead of creating it (see the top of this file). */
+  adopt?: pulumi.Input<boolean>;
+  /** Delete the pool when the resource is deleted. Default: true, or false for an adopted pool (then it is released). */
+  destroyOnDelete?: pulumi.Input<boolean>;
 }
 
-export interface PoolInputs {
+export interface PoolInputs extends Adoptable {
   poolid: string;
   comment?: string;
   vms?: number[];
@@ -66,6 +76,7 @@ const rules: DiffRules<Omit<PoolInputs, "vms" | "storage">> = {
   comment: { normalize: (v: string) => emptyToUndefined(v) },
   removeMembersOnDelete: {},
   allowMove: {},
+  ...adoptionRules,
 };
 
 function membersOf(pool: PoolInfo): PoolMembers {
@@ -85,11 +96,14 @@ function membersOf(pool: PoolInfo): PoolMembers {
 /** What to change to go from the managed members in `olds` to the declaration in `news`. */
 export function memberPlan(olds: Partial<PoolState>, news: Partial<PoolInputs>) {
   const actual = olds.members ?? { vms: [], storage: [] };
+  // An adopted pool declaring no `vms` (or `storage`) leaves those members alone.
+  const vms = manages(news, "vms") ? (news.vms ?? []) : (olds.vms ?? []);
+  const storage = manages(news, "storage") ? (news.storage ?? []) : (olds.storage ?? []);
   return {
     addVms: difference(news.vms ?? [], actual.vms),
-    removeVms: intersection(difference(olds.vms ?? [], news.vms ?? []), actual.vms),
+    removeVms: intersection(difference(olds.vms ?? [], vms), actual.vms),
     addStorage: difference(news.storage ?? [], actual.storage),
-    removeStorage: intersection(difference(olds.storage ?? [], news.storage ?? []), actual.storage),
+    removeStorage: intersection(difference(olds.storage ?? [], storage), actual.storage),
   };
 }
 
@@ -125,6 +139,35 @@ async function stateOf(inputs: PoolInputs): Promise<PoolState> {
   return compact({ ...inputs, comment: emptyToUndefined(pool.comment), members: membersOf(pool) });
 }
 
+/** `adopt: true`: the existing pool, with the declared comment and members applied. On a
+ *  failure the members it added are taken out again and the comment restored. */
+async function adoptPool(inputs: PoolInputs): Promise<PoolState> {
+  const pools = client().pools;
+  const before = await readPool(inputs.poolid);
+  if (!before) throw nothingToAdoptError("Pool", `pool '${inputs.poolid}'`, "poolid");
+  const comment = emptyToUndefined(inputs.comment);
+  const plan = memberPlan({ members: membersOf(before) }, inputs);
+  try {
+    if (comment !== undefined && comment !== emptyToUndefined(before.comment)) await pools.updateCompat(inputs.poolid, { comment });
+    await applyMembers(inputs.poolid, plan, inputs.allowMove);
+    return await stateOf(inputs);
+  } catch (err) {
+    let undone = "it was left as it was";
+    try {
+      const now = await readPool(inputs.poolid);
+      const added = now ? membersOf(now) : { vms: [], storage: [] };
+      const vms = intersection(plan.addVms, added.vms);
+      const storage = intersection(plan.addStorage, added.storage);
+      if (vms.length) await pools.updateCompat(inputs.poolid, { vms, delete: true });
+      if (storage.length) await pools.updateCompat(inputs.poolid, { storage, delete: true });
+      if (now && emptyToUndefined(now.comment) !== emptyToUndefined(before.comment)) await pools.updateCompat(inputs.poolid, { comment: before.comment ?? "" });
+    } catch (undo) {
+      undone = `undoing its changes failed (${(undo as Error).message})`;
+    }
+    throw new Error(`${(err as Error).message}\n(pool '${inputs.poolid}' was not adopted; ${undone}.)`);
+  }
+}
+
 export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
   async check(_olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
@@ -138,6 +181,8 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
     });
     c.boolean("removeMembersOnDelete");
     c.boolean("allowMove");
+    c.boolean("adopt");
+    c.boolean("destroyOnDelete");
     return c.result<PoolInputs>({
       ...news,
       poolid: poolid ?? news.poolid,
@@ -147,7 +192,8 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
   },
 
   async diff(_id, olds, news) {
-    const d = diffResource(rules, olds, news, { deleteBeforeReplace: () => true });
+    const cmp = comparable(olds, news, ["comment"]);
+    const d = diffResource(rules, cmp.olds, cmp.news, { deleteBeforeReplace: () => true });
     const changed = [...d.changed];
     if (isUnknown(news.vms) || isUnknown(news.storage)) {
       changed.push(...["vms", "storage"].filter((k) => isUnknown((news as any)[k])));
@@ -165,12 +211,11 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
 
   async create(inputs) {
     const pools = client().pools;
+    if (inputs.adopt) return { id: inputs.poolid, outs: await adoptPool(inputs) };
     try {
       await pools.create(inputs.poolid, emptyToUndefined(inputs.comment));
     } catch (err) {
-      if (err instanceof PveApiError && err.kind === "alreadyExists") {
-        throw new Error(`pool '${inputs.poolid}' already exists: this stack cannot adopt it (Pulumi cannot import dynamic-provider resources): choose another poolid, or remove it first (pveum pool delete ${inputs.poolid}). (${err.message})`);
-      }
+      if (err instanceof PveApiError && err.kind === "alreadyExists") throw alreadyExistsError("Pool", `pool '${inputs.poolid}'`, "poolid", err);
       throw err;
     }
     const plan = memberPlan({}, inputs);
@@ -211,6 +256,7 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
       storage,
       removeMembersOnDelete: old.removeMembersOnDelete,
       allowMove: old.allowMove,
+      ...managementOf(old),
     };
     for (const k of Object.keys(inputs) as (keyof PoolInputs)[]) if (inputs[k] === undefined) delete inputs[k];
     return readResult(id, { ...inputs, members }, inputs);
@@ -218,7 +264,7 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
 
   async update(_id, olds, news) {
     const pools = client().pools;
-    if (emptyToUndefined(olds.comment) !== emptyToUndefined(news.comment)) {
+    if (manages(news, "comment") && emptyToUndefined(olds.comment) !== emptyToUndefined(news.comment)) {
       await pools.updateCompat(news.poolid, { comment: news.comment ?? "" });
     }
     // Plan against the pool as it is now, not as last read.
@@ -229,6 +275,7 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
   },
 
   async delete(id, props) {
+    if (!destroysOnDelete(props)) return logReleased(`pool '${id}'`, props.adopt);
     const pools = client().pools;
     const pool = await readPool(id);
     if (!pool) return;

@@ -17,8 +17,12 @@
 //   - on PVE 8: VM.GuestAgent.* -> VM.Monitor (what agent calls checked on PVE 8);
 // a privilege without an equivalent (VM.Replicate on PVE 8) is still an error.
 //
-// Id: the role id; read() also works from the id alone (an import, which Pulumi 3.248 cannot
-// do for dynamic-provider resources: see the README). Built-in roles (PVEVMAdmin...)
+// Adopt (the import route: Pulumi cannot import dynamic-provider resources): `adopt: true`
+// takes an existing custom role under management (adoption.ts): its privileges become the
+// declared list (checked against the server as above, before anything changes). Delete then
+// RELEASES the role (it stays, with the ACLs that use it) unless `destroyOnDelete: true`.
+//
+// Id: the role id; read() also works from the id alone. Built-in roles (PVEVMAdmin...)
 // cannot be managed: PVE refuses to change or delete them.
 
 import * as pulumi from "@pulumi/pulumi";
@@ -29,6 +33,7 @@ import { diffResource, normalize, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { BUILTIN_ROLES, checkPrivilegeName, checkRoleid } from "./access-names";
 import { compact, gone, readResult, listText, sortedSet } from "./access/common";
+import { adoptionRules, alreadyExistsError, comparable, destroysOnDelete, logReleased, managementOf, nothingToAdoptError, type Adoptable } from "./adoption";
 
 export interface RoleArgs {
   /** The role id. Changing it replaces the role. */
@@ -37,9 +42,13 @@ export interface RoleArgs {
   privileges: pulumi.Input<pulumi.Input<string>[]>;
   /** Map privileges of the other major version to this server's equivalent (see above). Default false. */
   translatePrivileges?: pulumi.Input<boolean>;
+  /** Take the existing role `roleid` under management instead of creating it (see the top of this file). */
+  adopt?: pulumi.Input<boolean>;
+  /** Delete the role when the resource is deleted. Default: true, or false for an adopted role (then it is released). */
+  destroyOnDelete?: pulumi.Input<boolean>;
 }
 
-export interface RoleInputs {
+export interface RoleInputs extends Adoptable {
   roleid: string;
   privileges: string[];
   translatePrivileges?: boolean;
@@ -56,6 +65,7 @@ const rules: DiffRules<RoleInputs> = {
   roleid: { replaces: true },
   privileges: { normalize: normalize.stringSet },
   translatePrivileges: { normalize: (v: boolean) => v === true },
+  ...adoptionRules,
 };
 
 /** PVE 8 <-> 9 equivalents, used only with translatePrivileges. */
@@ -132,24 +142,31 @@ export const roleLifecycle: Lifecycle<RoleInputs, RoleState> = {
     });
     c.list<string>("privileges", { required: true, item: (p) => checkPrivilegeName(p) });
     c.boolean("translatePrivileges");
+    c.boolean("adopt");
+    c.boolean("destroyOnDelete");
     return c.result<RoleInputs>(compact({ ...news, privileges: sortedSet(news.privileges)! }));
   },
 
   async diff(_id, olds, news) {
-    const d = diffResource(rules, olds, news, { deleteBeforeReplace: () => false });
+    const cmp = comparable(olds, news, []);
+    const d = diffResource(rules, cmp.olds, cmp.news, { deleteBeforeReplace: () => false });
     return { changes: d.changes, replaces: d.replaces, deleteBeforeReplace: d.deleteBeforeReplace };
   },
 
   async create(inputs) {
     const server = await serverPrivileges();
     const applied = applicablePrivileges(inputs.privileges, server, inputs.translatePrivileges === true);
-    try {
-      await client().access.createRole(inputs.roleid, applied);
-    } catch (err) {
-      if (err instanceof PveApiError && err.kind === "alreadyExists") {
-        throw new Error(`role '${inputs.roleid}' already exists: this stack cannot adopt it (Pulumi cannot import dynamic-provider resources): choose another roleid, or remove it first (pveum role delete ${inputs.roleid}). (${err.message})`);
+    if (inputs.adopt) {
+      const before = await readRole(inputs.roleid);
+      if (!before) throw nothingToAdoptError("Role", `role '${inputs.roleid}'`, "roleid");
+      if (before.join(",") !== applied.join(",")) await client().access.updateRole(inputs.roleid, applied);
+    } else {
+      try {
+        await client().access.createRole(inputs.roleid, applied);
+      } catch (err) {
+        if (err instanceof PveApiError && err.kind === "alreadyExists") throw alreadyExistsError("Role", `role '${inputs.roleid}'`, "roleid", err);
+        throw err;
       }
-      throw err;
     }
     return { id: inputs.roleid, outs: compact({ ...inputs, appliedPrivileges: (await readRole(inputs.roleid)) ?? applied, pveVersion: server.version }) };
   },
@@ -164,6 +181,7 @@ export const roleLifecycle: Lifecycle<RoleInputs, RoleState> = {
       roleid: id,
       privileges: same && props?.privileges ? props.privileges : live,
       translatePrivileges: props?.translatePrivileges,
+      ...managementOf(props),
     });
     return readResult(id, compact({ ...inputs, appliedPrivileges: live, pveVersion: props?.pveVersion }), inputs);
   },
@@ -175,7 +193,8 @@ export const roleLifecycle: Lifecycle<RoleInputs, RoleState> = {
     return { outs: compact({ ...news, appliedPrivileges: (await readRole(id)) ?? applied, pveVersion: server.version }) };
   },
 
-  async delete(id) {
+  async delete(id, props) {
+    if (!destroysOnDelete(props)) return logReleased(`role '${id}'`, props.adopt);
     try {
       await client().access.deleteRole(id);
     } catch (err) {

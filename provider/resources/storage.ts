@@ -1,8 +1,16 @@
 // Storage: a storage definition the stack owns (`/storage`, i.e. /etc/pve/storage.cfg).
 // Types `dir` (path, shared), `lvmthin` (volume group, thin pool) and `nfs` (server, export,
 // options). Content types, nodes and enabled update in place; the id, type, path and backing
-// (vgname/thinpool, server/export) replace, deleting first (PVE ids are unique).
+// (vgname/thinpool, server/export) replace, deleting first when the id stays (PVE ids are
+// unique), creating first when the id changes.
 // Delete refuses while volumes live on the storage, naming them, unless removeVolumesOnDelete.
+//
+// Adopt (the import route: Pulumi cannot import dynamic-provider resources): `adopt: true`
+// takes an existing storage definition under management (adoption.ts). The declared type and
+// backing (path, vgname/thinpool, server/export) must be what it has (they cannot change in
+// place); declared content, nodes, enabled, shared and options are applied; what is left out
+// stays as it is. Delete then RELEASES the definition (it stays, volumes and all) unless
+// `destroyOnDelete: true`, which deletes it as above.
 
 import * as pulumi from "@pulumi/pulumi";
 import * as path from "path";
@@ -11,6 +19,7 @@ import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from ".
 import { InputChecker, pveNames } from "./check";
 import { client } from "./context";
 import { PveApiError } from "../proxmox/errors";
+import { adoptionRules, alreadyExistsError, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
 import type { StorageConfig } from "../proxmox/storage";
 
 export type StorageType = "dir" | "lvmthin" | "nfs";
@@ -47,12 +56,17 @@ export interface StorageArgs {
   enabled?: pulumi.Input<boolean>;
   /** On delete, remove the volumes stored on it instead of refusing. Default false. */
   removeVolumesOnDelete?: pulumi.Input<boolean>;
+  /** Take the existing storage `storage` under management instead of creating it (see the top of this file). */
+  adopt?: pulumi.Input<boolean>;
+  /** Delete the storage when the resource is deleted. Default: true, or false for an adopted storage (then it is released). */
+  destroyOnDelete?: pulumi.Input<boolean>;
 }
 
-export interface StorageInputs {
+export interface StorageInputs extends Adoptable {
   storage: string;
   type: StorageType;
-  content: string[];
+  /** Absent only for an adopted storage that leaves its content as it is. */
+  content?: string[];
   path?: string;
   shared?: boolean;
   vgname?: string;
@@ -61,11 +75,20 @@ export interface StorageInputs {
   export?: string;
   options?: string;
   nodes?: string[];
-  enabled: boolean;
+  /** Absent only for an adopted storage that leaves it as it is. */
+  enabled?: boolean;
   removeVolumesOnDelete?: boolean;
 }
 
-export type StorageState = StorageInputs;
+export interface StorageState extends StorageInputs {
+  content: string[];
+  enabled: boolean;
+}
+
+/** What an adopted storage manages only when declared. */
+const SETTINGS = ["content", "path", "shared", "vgname", "thinpool", "server", "export", "options", "nodes", "enabled"];
+/** What cannot change in place: an adopted storage must already have the declared value. */
+const FIXED = ["path", "vgname", "thinpool", "server", "export"] as const;
 
 const rules: DiffRules<StorageInputs> = {
   storage: { replaces: true },
@@ -81,6 +104,7 @@ const rules: DiffRules<StorageInputs> = {
   nodes: { normalize: normalize.stringSet },
   enabled: { normalize: normalize.flag },
   removeVolumesOnDelete: { normalize: normalize.flag },
+  ...adoptionRules,
 };
 
 function list(value: unknown): string[] {
@@ -101,8 +125,9 @@ function absolutePath(v: string): string | undefined {
   return undefined;
 }
 
-/** The state as PVE stores it, from a `GET /storage/{id}` answer. */
-export function stateFromConfig(cfg: StorageConfig, removeVolumesOnDelete?: boolean): StorageState {
+/** The state as PVE stores it, from a `GET /storage/{id}` answer, with the resource's own flags. */
+export function stateFromConfig(cfg: StorageConfig, flags: Pick<StorageInputs, "removeVolumesOnDelete" | "adopt" | "destroyOnDelete"> = {}): StorageState {
+  const { removeVolumesOnDelete } = flags;
   const type = String(cfg.type) as StorageType;
   const s: StorageState = { storage: cfg.storage, type, content: normalize.stringSet(list(cfg.content)), enabled: !flag(cfg.disable) };
   if (type === "dir" || type === "nfs") s.path = cfg.path;
@@ -115,7 +140,7 @@ export function stateFromConfig(cfg: StorageConfig, removeVolumesOnDelete?: bool
   }
   if (cfg.nodes !== undefined) s.nodes = normalize.stringSet(list(cfg.nodes));
   if (removeVolumesOnDelete !== undefined) s.removeVolumesOnDelete = removeVolumesOnDelete;
-  return s;
+  return { ...s, ...managementOf(flags) };
 }
 
 async function readConfig(storage: string): Promise<StorageConfig | undefined> {
@@ -140,13 +165,56 @@ async function volumesOn(state: StorageState): Promise<string[]> {
   return found;
 }
 
+/** The PUT /storage/{id} parameters that take `olds` (as PVE has it) to `news`; an adopted
+ *  storage changes only what `news` declares. */
+function changeParams(olds: StorageState, news: StorageInputs): Record<string, string | number | boolean> {
+  const params: Record<string, string | number | boolean> = {};
+  const del: string[] = [];
+  if (news.content !== undefined && !sameValue(normalize.stringSet(olds.content ?? []), normalize.stringSet(news.content))) {
+    params.content = news.content.length ? news.content.join(",") : "none";
+  }
+  if (manages(news, "nodes") && !sameValue(olds.nodes, news.nodes)) {
+    if (news.nodes?.length) params.nodes = news.nodes.join(",");
+    else del.push("nodes");
+  }
+  if (manages(news, "enabled") && flag(olds.enabled) !== (news.enabled !== false)) params.disable = news.enabled === false;
+  if (news.type === "dir" && manages(news, "shared") && flag(olds.shared) !== flag(news.shared)) params.shared = !!news.shared;
+  if (news.type === "nfs" && manages(news, "options") && olds.options !== news.options) {
+    if (news.options) params.options = news.options;
+    else del.push("options");
+  }
+  if (del.length) params.delete = del.join(",");
+  return params;
+}
+
+/** `adopt: true`: the existing definition, checked against the declared type and backing, with
+ *  the declared settings applied (in one PUT: it is applied whole or not at all). */
+async function adoptStorage(inputs: StorageInputs): Promise<StorageState> {
+  const cfg = await readConfig(inputs.storage);
+  if (!cfg) throw nothingToAdoptError("Storage", `storage '${inputs.storage}'`, "storage");
+  const have = stateFromConfig(cfg);
+  const fix = (prop: string, has: unknown, declared: unknown, why: string) =>
+    new Error(`cannot adopt storage '${inputs.storage}': ${prop}: it has ${JSON.stringify(has)}, the program declares ${JSON.stringify(declared)}. ${why}`);
+  if (have.type !== inputs.type) throw fix("type", have.type, inputs.type, `A storage's type cannot change: declare type: ${JSON.stringify(have.type)}.`);
+  for (const k of FIXED) {
+    if (inputs[k] !== undefined && inputs[k] !== have[k]) {
+      throw fix(k, have[k], inputs[k], `${k} cannot change in place: declare ${k}: ${JSON.stringify(have[k])}, or leave ${k} out to keep it.`);
+    }
+  }
+  const params = changeParams(have, inputs);
+  if (Object.keys(params).length) await client().storage.update(inputs.storage, params);
+  const after = await readConfig(inputs.storage);
+  if (!after) throw new Error(`storage '${inputs.storage}' disappeared while it was being adopted`);
+  return stateFromConfig(after, inputs);
+}
+
 export const storageLifecycle: Lifecycle<StorageInputs, StorageState> = {
   async check(olds, news) {
     const c = new InputChecker(news);
     const id = c.string("storage", { required: true, pattern: pveNames.storageId, describe: "a storage id: letters, digits, '-', '_', '.', starting with a letter and not ending with '-', '_' or '.'" });
     const type = c.string("type", { required: true, oneOf: STORAGE_TYPES }) as StorageType | undefined;
     const content = c.list<string>("content", {
-      required: true,
+      required: !news.adopt,
       item: (v) => (typeof v !== "string" || !(CONTENT_TYPES as readonly string[]).includes(v) ? `unknown content type '${String(v)}'; known: ${CONTENT_TYPES.join(", ")}` : undefined),
     });
     if (type && content) {
@@ -163,7 +231,10 @@ export const storageLifecycle: Lifecycle<StorageInputs, StorageState> = {
     const nodes = c.list<string>("nodes", { nonEmpty: true, item: (n) => (typeof n !== "string" || !pveNames.node.test(n) ? `'${String(n)}' is not a node name` : undefined) });
     c.boolean("enabled");
     c.boolean("removeVolumesOnDelete");
+    c.boolean("adopt");
+    c.boolean("destroyOnDelete");
     const need = (k: keyof StorageInputs, when: string) => {
+      if (news.adopt) return; // an adopted storage keeps what is left out
       if (news[k] === undefined || news[k] === null || news[k] === ("" as never)) c.fail(k, `${k} is required for a ${when} storage.`);
     };
     const forbid = (keys: (keyof StorageInputs)[], when: string) => {
@@ -193,78 +264,74 @@ export const storageLifecycle: Lifecycle<StorageInputs, StorageState> = {
       storage: id ?? news.storage,
       type: type ?? news.type,
       content: content && !isUnknown(content) ? normalize.stringSet(content) : news.content,
-      enabled: news.enabled ?? true,
+      enabled: news.enabled ?? (news.adopt ? undefined : true),
     };
-    if (type === "nfs" && news.path === undefined && id) out.path = `/mnt/pve/${id}`;
-    if (type === "dir" && news.shared === undefined) out.shared = false;
+    if (out.enabled === undefined) delete out.enabled;
+    if (type === "nfs" && news.path === undefined && id && !news.adopt) out.path = `/mnt/pve/${id}`;
+    if (type === "dir" && news.shared === undefined && !news.adopt) out.shared = false;
     if (nodes && !isUnknown(nodes)) out.nodes = normalize.stringSet(nodes);
     void p;
     return c.result(out);
   },
 
   async diff(_id, olds, news) {
-    const d = diffResource(rules, olds, news, { deleteBeforeReplace: (o, n) => o.storage === n.storage });
+    const cmp = comparable(olds, news, SETTINGS);
+    const d = diffResource(rules, cmp.olds, cmp.news, { deleteBeforeReplace: (o, n) => o.storage === n.storage });
     return { changes: d.changes, replaces: d.replaces, deleteBeforeReplace: d.deleteBeforeReplace ?? false };
   },
 
   async create(inputs) {
     const api = client();
-    await api.storage.create({
-      storage: inputs.storage,
-      type: inputs.type,
-      content: inputs.content.length ? inputs.content.join(",") : "none",
-      path: inputs.type === "dir" || inputs.type === "nfs" ? inputs.path : undefined,
-      shared: inputs.type === "dir" ? !!inputs.shared : undefined,
-      vgname: inputs.vgname,
-      thinpool: inputs.thinpool,
-      server: inputs.server,
-      export: inputs.export,
-      options: inputs.options,
-      nodes: inputs.nodes?.length ? inputs.nodes.join(",") : undefined,
-      disable: !inputs.enabled,
-    });
+    if (inputs.adopt) return { id: inputs.storage, outs: await adoptStorage(inputs) };
+    const content = inputs.content ?? [];
+    try {
+      await api.storage.create({
+        storage: inputs.storage,
+        type: inputs.type,
+        content: content.length ? content.join(",") : "none",
+        path: inputs.type === "dir" || inputs.type === "nfs" ? inputs.path : undefined,
+        shared: inputs.type === "dir" ? !!inputs.shared : undefined,
+        vgname: inputs.vgname,
+        thinpool: inputs.thinpool,
+        server: inputs.server,
+        export: inputs.export,
+        options: inputs.options,
+        nodes: inputs.nodes?.length ? inputs.nodes.join(",") : undefined,
+        disable: inputs.enabled === false,
+      });
+    } catch (e) {
+      if (e instanceof PveApiError && e.kind === "alreadyExists") throw alreadyExistsError("Storage", `storage '${inputs.storage}'`, "storage", e);
+      throw e;
+    }
     const cfg = await readConfig(inputs.storage);
     if (!cfg) throw new Error(`storage '${inputs.storage}' was created but cannot be read back (GET /storage/${inputs.storage})`);
-    return { id: inputs.storage, outs: stateFromConfig(cfg, inputs.removeVolumesOnDelete) };
+    return { id: inputs.storage, outs: stateFromConfig(cfg, inputs) };
   },
 
   async read(id, props) {
     const cfg = await readConfig(id);
     if (!cfg) return { id: "", props: undefined as unknown as StorageState };
-    const state = stateFromConfig(cfg, props?.removeVolumesOnDelete);
+    const state = stateFromConfig(cfg, props);
     if (props) return { id, props: state };
     const { removeVolumesOnDelete: _r, ...inputs } = state;
     void _r;
-    return { id, props: state, inputs: inputs as StorageInputs };
+    return { id, props: state, inputs: inputs as StorageState };
   },
 
   async update(id, olds, news) {
-    const api = client();
-    const params: Record<string, string | number | boolean | undefined> = {};
-    const del: string[] = [];
-    if (!sameValue(normalize.stringSet(olds.content ?? []), news.content)) params.content = news.content.length ? news.content.join(",") : "none";
-    if (!sameValue(olds.nodes, news.nodes)) {
-      if (news.nodes?.length) params.nodes = news.nodes.join(",");
-      else del.push("nodes");
-    }
-    if (flag(olds.enabled) !== flag(news.enabled)) params.disable = !news.enabled;
-    if (news.type === "dir" && flag(olds.shared) !== flag(news.shared)) params.shared = !!news.shared;
-    if (news.type === "nfs" && olds.options !== news.options) {
-      if (news.options) params.options = news.options;
-      else del.push("options");
-    }
-    if (del.length) params.delete = del.join(",");
-    if (Object.keys(params).length) await api.storage.update(id, params);
+    const params = changeParams(olds, news);
+    if (Object.keys(params).length) await client().storage.update(id, params);
     const cfg = await readConfig(id);
     if (!cfg) throw new Error(`storage '${id}' disappeared while it was being updated`);
-    return { outs: stateFromConfig(cfg, news.removeVolumesOnDelete) };
+    return { outs: stateFromConfig(cfg, news) };
   },
 
   async delete(id, props) {
+    if (!destroysOnDelete(props)) return logReleased(`storage '${id}'`, props.adopt);
     const api = client();
     const cfg = await readConfig(id);
     if (!cfg) return;
-    const state = stateFromConfig(cfg, props.removeVolumesOnDelete);
+    const state = stateFromConfig(cfg, props);
     const volumes = await volumesOn(state);
     if (volumes.length && !props.removeVolumesOnDelete) {
       const shown = volumes.slice(0, 20).join(", ") + (volumes.length > 20 ? `, and ${volumes.length - 20} more` : "");

@@ -3,16 +3,20 @@
 //
 // PVE keeps one ACL entry per (path, principal, role), with one propagate flag. So:
 // - Roles change in place; the principal, the path or `propagate` replace the binding.
-// - A binding removes, on delete or when a role leaves its list, only the roles IT granted. A
-//   role that the principal already had on that path when the binding was created (granted by a
-//   person, or by another binding) is recorded in `preexistingRoles` and never removed by this
-//   binding. If that earlier grant has the other propagate flag, create fails instead of
-//   silently changing it.
-// - Two bindings of the same stack that list the same role for the same principal and path are
-//   an overlap PVE cannot represent as two grants: whichever is created second records the role
-//   as preexisting, and deleting the first removes it for both (the second then reports it
-//   missing on refresh and grants it again on the next `up`). Created in parallel, both may
-//   believe they granted it. Keep each (path, principal, role) in one binding.
+// - A binding removes, on delete or when a role leaves its list, only the roles IT granted.
+// - Overlap: PVE's ACL cannot tell who granted an entry, so two grants of one (path, principal,
+//   role) are indistinguishable, and deleting either would revoke it for both. So a binding never
+//   takes over an existing grant silently: when a role it lists is already granted (by a person,
+//   another stack, or another binding), create (and an update adding that role) FAILS, naming it,
+//   unless `adopt: true`. With adopt, the existing grant is recorded in `preexistingRoles` and
+//   kept when the binding is deleted or drops the role (unless `destroyOnDelete: true`); if its
+//   propagate flag differs, adoption fails instead of changing it. Two bindings of one program
+//   listing the same (path, principal, role) are refused even when created in parallel: the
+//   provider process remembers each triple a binding granted or adopted in this run.
+//   What stays out of reach: an adopted grant belongs to someone else, so if they revoke it
+//   (e.g. another stack deletes its binding), refresh shows the role missing and the next `up`
+//   grants it again, now as this binding's own.
+// - `destroyOnDelete: false` keeps every role on delete (nothing is revoked).
 // - read() reports which of the binding's roles are still granted: a role removed out of band
 //   drops out of `roles` (drift) and the next `up` grants it again. When none of its roles is
 //   left, refresh drops the binding from the state and the next `up` creates it again. A
@@ -33,6 +37,7 @@ import { diffResource, normalize, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { BUILTIN_ROLES, checkAclPath, checkFullTokenId, checkGroupid, checkRoleid, checkUserid, normalizeAclPath } from "./access-names";
 import { compact, difference, gone, intersection, listText, readResult, sortedSet } from "./access/common";
+import { adoptionRules, comparable, logReleased, managementOf, type Adoptable } from "./adoption";
 
 export type PrincipalType = "user" | "token" | "group";
 
@@ -47,9 +52,13 @@ export interface UserRoleBindingArgs {
   group?: pulumi.Input<string>;
   /** Whether the grant applies to the paths below `path` too. Default true (PVE's default). */
   propagate?: pulumi.Input<boolean>;
+  /** Take roles the principal already has here under management instead of failing (see the top of this file). */
+  adopt?: pulumi.Input<boolean>;
+  /** On delete, revoke the adopted roles too (true), or revoke nothing (false). Default: only the roles this binding granted. */
+  destroyOnDelete?: pulumi.Input<boolean>;
 }
 
-export interface UserRoleBindingInputs {
+export interface UserRoleBindingInputs extends Adoptable {
   path: string;
   roles: string[];
   user?: string;
@@ -70,6 +79,7 @@ const rules: DiffRules<UserRoleBindingInputs> = {
   token: { replaces: true },
   group: { replaces: true },
   propagate: { replaces: true, normalize: (v: boolean) => v !== false },
+  ...adoptionRules,
 };
 
 const PRINCIPALS: PrincipalType[] = ["user", "token", "group"];
@@ -123,11 +133,36 @@ async function requireRolesExist(roles: string[]): Promise<void> {
   }
 }
 
+/** (path, principal, role) triples a binding granted or adopted in this provider process (one
+ *  `pulumi up`): how two bindings of one program, created in parallel, are told apart. */
+const claims = new Set<string>();
+const claimKey = (path: string, type: PrincipalType, ugid: string, role: string) => `${path}|${type}:${ugid}|${role}`;
+
 /**
- * Splits `wanted` roles into those to grant and those already granted (kept as preexisting);
- * fails on an existing grant with the other propagate flag, which granting would overwrite.
+ * Splits `wanted` roles into those to grant and those already granted (adopted, with adopt);
+ * fails on a role another binding of this run claimed, on an existing grant without adopt, and
+ * on an existing grant with the other propagate flag, which granting would overwrite. Claims
+ * the wanted roles for the caller: it must run without an `await` between the read of
+ * `current` and the grant, and the caller releases the claims if granting fails.
  */
-function planGrant(wanted: string[], current: Map<string, boolean>, propagate: boolean, where: string): { grant: string[]; already: string[] } {
+function planGrant(wanted: string[], current: Map<string, boolean>, propagate: boolean, adopt: boolean, target: { path: string; type: PrincipalType; ugid: string }): { grant: string[]; already: string[] } {
+  const where = `${target.type} '${target.ugid}' on '${target.path}'`;
+  const key = (r: string) => claimKey(target.path, target.type, target.ugid, r);
+  const claimed = wanted.filter((r) => claims.has(key(r)));
+  if (claimed.length) {
+    throw new Error(
+      `roles: ${listText(claimed.map((r) => `'${r}'`))} for ${where} ${claimed.length > 1 ? "are" : "is"} already granted by another UserRoleBinding of this program. ` +
+        `PVE keeps one ACL entry per (path, principal, role), so two bindings of one grant cannot be told apart and deleting either would revoke it for both. Keep each (path, principal, role) in one binding.`,
+    );
+  }
+  const existing = wanted.filter((r) => current.has(r));
+  if (existing.length && !adopt) {
+    throw new Error(
+      `roles: ${where} already has ${listText(existing.map((r) => `'${r}'`))}, granted outside this binding (by a person, another stack or another binding). ` +
+        `PVE cannot tell grants apart, so a binding does not take one over silently: set adopt: true to take the existing grant under management (it is then kept when this binding is deleted, unless destroyOnDelete: true), or remove ${existing.length > 1 ? "them" : "it"} from roles. ` +
+        `If another binding of this stack is dropping ${existing.length > 1 ? "these roles" : "this role"} in the same update, run \`pulumi up\` again once it has.`,
+    );
+  }
   const conflicts = wanted.filter((r) => current.has(r) && current.get(r) !== propagate);
   if (conflicts.length) {
     throw new Error(
@@ -135,7 +170,12 @@ function planGrant(wanted: string[], current: Map<string, boolean>, propagate: b
         `PVE keeps one propagate flag per (path, principal, role), so granting it would change that other grant. Make the two agree, or remove the other grant first.`,
     );
   }
-  return { grant: wanted.filter((r) => !current.has(r)), already: wanted.filter((r) => current.has(r)) };
+  for (const r of wanted) claims.add(key(r));
+  return { grant: wanted.filter((r) => !current.has(r)), already: existing };
+}
+
+function release(target: { path: string; type: PrincipalType; ugid: string }, roles: string[]): void {
+  for (const r of roles) claims.delete(claimKey(target.path, target.type, target.ugid, r));
 }
 
 async function grant(path: string, type: PrincipalType, ugid: string, roles: string[], propagate: boolean): Promise<void> {
@@ -177,11 +217,14 @@ export const userRoleBindingLifecycle: Lifecycle<UserRoleBindingInputs, UserRole
     if (which === "token") c.string("token", { rule: checkFullTokenId });
     if (which === "group") c.string("group", { rule: checkGroupid });
     c.boolean("propagate");
+    c.boolean("adopt");
+    c.boolean("destroyOnDelete");
     return c.result<UserRoleBindingInputs>(compact({ ...news, path, roles: sortedSet(news.roles)!, propagate: news.propagate ?? true }));
   },
 
   async diff(_id, olds, news) {
-    const d = diffResource(rules, olds, news, { deleteBeforeReplace: (o, n) => sameTarget(o, n) });
+    const cmp = comparable(olds, news, []);
+    const d = diffResource(rules, cmp.olds, cmp.news, { deleteBeforeReplace: (o, n) => sameTarget(o, n) });
     return { changes: d.changes, replaces: d.replaces, deleteBeforeReplace: d.deleteBeforeReplace };
   },
 
@@ -190,13 +233,19 @@ export const userRoleBindingLifecycle: Lifecycle<UserRoleBindingInputs, UserRole
     const propagate = inputs.propagate !== false;
     await requireRolesExist(inputs.roles);
     const current = await grantsOn(inputs.path, type, ugid);
-    const { grant: toGrant, already } = planGrant(inputs.roles, current, propagate, `${type} '${ugid}' on '${inputs.path}'`);
+    const target = { path: inputs.path, type, ugid };
+    const { grant: toGrant, already } = planGrant(inputs.roles, current, propagate, inputs.adopt === true, target);
     if (already.length) {
-      providerLogger.warn(
-        `UserRoleBinding ${bindingId(inputs.path, type, ugid)}: ${listText(already)} ${already.length > 1 ? "were" : "was"} already granted outside this binding; it will not remove ${already.length > 1 ? "them" : "it"}.`,
+      providerLogger.info(
+        `UserRoleBinding ${bindingId(inputs.path, type, ugid)}: adopted ${listText(already)}, granted before; ${inputs.destroyOnDelete ? "revoked" : "kept"} when the binding is deleted.`,
       );
     }
-    await grant(inputs.path, type, ugid, toGrant, propagate);
+    try {
+      await grant(inputs.path, type, ugid, toGrant, propagate);
+    } catch (err) {
+      release(target, inputs.roles);
+      throw err;
+    }
     return {
       id: bindingId(inputs.path, type, ugid),
       outs: compact({ ...inputs, propagate, preexistingRoles: sortedSet(already)! }),
@@ -209,6 +258,8 @@ export const userRoleBindingLifecycle: Lifecycle<UserRoleBindingInputs, UserRole
     const imported = props?.roles === undefined;
     const claimed = imported ? (parseBindingId(id).roles ?? [...current.keys()]) : props.roles;
     const present = sortedSet(intersection(claimed, [...current.keys()]))!;
+    // A grant that is gone is claimed by nobody: the next `up` grants it again as this binding's.
+    release(target, difference(claimed, present));
     if (present.length === 0) return gone<UserRoleBindingState>();
     const flags = new Set(present.map((r) => current.get(r)));
     let propagate = props?.propagate ?? true;
@@ -216,7 +267,7 @@ export const userRoleBindingLifecycle: Lifecycle<UserRoleBindingInputs, UserRole
     else if (imported) {
       throw new Error(`${target.type} '${target.ugid}' has roles on '${target.path}' with different propagate flags; import them as separate bindings, listing the roles: '${bindingId(target.path, target.type, target.ugid)}|<role>,<role>'`);
     }
-    const inputs: UserRoleBindingInputs = { path: target.path, roles: present, [target.type]: target.ugid, propagate };
+    const inputs: UserRoleBindingInputs = { path: target.path, roles: present, [target.type]: target.ugid, propagate, ...managementOf(props) };
     const preexistingRoles = intersection(props?.preexistingRoles ?? [], present);
     return readResult(bindingId(target.path, target.type, target.ugid), { ...inputs, preexistingRoles }, inputs);
   },
@@ -226,27 +277,48 @@ export const userRoleBindingLifecycle: Lifecycle<UserRoleBindingInputs, UserRole
     const propagate = news.propagate !== false;
     await requireRolesExist(news.roles);
     const current = await grantsOn(news.path, type, ugid);
+    const target = { path: news.path, type, ugid };
     const preexisting = olds.preexistingRoles ?? [];
-    // Newly listed roles that someone else already granted become preexisting.
+    // Newly listed roles: granted, or adopted when someone else already granted them.
     const added = difference(news.roles, olds.roles);
-    const { already } = planGrant(added, current, propagate, `${type} '${ugid}' on '${news.path}'`);
+    const { already } = planGrant(added, current, propagate, news.adopt === true, target);
     const toGrant = news.roles.filter((r) => !current.has(r));
-    const toRevoke = intersection(difference(difference(olds.roles, news.roles), preexisting), [...current.keys()]);
-    await grant(news.path, type, ugid, toGrant, propagate);
+    const dropped = difference(olds.roles, news.roles);
+    // a role dropped from the list is revoked if this binding granted it (adopted: with destroyOnDelete)
+    const toRevoke = intersection(revocable(dropped, preexisting, news.destroyOnDelete === true || undefined), [...current.keys()]);
+    try {
+      await grant(news.path, type, ugid, toGrant, propagate);
+    } catch (err) {
+      release(target, added);
+      throw err;
+    }
     await revoke(news.path, type, ugid, toRevoke);
+    release(target, dropped);
     const nextPreexisting = sortedSet([...intersection(preexisting, news.roles), ...already])!;
     return { outs: compact({ ...news, propagate, preexistingRoles: nextPreexisting }) };
   },
 
-  async delete(_id, props) {
+  async delete(id, props) {
     const { type, ugid } = principalOf(props);
+    const target = { path: props.path, type, ugid };
+    if (props.destroyOnDelete === false) {
+      release(target, props.roles);
+      return logReleased(`the roles of UserRoleBinding ${id}`, props.adopt);
+    }
     const current = await grantsOn(props.path, type, ugid);
-    // Only what this binding granted and is still there (a role that is gone, or a principal
-    // that was deleted with its ACLs, needs nothing).
-    const ours = intersection(difference(props.roles, props.preexistingRoles ?? []), [...current.keys()]);
+    // What this binding granted (and, with destroyOnDelete, adopted) that is still there: a
+    // role that is gone, or a principal deleted with its ACLs, needs nothing.
+    const ours = intersection(revocable(props.roles, props.preexistingRoles ?? [], props.destroyOnDelete), [...current.keys()]);
     await revoke(props.path, type, ugid, ours);
+    release(target, props.roles);
   },
 };
+
+/** Of `roles`, those to revoke: this binding's own, and the adopted ones only with destroyOnDelete: true. */
+function revocable(roles: string[], adopted: string[], destroyOnDelete: boolean | undefined): string[] {
+  if (destroyOnDelete === false) return [];
+  return destroyOnDelete === true ? roles : difference(roles, adopted);
+}
 
 function sameTarget(o: Partial<UserRoleBindingInputs>, n: Partial<UserRoleBindingInputs>): boolean {
   try {

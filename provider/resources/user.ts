@@ -10,8 +10,13 @@
 // user keeps the password it has). PVE never returns a password, so read() keeps the one in
 // the state, and an imported user has none until the program sets one.
 //
-// Id: the user id; read() also works from the id alone (an import, which Pulumi 3.248 cannot
-// do for dynamic-provider resources: see the README).
+// Adopt (the import route: Pulumi cannot import dynamic-provider resources): `adopt: true`
+// takes an existing user under management (adoption.ts): the declared settings (and a declared
+// password, which needs a login, not a token) are applied; undeclared ones are left as they
+// are, and a failed adoption puts back what it changed. Delete then RELEASES the user (it stays
+// in PVE with its tokens and ACLs) unless `destroyOnDelete: true`.
+//
+// Id: the user id; read() also works from the id alone.
 
 import * as pulumi from "@pulumi/pulumi";
 import { isNotFound, PveApiError } from "../proxmox/errors";
@@ -21,6 +26,7 @@ import { diffResource, normalize, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { checkGroupid, checkUserid, realmOf } from "./access-names";
 import { compact, emptyToUndefined, gone, sortedSet, withSecretOutputs } from "./access/common";
+import { adoptionRules, alreadyExistsError, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
 
 export interface UserArgs {
   /** `name@realm`, e.g. `fleet@pve`. Changing it replaces the user (and drops its ACLs and tokens). */
@@ -37,9 +43,13 @@ export interface UserArgs {
   groups?: pulumi.Input<pulumi.Input<string>[]>;
   /** Only for the `pve` realm (other realms authenticate elsewhere). 8 to 64 characters. Secret. */
   password?: pulumi.Input<string>;
+  /** Take the existing user `userid` under management instead of creating it (see the top of this file). */
+  adopt?: pulumi.Input<boolean>;
+  /** Delete the user when the resource is deleted. Default: true, or false for an adopted user (then it is released). */
+  destroyOnDelete?: pulumi.Input<boolean>;
 }
 
-export interface UserInputs {
+export interface UserInputs extends Adoptable {
   userid: string;
   enable?: boolean;
   expire?: number;
@@ -64,7 +74,13 @@ const rules: DiffRules<UserInputs> = {
   comment: text,
   groups: { normalize: (v: string[]) => (v.length ? normalize.stringSet(v) : undefined) },
   password: {},
+  ...adoptionRules,
 };
+
+/** Account fields PUT /access/users/{userid} sets; an empty string clears one. */
+const FIELDS = ["enable", "expire", "email", "firstname", "lastname", "comment"] as const;
+/** What an adopted user manages only when declared. */
+const SETTINGS = [...FIELDS, "groups", "password"];
 
 const EMAIL = /^[^\s@]+@[^\s@]+$/;
 
@@ -94,6 +110,50 @@ function passwordNeedsTicket(userid: string): Error {
   );
 }
 
+/** The PUT parameters for `inputs`: every account field (an adopted user: the declared ones). */
+function userParams(inputs: UserInputs, withGroups: boolean): Record<string, unknown> {
+  const all: Record<(typeof FIELDS)[number], unknown> = {
+    enable: inputs.enable ?? true,
+    expire: inputs.expire ?? 0,
+    email: inputs.email ?? "",
+    firstname: inputs.firstname ?? "",
+    lastname: inputs.lastname ?? "",
+    comment: inputs.comment ?? "",
+  };
+  const out: Record<string, unknown> = {};
+  for (const k of FIELDS) if (manages(inputs, k)) out[k] = all[k];
+  if (withGroups) out.groups = inputs.groups ?? [];
+  return out;
+}
+
+/** `adopt: true`: the existing user with the declared settings applied; on a failure the
+ *  fields it changed are put back. */
+async function adoptUser(inputs: UserInputs): Promise<UserState> {
+  const api = client().access;
+  const before = await readUser(inputs.userid);
+  if (!before) throw nothingToAdoptError("User", `user '${inputs.userid}'`, "userid");
+  if (inputs.password !== undefined && client().identity.kind === "token") throw passwordNeedsTicket(inputs.userid);
+  const cmp = comparable({ ...before, adopt: true }, inputs, SETTINGS);
+  const fields = diffResource(rules, cmp.olds, cmp.news).changed.filter((k) => (SETTINGS as string[]).includes(k) && k !== "password");
+  try {
+    if (fields.length) await api.updateUser(inputs.userid, userParams(inputs, fields.includes("groups")));
+    if (inputs.password !== undefined) await client().put("/access/password", { userid: inputs.userid, password: inputs.password });
+  } catch (err) {
+    let undone = "it was left as it was";
+    if (fields.length) {
+      try {
+        await api.updateUser(inputs.userid, userParams({ ...before, adopt: false }, fields.includes("groups")));
+      } catch (undo) {
+        undone = `putting back its settings failed (${(undo as Error).message})`;
+      }
+    }
+    throw new Error(`${(err as Error).message}\n(user '${inputs.userid}' was not adopted; ${undone}.)`);
+  }
+  const live = await readUser(inputs.userid);
+  if (!live) throw new Error(`user '${inputs.userid}' disappeared while it was being adopted`);
+  return compact({ ...live, password: inputs.password, ...managementOf(inputs) });
+}
+
 export const userLifecycle: Lifecycle<UserInputs, UserState> = {
   async check(_olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
@@ -105,6 +165,8 @@ export const userLifecycle: Lifecycle<UserInputs, UserState> = {
     c.string("lastname", { maxLength: 1024 });
     c.string("comment", { maxLength: 2048 });
     c.list<string>("groups", { item: (g) => (typeof g === "string" ? checkGroupid(g) : "a group id must be a string.") });
+    c.boolean("adopt");
+    c.boolean("destroyOnDelete");
     const password = news.password;
     if (password !== undefined && password !== null) {
       if (typeof password !== "string") {
@@ -122,8 +184,9 @@ export const userLifecycle: Lifecycle<UserInputs, UserState> = {
     return c.result<UserInputs>(
       compact({
         ...news,
-        enable: news.enable ?? true,
-        expire: news.expire ?? 0,
+        // an adopted user keeps what the program leaves out
+        enable: news.enable ?? (news.adopt ? undefined : true),
+        expire: news.expire ?? (news.adopt ? undefined : 0),
         email: emptyToUndefined(news.email),
         firstname: emptyToUndefined(news.firstname),
         lastname: emptyToUndefined(news.lastname),
@@ -134,11 +197,13 @@ export const userLifecycle: Lifecycle<UserInputs, UserState> = {
   },
 
   async diff(_id, olds, news) {
-    const d = diffResource(rules, olds, news, { deleteBeforeReplace: () => true });
+    const cmp = comparable(olds, news, SETTINGS);
+    const d = diffResource(rules, cmp.olds, cmp.news, { deleteBeforeReplace: () => true });
     return { changes: d.changes, replaces: d.replaces, deleteBeforeReplace: d.deleteBeforeReplace };
   },
 
   async create(inputs) {
+    if (inputs.adopt) return { id: inputs.userid, outs: await adoptUser(inputs) };
     try {
       await client().access.createUser(inputs.userid, {
         enable: inputs.enable,
@@ -151,20 +216,18 @@ export const userLifecycle: Lifecycle<UserInputs, UserState> = {
         password: inputs.password,
       });
     } catch (err) {
-      if (err instanceof PveApiError && err.kind === "alreadyExists") {
-        throw new Error(`user '${inputs.userid}' already exists: this stack cannot adopt it (Pulumi cannot import dynamic-provider resources): choose another userid, or remove it first (pveum user delete ${inputs.userid}). (${err.message})`);
-      }
+      if (err instanceof PveApiError && err.kind === "alreadyExists") throw alreadyExistsError("User", `user '${inputs.userid}'`, "userid", err);
       throw err;
     }
     const live = await readUser(inputs.userid);
     if (!live) throw new Error(`user '${inputs.userid}' was created but cannot be read back`);
-    return { id: inputs.userid, outs: compact({ ...live, password: inputs.password }) };
+    return { id: inputs.userid, outs: compact({ ...live, password: inputs.password, ...managementOf(inputs) }) };
   },
 
   async read(id, props) {
     const live = await readUser(id);
     if (!live) return gone<UserState>();
-    const state = compact<UserState>({ ...live, password: props?.password });
+    const state = compact<UserState>({ ...live, password: props?.password, ...managementOf(props) });
     return { id, props: state, inputs: state };
   },
 
@@ -172,28 +235,19 @@ export const userLifecycle: Lifecycle<UserInputs, UserState> = {
     const api = client().access;
     const passwordChanged = news.password !== undefined && news.password !== olds.password;
     if (passwordChanged && client().identity.kind === "token") throw passwordNeedsTicket(news.userid);
-    const d = diffResource(rules, olds, news);
-    const fields = d.changed.filter((k) => k !== "password" && k !== "userid");
-    if (fields.length) {
-      await api.updateUser(news.userid, {
-        enable: news.enable ?? true,
-        expire: news.expire ?? 0,
-        email: news.email ?? "",
-        firstname: news.firstname ?? "",
-        lastname: news.lastname ?? "",
-        comment: news.comment ?? "",
-        groups: fields.includes("groups") ? (news.groups ?? []) : undefined,
-      });
-    }
+    const cmp = comparable(olds, news, SETTINGS);
+    const fields = diffResource(rules, cmp.olds, cmp.news).changed.filter((k) => (SETTINGS as string[]).includes(k) && k !== "password");
+    if (fields.length) await api.updateUser(news.userid, userParams(news, fields.includes("groups")));
     if (passwordChanged) {
       await client().put("/access/password", { userid: news.userid, password: news.password });
     }
     const live = await readUser(news.userid);
     if (!live) throw new Error(`user '${news.userid}' disappeared during the update`);
-    return { outs: compact({ ...live, password: news.password }) };
+    return { outs: compact({ ...live, password: news.password, ...managementOf(news) }) };
   },
 
-  async delete(id) {
+  async delete(id, props) {
+    if (!destroysOnDelete(props)) return logReleased(`user '${id}'`, props.adopt);
     try {
       await client().access.deleteUser(id);
     } catch (err) {

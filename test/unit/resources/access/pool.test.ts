@@ -1,12 +1,12 @@
 import { poolLifecycle as lc, type PoolState } from "../../../../provider/resources/pool";
-import { checkAndCreate, checkAndDiff, errorOf, startTestSim, type TestSim } from "./sim-helpers";
+import { checkAndCreate, checkAndDiff, errorOf, replaceLikeEngine, startTestSim, type TestSim } from "./sim-helpers";
 
 let s: TestSim;
 
 beforeAll(async () => {
   s = await startTestSim();
   const root = s.clientFor(s.rootToken);
-  for (const vmid of [100, 101, 102, 103]) await root.qemu.createAndWait("pve1", vmid, { name: `vm${vmid}`, memory: 512 });
+  for (const vmid of [100, 101, 102, 103, 110, 111, 112, 113]) await root.qemu.createAndWait("pve1", vmid, { name: `vm${vmid}`, memory: 512 });
 });
 afterAll(() => s.stop());
 
@@ -105,9 +105,98 @@ describe("Pool", () => {
     expect((await lc.read(id, outs)).inputs).toEqual({ poolid: "team/ci", comment: "nested" });
   });
 
-  it("rejects a pool that already exists with an import hint", async () => {
-    const msg = await errorOf(checkAndCreate(lc, { poolid: "team" }));
-    expect(msg).toContain("already exists");
-    expect(msg).toContain("import");
+  it("rejects a pool that already exists, saying to set adopt: true, and leaves it as it is", async () => {
+    s.sim.pools.require("team").comment = "by hand";
+    const msg = await errorOf(checkAndCreate(lc, { poolid: "team", comment: "mine" }));
+    expect(msg).toContain("pool 'team' already exists");
+    expect(msg).toContain("set adopt: true on the Pool");
+    expect(msg).toContain("choose another poolid");
+    expect(s.sim.pools.get("team")?.comment).toBe("by hand");
+  });
+
+  it("replaces for real on a poolid change: deletes the old pool first, then creates the new one with the members", async () => {
+    const { id, outs } = await checkAndCreate(lc, { poolid: "blue", comment: "c", vms: [112] });
+    const r = await replaceLikeEngine(lc, id, outs, { poolid: "green", comment: "c", vms: [112] });
+    // A VM is in at most one pool, so the old pool must let it go before the new one takes it.
+    expect(r.order).toEqual(["delete old", "create new"]);
+    expect(r.id).toBe("green");
+    expect(s.sim.pools.exists("blue")).toBe(false);
+    expect(s.sim.pools.poolOfVm(112)).toBe("green");
+    expect(r.outs).toMatchObject({ poolid: "green", vms: [112], members: { vms: [112], storage: [] } });
+    await lc.delete(r.id, r.outs);
+    expect(s.sim.pools.poolOfVm(112)).toBeUndefined();
+  });
+});
+
+describe("Pool adopt", () => {
+  beforeAll(() => {
+    const legacy = s.sim.pools.create("legacy", "made by hand");
+    legacy.storage.add("local");
+    s.sim.pools.addVm("legacy", 110);
+  });
+
+  let state: PoolState;
+  it("adopts an existing pool: declared members added, the undeclared comment and members left alone", async () => {
+    const requests = s.requests();
+    const { id, outs } = await checkAndCreate(lc, { poolid: "legacy", adopt: true, vms: [111] });
+    expect(id).toBe("legacy");
+    expect(outs).toMatchObject({ poolid: "legacy", adopt: true, vms: [111], comment: "made by hand", members: { vms: [110, 111], storage: ["local"] } });
+    expect(s.sim.pools.get("legacy")).toMatchObject({ comment: "made by hand", vms: new Set([110, 111]), storage: new Set(["local"]) });
+    expect(s.sim.requestLog.slice(requests).filter((r) => r.method === "POST")).toEqual([]); // nothing created
+    state = outs;
+  });
+
+  it("shows no change for the same program, before and after a refresh, even when an undeclared setting drifts", async () => {
+    const same = { poolid: "legacy", adopt: true, vms: [111] };
+    expect((await checkAndDiff(lc, "legacy", state, same)).diff.changes).toBe(false);
+    s.sim.pools.require("legacy").comment = "edited by hand"; // not declared: not managed
+    const read = await lc.read("legacy", state);
+    expect(read.props).toMatchObject({ comment: "edited by hand", adopt: true, vms: [111] });
+    expect((await checkAndDiff(lc, "legacy", read.props as PoolState, same)).diff.changes).toBe(false);
+    state = read.props as PoolState;
+  });
+
+  it("applies a newly declared comment and member in place, without touching the other members", async () => {
+    const next = { poolid: "legacy", adopt: true, comment: "fleet", vms: [111, 113] };
+    const { inputs, diff } = await checkAndDiff(lc, "legacy", state, next);
+    expect(diff).toMatchObject({ changes: true, replaces: [] });
+    const { outs } = await lc.update("legacy", state, inputs);
+    expect(outs).toMatchObject({ comment: "fleet", vms: [111, 113], members: { vms: [110, 111, 113], storage: ["local"] } });
+    expect(s.sim.pools.get("legacy")?.comment).toBe("fleet");
+    // dropping adopt changes only what delete does: in place, no replacement
+    expect((await checkAndDiff(lc, "legacy", outs, { poolid: "legacy", comment: "fleet", vms: [111, 113] })).diff).toMatchObject({ changes: true, replaces: [] });
+    state = outs;
+  });
+
+  it("releases an adopted pool on delete: it stays in PVE with all its members", async () => {
+    await lc.delete("legacy", state);
+    expect(s.sim.pools.get("legacy")).toMatchObject({ comment: "fleet", vms: new Set([110, 111, 113]), storage: new Set(["local"]) });
+  });
+
+  it("deletes an adopted pool with destroyOnDelete: true (refusing, as usual, while it holds members it did not declare)", async () => {
+    const { outs } = await checkAndCreate(lc, { poolid: "legacy", adopt: true, destroyOnDelete: true, vms: [111, 113] });
+    const msg = await errorOf(lc.delete("legacy", outs));
+    expect(msg).toContain("VM 110");
+    expect(s.sim.pools.exists("legacy")).toBe(true);
+    await lc.delete("legacy", { ...outs, removeMembersOnDelete: true });
+    expect(s.sim.pools.exists("legacy")).toBe(false);
+    expect(s.sim.pools.poolOfVm(110)).toBeUndefined();
+  });
+
+  it("fails clearly when there is no pool to adopt, creating nothing", async () => {
+    const msg = await errorOf(checkAndCreate(lc, { poolid: "nosuch", adopt: true, comment: "x" }));
+    expect(msg).toBe("cannot adopt pool 'nosuch': it does not exist on the cluster. Fix poolid, or remove adopt: true to have the Pool create it.");
+    expect(s.sim.pools.exists("nosuch")).toBe(false);
+  });
+
+  it("a failed adoption leaves the pool as it was (comment put back, no member added)", async () => {
+    s.sim.pools.create("old", "before");
+    s.sim.pools.create("holder");
+    s.sim.pools.addVm("holder", 113);
+    const msg = await errorOf(checkAndCreate(lc, { poolid: "old", adopt: true, comment: "after", vms: [112, 113] }));
+    expect(msg).toContain("belongs already to pool 'holder'");
+    expect(msg).toContain("pool 'old' was not adopted; it was left as it was");
+    expect(s.sim.pools.get("old")).toMatchObject({ comment: "before", vms: new Set() });
+    expect(s.sim.pools.poolOfVm(113)).toBe("holder");
   });
 });

@@ -1,5 +1,5 @@
 import { roleLifecycle as roles, type RoleState } from "../../../../provider/resources/role";
-import { checkAndCreate, checkAndDiff, errorOf, startTestSim, type TestSim } from "./sim-helpers";
+import { checkAndCreate, checkAndDiff, errorOf, replaceLikeEngine, startTestSim, type TestSim } from "./sim-helpers";
 
 /** kubermatic machine-controller's documented token privileges (written for PVE 8). */
 const MACHINE_CONTROLLER = [
@@ -59,6 +59,66 @@ describe("Role on PVE 9", () => {
     expect(imported.inputs).toEqual({ roleid: "MachineController", privileges: state.appliedPrivileges });
     const { diff } = await checkAndDiff(roles, "MachineController", imported.props as RoleState, { roleid: "MachineController", privileges: state.appliedPrivileges });
     expect(diff.changes).toBe(false);
+  });
+
+  it("replaces for real on a roleid change: creates the new role first, then deletes the old one", async () => {
+    const { id, outs } = await checkAndCreate(roles, { roleid: "Runner", privileges: ["VM.Audit", "VM.Clone"] });
+    const r = await replaceLikeEngine(roles, id, outs, { roleid: "Runner2", privileges: ["VM.Audit", "VM.Clone"] });
+    expect(r.order).toEqual(["create new", "delete old"]);
+    expect(s.sim.access.roles.has("Runner")).toBe(false);
+    expect([...s.sim.access.roles.get("Runner2")!.privs].sort()).toEqual(["VM.Audit", "VM.Clone"]);
+    await roles.delete(r.id, r.outs);
+  });
+
+  it("rejects a role that already exists, saying to set adopt: true, and changes nothing", async () => {
+    s.sim.access.roles.set("Existing", { privs: new Set(["VM.Audit"]), special: false });
+    const msg = await errorOf(checkAndCreate(roles, { roleid: "Existing", privileges: ["Sys.Audit"] }));
+    expect(msg).toContain("role 'Existing' already exists");
+    expect(msg).toContain("set adopt: true on the Role");
+    expect([...s.sim.access.roles.get("Existing")!.privs]).toEqual(["VM.Audit"]);
+  });
+
+  describe("adopt", () => {
+    let adopted: RoleState;
+    it("adopts an existing role, giving it the declared privileges", async () => {
+      s.sim.access.roles.set("Legacy", { privs: new Set(["VM.Audit"]), special: false });
+      const { id, outs } = await checkAndCreate(roles, { roleid: "Legacy", adopt: true, privileges: ["VM.Audit", "VM.Console"] });
+      expect(id).toBe("Legacy");
+      expect([...s.sim.access.roles.get("Legacy")!.privs].sort()).toEqual(["VM.Audit", "VM.Console"]);
+      expect(outs).toMatchObject({ adopt: true, appliedPrivileges: ["VM.Audit", "VM.Console"] });
+      adopted = outs;
+    });
+
+    it("shows no change for the same program before and after a refresh; updates in place", async () => {
+      const same = { roleid: "Legacy", adopt: true, privileges: ["VM.Console", "VM.Audit"] };
+      expect((await checkAndDiff(roles, "Legacy", adopted, same)).diff.changes).toBe(false);
+      const read = await roles.read("Legacy", adopted);
+      expect((await checkAndDiff(roles, "Legacy", read.props as RoleState, same)).diff.changes).toBe(false);
+      const { inputs, diff } = await checkAndDiff(roles, "Legacy", read.props as RoleState, { ...same, privileges: ["VM.Audit"] });
+      expect(diff).toMatchObject({ changes: true, replaces: [] });
+      adopted = (await roles.update("Legacy", read.props as RoleState, inputs)).outs;
+      expect([...s.sim.access.roles.get("Legacy")!.privs]).toEqual(["VM.Audit"]);
+    });
+
+    it("releases an adopted role on delete; destroyOnDelete: true deletes it", async () => {
+      await roles.delete("Legacy", adopted);
+      expect(s.sim.access.roles.has("Legacy")).toBe(true);
+      const { inputs, diff } = await checkAndDiff(roles, "Legacy", adopted, { roleid: "Legacy", adopt: true, destroyOnDelete: true, privileges: ["VM.Audit"] });
+      expect(diff).toMatchObject({ changes: true, replaces: [] });
+      const { outs } = await roles.update("Legacy", adopted, inputs);
+      await roles.delete("Legacy", outs);
+      expect(s.sim.access.roles.has("Legacy")).toBe(false);
+    });
+
+    it("fails clearly when there is no role to adopt, or its new privileges do not exist, changing nothing", async () => {
+      expect(await errorOf(checkAndCreate(roles, { roleid: "Ghost", adopt: true, privileges: ["VM.Audit"] }))).toBe(
+        "cannot adopt role 'Ghost': it does not exist on the cluster. Fix roleid, or remove adopt: true to have the Role create it.",
+      );
+      expect(s.sim.access.roles.has("Ghost")).toBe(false);
+      s.sim.access.roles.set("Old8", { privs: new Set(["VM.Audit"]), special: false });
+      expect(await errorOf(checkAndCreate(roles, { roleid: "Old8", adopt: true, privileges: ["VM.Monitor"] }))).toContain("'VM.Monitor' does not exist on this server");
+      expect([...s.sim.access.roles.get("Old8")!.privs]).toEqual(["VM.Audit"]);
+    });
   });
 
   it("replaces on a new roleid, deletes, and treats a gone role as deleted", async () => {

@@ -74,3 +74,27 @@ export async function errorOf(p: Promise<unknown>): Promise<string> {
   }
   throw new Error("expected a rejection");
 }
+
+/**
+ * A replacement carried out the way the engine does it, from check() and diff()'s answer:
+ * with deleteBeforeReplace, delete the old resource and then create the new one; otherwise
+ * create the new one and delete the old one after. Fails unless diff asks for a replacement.
+ */
+export async function replaceLikeEngine<I, S>(lc: Lifecycle<I, S>, id: string, olds: S, news: I) {
+  const { inputs, diff } = await checkAndDiff(lc, id, olds, news);
+  if (!diff.replaces?.length) throw new Error(`diff asked for no replacement: ${JSON.stringify(diff)}`);
+  const order: string[] = [];
+  let created: { id: string; outs: S };
+  if (diff.deleteBeforeReplace) {
+    await lc.delete(id, olds);
+    order.push("delete old");
+    created = await lc.create(inputs);
+    order.push("create new");
+  } else {
+    created = await lc.create(inputs);
+    order.push("create new");
+    await lc.delete(id, olds);
+    order.push("delete old");
+  }
+  return { ...created, diff, order };
+}

@@ -1,6 +1,6 @@
 import { userLifecycle as users, type UserState } from "../../../../provider/resources/user";
 import { apiTokenLifecycle as tokens, type ApiTokenState } from "../../../../provider/resources/api-token";
-import { checkAndCreate, checkAndDiff, errorOf, startTestSim, type TestSim } from "./sim-helpers";
+import { checkAndCreate, checkAndDiff, errorOf, replaceLikeEngine, startTestSim, type TestSim } from "./sim-helpers";
 
 let s: TestSim;
 const PASSWORD = "first-Secret-pw1";
@@ -100,8 +100,91 @@ describe("User", () => {
     expect((await users.read("tmp@pve", outs)).id).toBe("");
   });
 
-  it("reports an existing user with an import hint", async () => {
-    expect(await errorOf(checkAndCreate(users, { userid: "fleet@pve" }))).toMatch(/already exists.*import/);
+  it("rejects an existing user, saying to set adopt: true, and changes nothing", async () => {
+    const msg = await errorOf(checkAndCreate(users, { userid: "fleet@pve", email: "other@example.com" }));
+    expect(msg).toContain("user 'fleet@pve' already exists");
+    expect(msg).toContain("set adopt: true on the User");
+    expect(s.sim.access.user("fleet@pve")?.email).toBe("fleet@example.com");
+  });
+
+  it("replaces for real on a userid change: deletes the old user first, then creates the new one", async () => {
+    const { id, outs } = await checkAndCreate(users, { userid: "old@pve", comment: "runner", password: PASSWORD });
+    const r = await replaceLikeEngine(users, id, outs, { userid: "new@pve", comment: "runner", password: PASSWORD });
+    expect(r.order).toEqual(["delete old", "create new"]);
+    expect(s.sim.access.user("old@pve")).toBeUndefined();
+    expect(s.sim.access.user("new@pve")).toMatchObject({ comment: "runner" });
+    expect(s.sim.access.checkPassword("new@pve", PASSWORD)).toBe(true);
+    await users.delete(r.id, r.outs);
+  });
+});
+
+describe("User adopt", () => {
+  beforeAll(() => {
+    s.sim.access.addUser({ userid: "legacy@pve", enable: 0, email: "legacy@example.com", firstname: "Leg", comment: "by hand", groups: ["ops"] });
+    s.sim.access.setPassword("legacy@pve", PASSWORD);
+  });
+  beforeEach(() => s.useRootToken());
+
+  let state: UserState;
+  it("adopts an existing user: declared settings applied, undeclared ones (enable, name, groups, password) left alone", async () => {
+    const { id, outs } = await checkAndCreate(users, { userid: "legacy@pve", adopt: true, email: "fleet-legacy@example.com" });
+    expect(id).toBe("legacy@pve");
+    expect(s.sim.access.user("legacy@pve")).toMatchObject({ enable: 0, email: "fleet-legacy@example.com", firstname: "Leg", comment: "by hand", groups: new Set(["ops"]) });
+    expect(s.sim.access.checkPassword("legacy@pve", PASSWORD)).toBe(true);
+    expect(outs).toEqual({ userid: "legacy@pve", adopt: true, enable: false, expire: 0, email: "fleet-legacy@example.com", firstname: "Leg", comment: "by hand", groups: ["ops"] });
+    state = outs;
+  });
+
+  it("shows no change for the same program, before and after a refresh, even when an undeclared setting drifts", async () => {
+    const same = { userid: "legacy@pve", adopt: true, email: "fleet-legacy@example.com" };
+    expect((await checkAndDiff(users, "legacy@pve", state, same)).diff.changes).toBe(false);
+    s.sim.access.requireUser("legacy@pve").lastname = "Added";
+    const read = await users.read("legacy@pve", state);
+    expect(read.props).toMatchObject({ lastname: "Added", adopt: true });
+    expect((await checkAndDiff(users, "legacy@pve", read.props as UserState, same)).diff.changes).toBe(false);
+    // a declared setting that drifts is a change
+    s.sim.access.requireUser("legacy@pve").email = "drift@example.com";
+    const drifted = await users.read("legacy@pve", read.props as UserState);
+    expect((await checkAndDiff(users, "legacy@pve", drifted.props as UserState, same)).diff.changes).toBe(true);
+    state = drifted.props as UserState;
+  });
+
+  it("updates declared settings in place and leaves the undeclared ones", async () => {
+    const { inputs, diff } = await checkAndDiff(users, "legacy@pve", state, { userid: "legacy@pve", adopt: true, email: "fleet-legacy@example.com", enable: true });
+    expect(diff).toMatchObject({ changes: true, replaces: [] });
+    const { outs } = await users.update("legacy@pve", state, inputs);
+    expect(s.sim.access.user("legacy@pve")).toMatchObject({ enable: 1, email: "fleet-legacy@example.com", firstname: "Leg", lastname: "Added", comment: "by hand", groups: new Set(["ops"]) });
+    expect(outs).toMatchObject({ enable: true, lastname: "Added" });
+    state = outs;
+  });
+
+  it("refuses a declared password with token auth before changing anything; sets it with a login", async () => {
+    s.sim.access.addUser({ userid: "pw@pve", email: "pw@example.com" });
+    const before = s.sim.requestLog.filter((r) => r.method !== "GET").length;
+    const msg = await errorOf(checkAndCreate(users, { userid: "pw@pve", adopt: true, email: "new@example.com", password: NEW_PASSWORD }));
+    expect(msg).toContain("PUT /access/password");
+    expect(msg).not.toContain(NEW_PASSWORD);
+    expect(s.sim.requestLog.filter((r) => r.method !== "GET").length).toBe(before);
+    expect(s.sim.access.user("pw@pve")?.email).toBe("pw@example.com");
+    s.usePassword("root@pam", "pve-sim-root");
+    const { outs } = await checkAndCreate(users, { userid: "pw@pve", adopt: true, password: NEW_PASSWORD });
+    expect(s.sim.access.checkPassword("pw@pve", NEW_PASSWORD)).toBe(true);
+    expect(outs.password).toBe(NEW_PASSWORD);
+  });
+
+  it("releases an adopted user on delete; destroyOnDelete: true deletes it", async () => {
+    await users.delete("legacy@pve", state);
+    expect(s.sim.access.user("legacy@pve")).toMatchObject({ email: "fleet-legacy@example.com" });
+    const { outs } = await checkAndCreate(users, { userid: "legacy@pve", adopt: true, destroyOnDelete: true });
+    expect(outs.destroyOnDelete).toBe(true);
+    await users.delete("legacy@pve", outs);
+    expect(s.sim.access.user("legacy@pve")).toBeUndefined();
+  });
+
+  it("fails clearly when there is no user to adopt, creating nothing", async () => {
+    const msg = await errorOf(checkAndCreate(users, { userid: "ghost@pve", adopt: true }));
+    expect(msg).toBe("cannot adopt user 'ghost@pve': it does not exist on the cluster. Fix userid, or remove adopt: true to have the User create it.");
+    expect(s.sim.access.user("ghost@pve")).toBeUndefined();
   });
 });
 
@@ -138,6 +221,18 @@ describe("ApiToken", () => {
     expect(imported.props).not.toHaveProperty("apiToken");
     const { diff } = await checkAndDiff(tokens, "fleet@pve!ci", imported.props as ApiTokenState, { userid: "fleet@pve", tokenid: "ci", privsep: false, expire: 4102444800, comment: "edited" });
     expect(diff.changes).toBe(false);
+  });
+
+  it("replaces for real on a tokenid change: the new token is created first and works, then the old one stops working", async () => {
+    const { id, outs } = await checkAndCreate(tokens, { userid: "fleet@pve", tokenid: "rot1" });
+    const r = await replaceLikeEngine(tokens, id, outs, { userid: "fleet@pve", tokenid: "rot2" });
+    expect(r.order).toEqual(["create new", "delete old"]);
+    expect(r.id).toBe("fleet@pve!rot2");
+    expect(r.outs.value).not.toBe(outs.value);
+    expect((await s.clientFor(r.outs.apiToken!).cluster.version()).version).toMatch(/^9\./);
+    await expect(s.clientFor(outs.apiToken!).cluster.version()).rejects.toThrow(/authentication failed/);
+    expect(s.sim.access.user("fleet@pve")?.tokens.has("rot1")).toBe(false);
+    await tokens.delete(r.id, r.outs);
   });
 
   it("replaces on a new tokenid; a duplicate token fails without any secret in the message", async () => {

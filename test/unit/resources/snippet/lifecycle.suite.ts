@@ -2,7 +2,8 @@
  * The CloudInitSnippet lifecycle, one body run against two SSH targets: the simulator's own
  * per-node SFTP, and real OpenSSH (one sshd per simulated node). The PVE API is always the
  * simulator's; only where the files land differs, so each target says how to look at a
- * node's file (`fileOn`) and how to drift it behind the provider's back (`writeOn`, `removeOn`).
+ * node's file (`localPath`). Both targets share the simulator's node trees, so a VM started
+ * through the simulator's API sees the files either target wrote.
  */
 import * as fs from "fs";
 import * as net from "net";
@@ -248,21 +249,82 @@ export function defineSnippetLifecycleSuite(label: string, start: StartSnippetTa
       expect(unknownNode?.message).toBe("node pve9 is not in the cluster (nodes: pve1, pve2, pve3)");
     });
 
+    it("by default places the file on the online nodes only, never dialling an offline one", async () => {
+      // PVE lists a node that left the quorum (powered off, unreachable) as status "offline".
+      const route = sim.sim.routes.find((r) => r.method === "GET" && r.path === "/nodes")!;
+      const original = route.handler;
+      route.handler = async (req) =>
+        ((await original(req)) as Array<Record<string, unknown>>).map((n) => (n.node === "pve3" ? { node: n.node, id: n.id, type: n.type, level: n.level, status: "offline" } : n));
+      try {
+        // were pve3 dialled, this closed port would fail the step
+        const port = await closedPort();
+        const nodes = Object.fromEntries(target.nodes.map((n) => [n.name, { host: n.host, port: n.name === "pve3" ? port : n.port }]));
+        configure({ sshNodes: JSON.stringify(nodes) });
+        const inputs = await checked({ content: "online: only\n", fileName: "online.yaml" });
+        const { id, outs } = await life.create(inputs);
+        expect(outs).toMatchObject({ nodes: ["pve1", "pve2"], targetNodes: ["pve1", "pve2"] });
+        expect(fileOn("pve1", "online.yaml")).toBe("online: only\n");
+        expect(fileOn("pve2", "online.yaml")).toBe("online: only\n");
+        expect(fileOn("pve3", "online.yaml")).toBeUndefined();
+        const read = await life.read(id, outs);
+        expect(read.props!.nodes).toEqual(["pve1", "pve2"]);
+        expect((await life.diff(id, read.props!, inputs)).changes).toBe(false);
+        await life.delete(id, read.props!);
+        for (const n of ["pve1", "pve2"]) expect(fileOn(n, "online.yaml")).toBeUndefined();
+      } finally {
+        route.handler = original;
+      }
+    });
+
+    it("a VM referencing the snippet starts; once the file is removed from its node, start fails with PVE's error", async () => {
+      const { client } = await import("../../../../provider/resources/context");
+      const api = client();
+      const { id, outs } = await life.create(await checked({ cloudConfig: { runcmd: ["echo hi"] }, namePrefix: "vm" }));
+      for (const vmid of [700, 701]) {
+        await api.tasks.wait(await api.post<string>("/nodes/pve1/qemu", { vmid, ide2: "local-lvm:cloudinit", cicustom: outs.cicustom, memory: 512 }));
+      }
+      await api.tasks.wait(await api.post<string>("/nodes/pve1/qemu/700/status/start", {}));
+      expect((await api.get<{ status: string }>("/nodes/pve1/qemu/700/status/current")).status).toBe("running");
+      fs.rmSync(target.localPath("pve1", `${DIR}/${outs.file}`));
+      const upid = await api.post<string>("/nodes/pve1/qemu/701/status/start", {});
+      const err = await api.tasks.wait(upid).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toContain(`volume '${id}' does not exist`);
+      await life.delete(id, outs);
+    });
+
     if (opts.simulatorSftp) {
-      it("a VM referencing the snippet starts; once the file is removed from its node, start fails with PVE's error", async () => {
-        const { client } = await import("../../../../provider/resources/context");
-        const api = client();
-        const { id, outs } = await life.create(await checked({ cloudConfig: { runcmd: ["echo hi"] }, namePrefix: "vm" }));
-        for (const vmid of [700, 701]) {
-          await api.tasks.wait(await api.post<string>("/nodes/pve1/qemu", { vmid, ide2: "local-lvm:cloudinit", cicustom: outs.cicustom, memory: 512 }));
+      // Needs a file that does not read back as written: made here by having the simulator's
+      // in-process SFTP server store one byte less than it acknowledged for one node. An
+      // OpenSSH server writes what it is sent, so this case has no real-sshd twin.
+      it("fails when the file does not read back as written on a node, leaving nothing on any node", async () => {
+        const pve2Temp = /[/\\]pve2[/\\]var[/\\]lib[/\\]vz[/\\]snippets[/\\]\.verify\.yaml\.tmp-/;
+        const shortFds = new Set<number>();
+        // the module object itself (the `import * as` namespace has read-only bindings)
+        const fsModule: typeof fs = jest.requireActual("fs");
+        const realOpen = fsModule.openSync;
+        const realWrite = fsModule.writeSync;
+        const open = jest.spyOn(fsModule, "openSync").mockImplementation(((file: fs.PathLike, ...rest: unknown[]) => {
+          const fd = (realOpen as (...a: unknown[]) => number)(file, ...rest);
+          if (pve2Temp.test(String(file))) shortFds.add(fd);
+          return fd;
+        }) as typeof fs.openSync);
+        const write = jest.spyOn(fsModule, "writeSync").mockImplementation(((fd: number, data: Buffer, offset: number, length: number, position: number) =>
+          shortFds.has(fd) && length > 0 ? realWrite(fd, data, offset, length - 1, position) : realWrite(fd, data, offset, length, position)) as typeof fs.writeSync);
+        try {
+          const err = await life.create(await checked({ content: "verify: me\n", fileName: "verify.yaml" })).then(() => undefined, (e: Error) => e);
+          expect(shortFds.size).toBe(1);
+          expect(err?.message).toContain("snippet written to /var/lib/vz/snippets/.verify.yaml.tmp-");
+          expect(err?.message).toMatch(/on node 'pve2' \(127\.0\.0\.1:\d+\) does not read back as written \(expected 11 bytes sha256 [0-9a-f]{64}, read 10 bytes/);
+          expect(err?.message).toContain("it was not put in place");
+          expect(err?.message).toMatch(/removed again from pve1, pve3/);
+        } finally {
+          open.mockRestore();
+          write.mockRestore();
         }
-        await api.tasks.wait(await api.post<string>("/nodes/pve1/qemu/700/status/start", {}));
-        expect((await api.get<{ status: string }>("/nodes/pve1/qemu/700/status/current")).status).toBe("running");
-        fs.rmSync(target.localPath("pve1", `${DIR}/${outs.file}`));
-        const upid = await api.post<string>("/nodes/pve1/qemu/701/status/start", {});
-        const err = await api.tasks.wait(upid).then(() => undefined, (e: Error) => e);
-        expect(err?.message).toContain(`volume '${id}' does not exist`);
-        await life.delete(id, outs);
+        for (const n of ["pve1", "pve2", "pve3"]) {
+          expect(fileOn(n, "verify.yaml")).toBeUndefined();
+          expect(dirListing(n).filter((f) => f.startsWith("."))).toEqual([]);
+        }
       });
     }
   });

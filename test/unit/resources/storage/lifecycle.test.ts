@@ -10,6 +10,7 @@ import { clusterOf } from "../../../simulator/state/cluster";
 import { client, configureForTests } from "../../../../provider/resources/context";
 import { storageLifecycle as life, type StorageInputs, type StorageState } from "../../../../provider/resources/storage";
 import { cloudInitSnippetLifecycle as snippets, type CloudInitSnippetInputs } from "../../../../provider/resources/cloud-init-snippet";
+import { errorOf, replaceLikeEngine } from "../access/sim-helpers";
 
 jest.setTimeout(60_000);
 
@@ -129,5 +130,133 @@ describe("Storage", () => {
     expect((await client().storage.list()).map((s) => s.storage)).not.toContain("thin2");
     await life.delete(nfs.id, nfs.outs);
     await expect(life.delete(nfs.id, nfs.outs)).resolves.toBeUndefined();
+  });
+
+  it("shared: true holds one copy that every node sees, listed as one volume, and changes in place", async () => {
+    const inputs = await checked({ storage: "shared-dir", type: "dir", path: "/srv/shared", shared: true, content: ["snippets"] });
+    const { id, outs } = await life.create(inputs);
+    expect(outs).toMatchObject({ shared: true });
+    expect(await client().storage.get("shared-dir")).toMatchObject({ shared: 1 });
+    expect(await life.diff(id, outs, inputs)).toMatchObject({ changes: false });
+
+    const sn = (await snippets.check({}, { storage: "shared-dir", content: "shared: 1\n", fileName: "s.yaml" } as CloudInitSnippetInputs)).inputs as CloudInitSnippetInputs;
+    const written = await snippets.create(sn);
+    expect(written.outs.nodes).toEqual(["pve1", "pve2", "pve3"]);
+    const cluster = clusterOf(sim.sim);
+    for (const n of ["pve1", "pve2", "pve3"]) expect(fs.readFileSync(cluster.hostPath(n, "/srv/shared/snippets/s.yaml"), "utf8")).toBe("shared: 1\n");
+    // one volume, not one per node
+    await expect(life.delete(id, outs)).rejects.toThrow("storage 'shared-dir' still holds 1 volume: shared-dir:snippets/s.yaml. Remove them first");
+    await snippets.delete(written.id, written.outs);
+
+    const local = await checked({ ...inputs, shared: false }, outs);
+    expect(await life.diff(id, outs, local)).toMatchObject({ changes: true, replaces: [] });
+    const { outs: updated } = await life.update(id, outs, local);
+    expect(updated.shared).toBe(false);
+    expect((await client().storage.get("shared-dir")).shared ?? 0).toBe(0);
+    await life.delete(id, updated);
+  });
+
+  it("a change of backing alone (vgname, thinpool, export) replaces, deleting first", async () => {
+    const thinIn = await checked({ storage: "thin3", type: "lvmthin", vgname: "vg3", thinpool: "tp", content: ["images"] });
+    const thin = await life.create(thinIn);
+    for (const change of [{ vgname: "vg4" }, { thinpool: "tp2" }]) {
+      expect(await life.diff(thin.id, thin.outs, await checked({ ...thinIn, ...change }, thin.outs))).toMatchObject({ changes: true, replaces: Object.keys(change), deleteBeforeReplace: true });
+    }
+    const r = await replaceLikeEngine(life, thin.id, thin.outs, { ...thinIn, vgname: "vg4" });
+    expect(r.order).toEqual(["delete old", "create new"]);
+    expect(await client().storage.get("thin3")).toMatchObject({ type: "lvmthin", vgname: "vg4", thinpool: "tp" });
+    await life.delete(r.id, r.outs);
+
+    const nfsIn = await checked({ storage: "nas2", type: "nfs", server: "10.0.0.7", export: "/export/a", content: ["images"] });
+    const nfs = await life.create(nfsIn);
+    const moved = await replaceLikeEngine(life, nfs.id, nfs.outs, { ...nfsIn, export: "/export/b" });
+    expect(moved.diff).toMatchObject({ replaces: ["export"], deleteBeforeReplace: true });
+    expect(moved.order).toEqual(["delete old", "create new"]);
+    expect(await client().storage.get("nas2")).toMatchObject({ export: "/export/b", server: "10.0.0.7" });
+    await life.delete(moved.id, moved.outs);
+  });
+
+  it("replaces for real on a path or type change (deleting first) and on an id change (creating first)", async () => {
+    const first = await life.create(await checked({ storage: "moving", type: "dir", path: "/srv/a", content: ["iso"] }));
+    const moved = await replaceLikeEngine(life, first.id, first.outs, { storage: "moving", type: "dir", path: "/srv/b", content: ["iso"] });
+    expect(moved.order).toEqual(["delete old", "create new"]);
+    expect(await client().storage.get("moving")).toMatchObject({ path: "/srv/b" });
+    const retyped = await replaceLikeEngine(life, moved.id, moved.outs, { storage: "moving", type: "lvmthin", vgname: "pve", thinpool: "data", content: ["images"] });
+    expect(retyped.order).toEqual(["delete old", "create new"]);
+    expect(await client().storage.get("moving")).toMatchObject({ type: "lvmthin", vgname: "pve" });
+    const renamed = await replaceLikeEngine(life, retyped.id, retyped.outs, { storage: "moved", type: "lvmthin", vgname: "pve", thinpool: "data", content: ["images"] });
+    expect(renamed.order).toEqual(["create new", "delete old"]);
+    const ids = (await client().storage.list()).map((x) => x.storage);
+    expect(ids).toContain("moved");
+    expect(ids).not.toContain("moving");
+    await life.delete(renamed.id, renamed.outs);
+  });
+
+  it("rejects a storage id that already exists, saying to set adopt: true, and changes nothing", async () => {
+    const before = await client().storage.get("local");
+    const msg = await errorOf(life.create(await checked({ storage: "local", type: "dir", path: "/srv/elsewhere", content: ["images"] })));
+    expect(msg).toContain("storage 'local' already exists");
+    expect(msg).toContain("set adopt: true on the Storage");
+    expect(msg).toContain("already defined");
+    expect(await client().storage.get("local")).toEqual(before);
+  });
+
+  describe("adopt", () => {
+    let state: StorageState;
+    beforeAll(async () => {
+      await client().storage.create({ storage: "legacy", type: "dir", path: "/srv/legacy", content: "iso,backup", nodes: "pve1,pve2" });
+    });
+
+    it("adopts an existing storage: declared content applied, undeclared path and nodes kept", async () => {
+      const inputs = await checked({ storage: "legacy", type: "dir", adopt: true, content: ["iso", "snippets"] });
+      const { id, outs } = await life.create(inputs);
+      expect(id).toBe("legacy");
+      expect(outs).toEqual({ storage: "legacy", type: "dir", path: "/srv/legacy", shared: false, content: ["iso", "snippets"], nodes: ["pve1", "pve2"], enabled: true, adopt: true });
+      expect(await client().storage.get("legacy")).toMatchObject({ content: "iso,snippets", nodes: "pve1,pve2", path: "/srv/legacy" });
+      state = outs;
+    });
+
+    it("shows no change for the same program, before and after a refresh, even when an undeclared setting drifts", async () => {
+      const same = await checked({ storage: "legacy", type: "dir", adopt: true, content: ["snippets", "iso"] }, state);
+      expect(await life.diff("legacy", state, same)).toMatchObject({ changes: false });
+      await client().storage.update("legacy", { nodes: "pve1" });
+      const read = await life.read("legacy", state);
+      expect(read.props).toMatchObject({ nodes: ["pve1"], adopt: true });
+      expect(await life.diff("legacy", read.props!, same)).toMatchObject({ changes: false });
+      state = read.props!;
+    });
+
+    it("updates declared settings in place, leaving the undeclared ones", async () => {
+      const next = await checked({ storage: "legacy", type: "dir", adopt: true, content: ["iso", "snippets"], enabled: false }, state);
+      expect(await life.diff("legacy", state, next)).toMatchObject({ changes: true, replaces: [] });
+      const { outs } = await life.update("legacy", state, next);
+      expect(outs).toMatchObject({ enabled: false, nodes: ["pve1"], content: ["iso", "snippets"] });
+      expect(await client().storage.get("legacy")).toMatchObject({ disable: 1, nodes: "pve1" });
+      state = outs;
+    });
+
+    it("releases an adopted storage on delete; destroyOnDelete: true deletes it", async () => {
+      await life.delete("legacy", state);
+      expect(await client().storage.get("legacy")).toMatchObject({ path: "/srv/legacy", disable: 1 });
+      const again = await life.create(await checked({ storage: "legacy", type: "dir", adopt: true, destroyOnDelete: true, enabled: true }));
+      expect(again.outs).toMatchObject({ destroyOnDelete: true, enabled: true, content: ["iso", "snippets"] });
+      await life.delete("legacy", again.outs);
+      expect(await life.read("legacy", again.outs)).toMatchObject({ id: "" });
+    });
+
+    it("fails clearly when there is nothing to adopt, or the declared type or backing differ, changing nothing", async () => {
+      expect(await errorOf(life.create(await checked({ storage: "ghost", type: "dir", adopt: true })))).toBe(
+        "cannot adopt storage 'ghost': it does not exist on the cluster. Fix storage, or remove adopt: true to have the Storage create it.",
+      );
+      expect((await client().storage.list()).map((x) => x.storage)).not.toContain("ghost");
+      const before = await client().storage.get("local-lvm");
+      expect(await errorOf(life.create(await checked({ storage: "local-lvm", type: "dir", adopt: true, content: ["iso"] })))).toBe(
+        `cannot adopt storage 'local-lvm': type: it has "lvmthin", the program declares "dir". A storage's type cannot change: declare type: "lvmthin".`,
+      );
+      expect(await errorOf(life.create(await checked({ storage: "local-lvm", type: "lvmthin", adopt: true, vgname: "other", content: ["images"] })))).toBe(
+        `cannot adopt storage 'local-lvm': vgname: it has "pve", the program declares "other". vgname cannot change in place: declare vgname: "pve", or leave vgname out to keep it.`,
+      );
+      expect(await client().storage.get("local-lvm")).toEqual(before);
+    });
   });
 });

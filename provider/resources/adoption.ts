@@ -1,0 +1,72 @@
+// `adopt: true`, the import route for objects a stack names by id (Pool, User, Role, Storage;
+// VmClone has its own): Pulumi cannot import dynamic-provider resources, so create() takes the
+// existing object under management instead of creating it. Shared rules:
+// - create() fails clearly when there is nothing to adopt; without adopt, an object that
+//   already exists fails with PVE's "already exists" and the hint to set adopt: true;
+// - only DECLARED settings are managed: the ones a program leaves out are neither applied nor
+//   compared (the state still reports them as read, so outputs tell the truth);
+// - delete RELEASES an adopted object (it stays in PVE, untouched) unless destroyOnDelete:
+//   true; an object the stack created is deleted unless destroyOnDelete: false;
+// - changing `adopt` or `destroyOnDelete` later changes only what delete does: it updates in
+//   place without an API call. (VmClone replaces on an `adopt` change; here a replacement
+//   would delete or release the object and then fail to create or adopt the same id.)
+
+import { providerLogger } from "./context";
+import { normalize, type FieldRule } from "./diff";
+
+export interface Adoptable {
+  /** Take the existing object under management instead of creating it. */
+  adopt?: boolean;
+  /** Delete the object when the resource is deleted. Default: true unless adopted. */
+  destroyOnDelete?: boolean;
+}
+
+export const adoptionRules: { adopt: FieldRule; destroyOnDelete: FieldRule } = {
+  adopt: { normalize: (v: unknown) => normalize.flag(v as boolean) || undefined }, // false is the default
+  destroyOnDelete: { normalize: normalize.flag },
+};
+
+export function destroysOnDelete(i: Adoptable | undefined): boolean {
+  return i?.destroyOnDelete ?? i?.adopt !== true;
+}
+
+/** The management flags to carry from the inputs into the state. */
+export function managementOf(i: Adoptable | undefined): Adoptable {
+  const out: Adoptable = {};
+  if (i?.adopt !== undefined) out.adopt = i.adopt;
+  if (i?.destroyOnDelete !== undefined) out.destroyOnDelete = i.destroyOnDelete;
+  return out;
+}
+
+/**
+ * The old state and the new inputs as the diff compares them: destroyOnDelete with its default
+ * filled in on both sides, and, for an adopted object, the `settings` the program does not
+ * declare left out of the old state (they are not managed, so they are no change).
+ */
+export function comparable<S extends Adoptable, I extends Adoptable>(olds: S, news: I, settings: readonly string[]): { olds: S; news: I } {
+  const o = { ...olds, destroyOnDelete: destroysOnDelete(olds) } as unknown as Record<string, unknown>;
+  const n = { ...news, destroyOnDelete: destroysOnDelete(news) } as unknown as Record<string, unknown>;
+  if (news.adopt === true) for (const k of settings) if (n[k] === undefined) delete o[k];
+  return { olds: o as S, news: n as I };
+}
+
+/** For an adopted object, whether the program declares this setting (else it is left alone). */
+export function manages<T extends Adoptable>(inputs: T, key: keyof T & string): boolean {
+  return inputs.adopt !== true || inputs[key] !== undefined;
+}
+
+/** create() without adopt found the object there already. */
+export function alreadyExistsError(kind: string, what: string, idProp: string, cause: Error): Error {
+  return new Error(
+    `${what} already exists. To manage it with this stack, set adopt: true on the ${kind}: the declared settings are applied to it, the others are left as they are, and deleting the resource leaves it in PVE (unless destroyOnDelete: true). Otherwise choose another ${idProp}. (${cause.message})`,
+  );
+}
+
+/** create() with adopt found nothing. */
+export function nothingToAdoptError(kind: string, what: string, idProp: string): Error {
+  return new Error(`cannot adopt ${what}: it does not exist on the cluster. Fix ${idProp}, or remove adopt: true to have the ${kind} create it.`);
+}
+
+export function logReleased(what: string, adopted: boolean | undefined): void {
+  providerLogger.info(`released ${what}: no longer managed by this stack, left in PVE as it is (${adopted ? "adopted" : "destroyOnDelete: false"})`);
+}
