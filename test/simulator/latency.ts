@@ -1,8 +1,11 @@
 // The latency model: how long simulated PVE operations take. Every duration is a base value
-// in milliseconds of "PVE time", multiplied by the simulator's `timeFactor` (0 = instant).
+// in milliseconds of "PVE time", run on the simulator's clock (clock.ts): multiplied by
+// `timeFactor` on the real clock (0 = instant), or exact on the virtual clock.
 // Disk copies (clone, import, migration of local disks) move bytes through a per-storage
 // channel whose bandwidth is shared fairly by all concurrent transfers on that storage, so
 // 10 parallel full clones from one storage each take ~10x as long as one alone.
+
+import type { SimClock } from "./clock";
 
 export interface LatencyOptions {
   /** Time between the API call returning a UPID and the forked worker starting. */
@@ -73,13 +76,19 @@ interface Transfer {
   reject(e: Error): void;
 }
 
-/** A storage's bandwidth, shared fairly by the transfers in flight on it. */
+/** A storage's bandwidth, shared fairly by the transfers in flight on it. Works in PVE
+ *  time: bytes per PVE millisecond, progress measured on the clock. */
 class SharedChannel {
   private readonly active = new Set<Transfer>();
-  private last = Date.now();
-  private timer: NodeJS.Timeout | undefined;
+  private last: number;
+  private cancelTimer: (() => void) | undefined;
 
-  constructor(private readonly bytesPerRealMs: () => number) {}
+  constructor(
+    private readonly clock: SimClock,
+    private readonly bytesPerMs: number,
+  ) {
+    this.last = clock.elapsed();
+  }
 
   get inFlight(): number {
     return this.active.size;
@@ -102,18 +111,18 @@ class SharedChannel {
   }
 
   private progress(): void {
-    const now = Date.now();
+    const now = this.clock.elapsed();
     const n = this.active.size;
     if (n > 0) {
-      const share = (this.bytesPerRealMs() * (now - this.last)) / n;
+      const share = (this.bytesPerMs * (now - this.last)) / n;
       for (const t of this.active) t.remaining -= share;
     }
     this.last = now;
   }
 
   private schedule(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
     for (const t of [...this.active]) {
       if (t.remaining <= 1) {
         this.active.delete(t);
@@ -122,11 +131,13 @@ class SharedChannel {
     }
     if (this.active.size === 0) return;
     const min = Math.min(...[...this.active].map((t) => t.remaining));
-    const wait = Math.max(1, Math.ceil(min / (this.bytesPerRealMs() / this.active.size)));
-    this.timer = setTimeout(() => {
+    const wait = min / (this.bytesPerMs / this.active.size);
+    // a real timer fires no sooner than 1 ms: keep the old rounding there
+    const ms = this.clock.virtual ? wait : Math.max(1, Math.ceil(this.clock.span(wait))) / this.clock.span(1);
+    this.cancelTimer = this.clock.after(ms, () => {
       this.progress();
       this.schedule();
-    }, wait);
+    });
   }
 }
 
@@ -136,29 +147,31 @@ export class Latency {
 
   constructor(
     opts: Partial<LatencyOptions> | undefined,
-    private readonly timeFactor: () => number,
+    readonly clock: SimClock,
   ) {
     this.opts = { ...DEFAULT_LATENCY, ...(opts ?? {}) };
   }
 
-  /** Real milliseconds for a base duration. */
+  /** Real (wall-clock) milliseconds a base duration takes. */
   real(baseMs: number): number {
-    return baseMs * this.timeFactor();
+    return this.clock.span(baseMs);
+  }
+
+  /** True when PVE time does not flow (real clock, timeFactor 0): everything is instant. */
+  private instant(): boolean {
+    return !this.clock.virtual && this.clock.span(1) <= 0;
   }
 
   /** Waits a base duration (scaled); rejects with AbortedError when `signal` aborts. */
   sleep(baseMs: number, signal?: AbortSignal): Promise<void> {
-    const ms = this.real(baseMs);
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(new AbortedError("interrupted by signal"));
-      const t = ms > 0 ? setTimeout(done, ms) : setImmediate(done);
-      function done() {
+      const cancel = this.clock.after(baseMs, () => {
         signal?.removeEventListener("abort", onAbort);
         resolve();
-      }
+      });
       function onAbort() {
-        if (ms > 0) clearTimeout(t as NodeJS.Timeout);
-        else clearImmediate(t as NodeJS.Immediate);
+        cancel();
         reject(new AbortedError("interrupted by signal"));
       }
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -168,10 +181,10 @@ export class Latency {
   /** Moves `bytes` through the channel `key` (a storage id, or `storage@node` for local
    *  storage), sharing its bandwidth with the other transfers in flight there. */
   transfer(key: string, bytes: number, signal?: AbortSignal, bandwidth = this.opts.storageBandwidth): Promise<void> {
-    if (this.timeFactor() <= 0 || bytes <= 0) return this.sleep(0, signal);
+    if (this.instant() || bytes <= 0) return this.sleep(0, signal);
     let ch = this.channels.get(key);
     if (!ch) {
-      ch = new SharedChannel(() => bandwidth / 1000 / this.timeFactor());
+      ch = new SharedChannel(this.clock, bandwidth / 1000);
       this.channels.set(key, ch);
     }
     return ch.add(bytes, signal);

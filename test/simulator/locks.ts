@@ -37,8 +37,8 @@ export class LockManager {
   private seq = 0;
 
   constructor(
-    /** Real ms for a base timeout; Infinity-like when time does not flow (timeFactor 0). */
-    private readonly realTimeout: (baseMs: number) => number,
+    /** Calls `fn` when a base timeout (PVE ms) has passed; returns a cancel function. */
+    private readonly timeout: (baseMs: number, fn: () => void) => () => void,
     /** Fault hook: true = this acquisition times out. */
     private readonly contention: (vmid: number) => boolean = () => false,
   ) {}
@@ -62,22 +62,21 @@ export class LockManager {
     const id = ++this.seq;
     const contended = this.contention(vmid);
     if (!contended && this.compatible(s, mode)) return this.grant(vmid, s, id, mode, owner);
-    const timeout = this.realTimeout(timeoutBaseMs);
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
         mode,
         owner,
         grant: () => {
-          clearTimeout(timer);
+          cancel();
           resolve(this.grant(vmid, s, id, mode, owner));
         },
       };
       if (!contended) s.waiters.push(waiter);
-      const timer = setTimeout(() => {
+      const cancel = this.timeout(timeoutBaseMs, () => {
         const i = s.waiters.indexOf(waiter);
         if (i >= 0) s.waiters.splice(i, 1);
         reject(new PveError(500, lockTimeoutMessage(vmid)));
-      }, timeout);
+      });
     });
   }
 

@@ -7,7 +7,7 @@ import https from "https";
 import type { Auth, AuthOutcome } from "./auth";
 import { handleBackdoor } from "./backdoor";
 import { enforcePermissions } from "./permissions";
-import type { RequestLogEntry, Sim } from "./sim";
+import { redactParams, type RequestLogEntry, type Sim } from "./sim";
 import { AuthContext, PveError, RouteDef, SimRequest, WithTotal } from "./types";
 import { RawValue, validateParams } from "./validate";
 
@@ -301,6 +301,7 @@ export class ApiServer {
     }
     if (Object.keys(dupErrors).length) throw new PveError(400, "Parameter verification failed.", dupErrors);
     const params = validateParams(route.params, merged);
+    entry.params = redactParams(params);
 
     const ctx: AuthContext = auth ?? { userid: "", principal: "" };
     if (route.permissions?.user !== "world") {

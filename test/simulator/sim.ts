@@ -3,6 +3,7 @@
 // owned here; the cluster part sets `sim.cluster`). See README.md "Sim API".
 
 import { Auth } from "./auth";
+import { RealClock, SimClock, VirtualClock } from "./clock";
 import { Faults, FaultConfig } from "./faults";
 import { deriveRng, Rng, uuidFrom } from "./rng";
 import { AccessState } from "./state/access";
@@ -20,6 +21,10 @@ export interface SimOptions {
   seed?: number;
   /** Scales simulated durations (task run time, modelled latency). 0 = instant. Default 0. */
   timeFactor?: number;
+  /** PVE time stands still until the test moves it (`sim.virtualClock().advance(ms)`,
+   *  `step()`, `runUntilIdle()`): deterministic whatever the machine's load; timeFactor is
+   *  then ignored. `startMs` sets the epoch the clock starts at (default: now). */
+  virtualTime?: boolean | { startMs: number };
   /** Delay before answering a 401, like pveproxy's 3 s. Default 0. */
   unauthorizedDelayMs?: number;
   /** Faults active from the start. */
@@ -64,6 +69,20 @@ export interface RequestLogEntry {
   durationMs: number;
   /** Set when a fault rule decided the outcome (`error`, `reset`). */
   fault?: string;
+  /** The request's parameters once validated (typed: booleans 0/1), path parameters
+   *  included; absent when the request failed before validation. Values of secret-bearing
+   *  keys (passwords, tickets, keys, OTPs...) are replaced by `[redacted]`. */
+  params?: Record<string, unknown>;
+}
+
+/** Parameter names whose values never enter the request log. */
+export const SECRET_PARAM = /pass|secret|otp|tfa|ticket|token|key|cert|cipher|value/i;
+
+/** `params` with the values of secret-bearing keys replaced (the request log's copy). */
+export function redactParams(params: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(params)) out[k] = SECRET_PARAM.test(k) ? "[redacted]" : v;
+  return out;
 }
 
 /** A back-door handler: gets the parsed JSON/form body merged with the query. */
@@ -129,6 +148,8 @@ export class Sim {
   latencyModel: (method: string, template: string, path: string) => number = () => 0;
   /** Extra state the cluster part wants to hang on the sim. */
   readonly ext: Record<string, any> = {};
+  /** Where simulated time comes from (clock.ts). */
+  readonly clock: SimClock;
 
   private clockOffsetMs = 0;
   private readonly startHooks: Array<() => Promise<void> | void> = [];
@@ -141,6 +162,7 @@ export class Sim {
       pveVersion: options.pveVersion ?? "9.1",
       seed,
       timeFactor: options.timeFactor ?? 0,
+      virtualTime: options.virtualTime ?? false,
       unauthorizedDelayMs: options.unauthorizedDelayMs ?? 0,
       faults: options.faults ?? {},
       rootPassword: options.rootPassword ?? "pve-sim-root",
@@ -152,6 +174,8 @@ export class Sim {
       cluster: options.cluster ?? {},
     };
     if (this.options.nodes.length === 0) throw new Error("the simulator needs at least one node");
+    const vt = this.options.virtualTime;
+    this.clock = vt ? new VirtualClock(typeof vt === "object" ? vt.startMs : Date.now()) : new RealClock(() => this.options.timeFactor);
     this.rng = deriveRng(seed, "general");
     this.faults = new Faults(deriveRng(seed, "faults"), this.options.faults);
     this.access = new AccessState(this);
@@ -170,9 +194,9 @@ export class Sim {
     return uuidFrom(rng);
   }
 
-  /** Virtual time in ms since the epoch: real time plus the offset set by advanceClock. */
+  /** Virtual time in ms since the epoch: the clock's time plus the offset set by advanceClock. */
   now(): number {
-    return Date.now() + this.clockOffsetMs;
+    return this.clock.now() + this.clockOffsetMs;
   }
 
   /** Virtual time in whole seconds (PVE's epoch values: expire, ctime, ticket time). */
@@ -188,10 +212,16 @@ export class Sim {
     return this.clockOffsetMs;
   }
 
-  /** Waits `ms * timeFactor` real milliseconds (resolves on the next tick when 0). */
+  /** Waits `ms` of PVE time: `ms * timeFactor` real milliseconds (the next tick when 0),
+   *  or until a test moves the virtual clock that far. */
   delay(ms: number): Promise<void> {
-    const real = ms * this.options.timeFactor;
-    return new Promise((resolve) => (real > 0 ? setTimeout(resolve, real) : setImmediate(resolve)));
+    return new Promise((resolve) => this.clock.after(ms, resolve));
+  }
+
+  /** The virtual clock; throws unless the sim was created with `virtualTime`. */
+  virtualClock(): VirtualClock {
+    if (!(this.clock instanceof VirtualClock)) throw new Error("the simulator runs on real time (start it with virtualTime: true)");
+    return this.clock;
   }
 
   nodeNames(): string[] {

@@ -43,6 +43,7 @@ export type Worker = (ctx: TaskContext) => Promise<void> | void;
 
 export interface TaskHooks {
   nowSeconds(): number;
+  nowMs(): number;
   slowFactor(type: string): number;
   failure(type: string): string | undefined;
 }
@@ -59,13 +60,15 @@ export class TaskManager {
   private readonly order: Task[] = [];
   private readonly pids = new Map<string, number>();
   private readonly bootTicks = new Map<string, number>();
-  private readonly started = Date.now();
+  private readonly started: number;
 
   constructor(
     private readonly latency: Latency,
     private readonly hooks: TaskHooks,
     private readonly rng: Rng,
-  ) {}
+  ) {
+    this.started = hooks.nowMs();
+  }
 
   private nextPid(node: string): number {
     let pid = this.pids.get(node) ?? 0x1000 + Math.floor(this.rng() * 0xf0000);
@@ -81,7 +84,7 @@ export class TaskManager {
       boot = 0x100000 + Math.floor(this.rng() * 0x1000000);
       this.bootTicks.set(node, boot);
     }
-    return boot + Math.floor((Date.now() - this.started) / 10);
+    return boot + Math.floor((this.hooks.nowMs() - this.started) / 10);
   }
 
   /** Forks a worker; returns the UPID. `id` may be empty. */
@@ -112,7 +115,7 @@ export class TaskManager {
     task.done = (async () => {
       let error: string | undefined;
       try {
-        await this.latency.sleep(this.latency.opts.forkMs);
+        await this.latency.sleep(this.latency.opts.forkMs, abort.signal);
         const injected = this.hooks.failure(type);
         if (injected) throw new Error(injected);
         await worker(ctx);

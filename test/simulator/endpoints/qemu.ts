@@ -481,66 +481,82 @@ export function register(sim: Sim): void {
     checkBridges(sim, req.auth, values);
     c.loadVm(node, vmid);
 
-    const updatefn = async (ctx?: TaskContext) =>
-      c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
-        const vm = c.loadVm(node, vmid);
-        if (p.digest && p.digest !== c.digest(vm)) throw new PveError(500, "checksum mismatch (file change by other user?)");
-        if (!skiplock) checkLock(vm);
-        const conf = vm.config;
-        for (const k of revert) {
+    const checkConfig = (): Vm => {
+      const vm = c.loadVm(node, vmid);
+      if (p.digest && p.digest !== c.digest(vm)) throw new PveError(500, "checksum mismatch (file change by other user?)");
+      if (!skiplock) checkLock(vm);
+      return vm;
+    };
+    const writeAndApply = async (vm: Vm, ctx?: TaskContext) => {
+      const conf = vm.config;
+      for (const k of revert) {
+        delete conf.pending[k];
+        delete conf.pendingDelete[k];
+      }
+      const recordCi = (k: string) => {
+        if (!isCloudinitOption(k)) return;
+        conf.cloudinit ??= {};
+        if (!(k in conf.cloudinit)) conf.cloudinit[k] = conf.current[k] ?? "";
+      };
+      for (const k of del) {
+        if (conf.current[k] === undefined && conf.pending[k] === undefined) continue;
+        if (k in conf.pending && conf.current[k] === undefined) {
           delete conf.pending[k];
-          delete conf.pendingDelete[k];
+          continue;
         }
-        const recordCi = (k: string) => {
-          if (!isCloudinitOption(k)) return;
-          conf.cloudinit ??= {};
-          if (!(k in conf.cloudinit)) conf.cloudinit[k] = conf.current[k] ?? "";
-        };
-        for (const k of del) {
-          if (conf.current[k] === undefined && conf.pending[k] === undefined) continue;
-          if (k in conf.pending && conf.current[k] === undefined) {
-            delete conf.pending[k];
-            continue;
-          }
+        delete conf.pending[k];
+        conf.pendingDelete[k] = !!p.force;
+        recordCi(k);
+      }
+      for (const [k, v] of Object.entries(values)) {
+        delete conf.pendingDelete[k];
+        if (conf.current[k] === v) {
           delete conf.pending[k];
-          conf.pendingDelete[k] = !!p.force;
-          recordCi(k);
+          continue;
         }
-        for (const [k, v] of Object.entries(values)) {
-          delete conf.pendingDelete[k];
-          if (conf.current[k] === v) {
-            delete conf.pending[k];
-            continue;
-          }
-          conf.pending[k] = v;
-          recordCi(k);
-        }
-        if (conf.cloudinit) {
-          for (const k of Object.keys(conf.cloudinit)) if ((conf.pending[k] ?? conf.current[k] ?? "") === conf.cloudinit[k] && !(k in conf.pendingDelete)) delete conf.cloudinit[k];
-          if (Object.keys(conf.cloudinit).length === 0) delete conf.cloudinit;
-        }
-        if (ctx) await ctx.sleep(opts.configMs);
-        await applyPending(ctx, vm, vm.running);
-      });
+        conf.pending[k] = v;
+        recordCi(k);
+      }
+      if (conf.cloudinit) {
+        for (const k of Object.keys(conf.cloudinit)) if ((conf.pending[k] ?? conf.current[k] ?? "") === conf.cloudinit[k] && !(k in conf.pendingDelete)) delete conf.cloudinit[k];
+        if (Object.keys(conf.cloudinit).length === 0) delete conf.cloudinit;
+      }
+      if (ctx) await ctx.sleep(opts.configMs);
+      await applyPending(ctx, vm, vm.running);
+    };
 
+    // Before qemu-server 9.2.0 (797ab238 "fork before locking"), so in PVE 8.4 and 9.1, the
+    // API process takes the flock and checks the config (digest, lock) before it forks; the
+    // qmconfig worker inherits the flock. Contention and `VM is locked` are the call's 500.
+    const release = await c.locks.acquire(vmid, "exclusive", opts.lockTimeoutMs, async ? "qmconfig" : "api");
     if (!async) {
-      await updatefn();
+      try {
+        await writeAndApply(checkConfig());
+      } finally {
+        release();
+      }
       return null;
+    }
+    let vm: Vm;
+    try {
+      vm = checkConfig();
+    } catch (e) {
+      release();
+      throw e;
     }
     const upid = fork(req, node, "qmconfig", String(vmid), async (ctx) => {
       try {
-        await updatefn(ctx);
+        await writeAndApply(vm, ctx);
       } catch (e: any) {
         throw new Error(e.message);
       }
     });
+    const t = c.tasks.get(upid)!;
+    void t.done.then(release);
     if (p.background_delay) {
-      const t = c.tasks.get(upid)!;
-      const waitMs = c.latency.real(p.background_delay * 1000);
-      const finished = await Promise.race([t.done.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), Math.max(waitMs, 1)))]);
-      if (finished) {
-        if (t.exitstatus === "OK") return null;
-        throw new PveError(500, t.exitstatus ?? "unexpected status");
+      if (await c.finishedWithin(t, p.background_delay * 1000)) {
+        if (t.exitstatus === "OK" || t.exitstatus?.startsWith("WARNINGS")) return null;
+        throw new PveError(500, `failed to update VM ${vmid}: ${t.exitstatus ?? "unexpected status"}`);
       }
     }
     return upid;
@@ -703,21 +719,27 @@ export function register(sim: Sim): void {
                 let vol;
                 if (cloudinit) {
                   vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { name: `vm-${newid}-cloudinit`, format: "raw" });
+                  created.push(vol.volid);
                 } else if (full) {
                   ctx.log(`create full clone of drive ${k} (${d.file})`);
                   vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { format: p.format });
-                  ctx.log(`transferred ${formatSize(srcVol.size)} of ${formatSize(srcVol.size)} (100.00%)`);
+                  // freed on failure from here on, like $newvollist in clone_disk
+                  created.push(vol.volid);
                   // read from the source storage, write to the target: the slower shared channel
                   await ctx.transfer(c.storageKey(sid, node), srcVol.size);
+                  ctx.log(`transferred ${formatSize(srcVol.size)} of ${formatSize(srcVol.size)} (100.00%)`);
                 } else {
                   ctx.log(`create linked clone of drive ${k} (${d.file})`);
                   vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { parent: srcVol.volid });
+                  created.push(vol.volid);
                   await ctx.sleep(opts.linkedCloneMs);
                 }
-                created.push(vol.volid);
                 rest.file = vol.volid;
                 if (!cloudinit) rest.size = formatSize(vol.size);
                 newconf[k] = printDrive(rest);
+                // written after each drive, still with `lock: clone` (QEMU clone_vm)
+                vm.config = { current: { ...newconf }, pending: {}, pendingDelete: {} };
+                vm.tempClone = false;
               }
               delete newconf.lock;
               vm.config = { current: newconf, pending: {}, pendingDelete: {} };
@@ -853,9 +875,9 @@ export function register(sim: Sim): void {
       delete cur.config.cloudinit;
       await ctx.sleep(opts.startMs);
       cur.running = true;
-      cur.startedAt = Date.now();
+      cur.startedAt = sim.now();
       cur.pid = c.randomPid();
-      cur.agentReadyAt = Date.now() + c.latency.real(opts.bootToAgentMs);
+      cur.agentReadyAt = sim.now() + c.latency.real(opts.bootToAgentMs);
     });
   }
 
@@ -1028,9 +1050,9 @@ export function register(sim: Sim): void {
       const { node, vmid, purge } = req.params;
       checkNode(c, node);
       const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
+      // the lock is checked by destroy_vm in the worker, under the flock, not before the fork
       const earlyChecks = () => {
         const vm = c.loadVm(node, vmid);
-        if (!skiplock) checkLock(vm);
         if (parseBool(vm.config.current.protection)) throw new PveError(500, `can't remove VM ${vmid} - protection mode enabled`);
         if (c.haManaged(vmid) && !purge) throw new PveError(500, `unable to remove VM ${vmid} - used in HA resources and purge parameter not set.`);
         if (vm.running) throw new PveError(500, `VM ${vmid} is running - destroy failed`);
@@ -1040,6 +1062,7 @@ export function register(sim: Sim): void {
       return fork(req, node, "qmdestroy", String(vmid), async (ctx) => {
         await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
           const vm = earlyChecks();
+          if (!skiplock && vm.config.current.lock !== "suspended") checkLock(vm);
           vm.config.current.lock = "destroyed";
           await ctx.sleep(opts.destroyMs);
           const vols = referencedVolumes({ ...vm.config.current, ...vm.config.pending });
@@ -1209,13 +1232,15 @@ export function register(sim: Sim): void {
       const cur = vm.config.current;
       const image = vm.config.cloudinit ?? {};
       const keys = new Set([...Object.keys(cur).filter(isCloudinitOption), ...Object.keys(image)]);
+      // QEMU cloudinit_pending: added keys have only `pending`, deleted ones only `delete`
+      const mask = (k: string, v: string) => (k === "cipassword" ? "**********" : v);
       return [...keys].sort().map((key) => {
         const e: Record<string, unknown> = { key };
-        const used = key in image ? image[key] : cur[key];
-        if (used !== undefined && used !== "") e.value = used;
-        if (key in image) {
-          if (cur[key] === undefined) e.delete = 1;
-          else e.pending = cur[key];
+        if (cur[key] === undefined) e.delete = 1;
+        else if (!(key in image)) e.value = mask(key, cur[key]);
+        else {
+          if (image[key] !== "") e.value = mask(key, image[key]);
+          e.pending = mask(key, cur[key]);
         }
         return e;
       });
@@ -1231,6 +1256,7 @@ export function register(sim: Sim): void {
       const { node, vmid } = req.params;
       await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, () => {
         const vm = c.loadVm(node, vmid);
+        checkLock(vm);
         checkSnippets(vm);
         delete vm.config.cloudinit;
       });
@@ -1284,9 +1310,9 @@ export function register(sim: Sim): void {
     if (p.action === "stop") stopNow(vm);
     else if (p.action === "start") {
       vm.running = true;
-      vm.startedAt = Date.now();
+      vm.startedAt = sim.now();
       vm.pid = c.randomPid();
-      vm.agentReadyAt = p.agentReady ? Date.now() : Date.now() + c.latency.real(opts.bootToAgentMs);
+      vm.agentReadyAt = p.agentReady ? sim.now() : sim.now() + c.latency.real(opts.bootToAgentMs);
     } else throw new PveError(400, "action must be start or stop");
     return vmInfo(vm);
   });

@@ -210,20 +210,27 @@ export function register(sim: Sim): void {
       const { node } = req.params;
       const r = resolveVolume(node, req.params.storage, req.params.volume);
       sim.access.check(req.auth, `/storage/${r.s.storage}`, ["Datastore.Allocate"]);
-      if (r.vol) {
-        const user = [...c.vms.values()].find((vm) => Object.values(vm.config.current).some((v) => v.split(",")[0] === r.volid || v.split(",")[0] === `file=${r.volid}`));
-        if (user) throw new PveError(500, `unable to delete volume '${r.volid}' - volume is used by VM ${user.vmid}`);
-      }
-      const upid = c.tasks.start(node, "imgdel", "", req.auth.principal, async (ctx) => {
+      // PVE does not look at VM configs here (a disk still attached goes); only a base volume
+      // with linked clones is refused, in the worker (STORAGE Storage.pm vdisk_free).
+      const id = r.vol?.vmid !== undefined ? `${r.vol.vmid}@${r.s.storage}` : r.s.storage;
+      const upid = c.tasks.start(node, "imgdel", id, req.auth.principal, async (ctx) => {
         await ctx.sleep(100);
         if (r.file) fs.rmSync(r.file, { force: true });
-        else c.freeVolume(r.volid, node);
+        else {
+          if (c.volumesOf(r.s.storage, node).some((v) => v.parent === r.volid)) {
+            throw new Error(`base volume '${r.vol!.volname}' is still in use by linked clones`);
+          }
+          c.freeVolume(r.volid, node);
+        }
         ctx.log(`Removed volume '${r.volid}'`);
       });
       if (req.params.delay) {
         const t = c.tasks.get(upid)!;
-        const done = await Promise.race([t.done.then(() => true), new Promise<boolean>((res) => setTimeout(() => res(false), Math.max(1, c.latency.real(req.params.delay * 1000))))]);
-        if (done && t.exitstatus === "OK") return null;
+        const done = await c.finishedWithin(t, req.params.delay * 1000);
+        if (done) {
+          if (t.exitstatus === "OK" || t.exitstatus?.startsWith("WARNINGS")) return null;
+          throw new PveError(500, t.exitstatus ?? "unexpected status");
+        }
       }
       return upid;
     },

@@ -146,8 +146,9 @@ export function register(sim: Sim): void {
       .filter((t) => !p.node || t.node === p.node)
       .map((t) => ({ ...c.tasks.statusOf(t), log: t.lines })),
   );
-  /** Waits until no task is running (tests). */
+  /** Waits until no task is running (tests); on the virtual clock, runs time until then. */
   sim.backdoor("POST", "/tasks/wait", async () => {
+    if (sim.clock.virtual) await sim.virtualClock().runUntilIdle();
     await c.tasks.idle();
     return null;
   });

@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { Latency, LatencyOptions } from "../latency";
 import { LockManager } from "../locks";
-import { TaskManager } from "../tasks";
+import { Task, TaskManager } from "../tasks";
 import type { Sim } from "../sim";
 import { Rng } from "../rng";
 import { ClusterView, PveError, ResourceEntry } from "../types";
@@ -54,10 +54,11 @@ export interface Vm {
   config: VmConfig;
   running: boolean;
   startedAt?: number;
-  /** Real ms timestamp from which the guest agent answers. */
+  /** sim.now() from which the guest agent answers. */
   agentReadyAt?: number;
   pid?: number;
-  /** `# qmclone temporary file` config (only `lock: clone`) until the clone writes the real one. */
+  /** `# qmclone temporary file` config (only `lock: clone`) until the clone writes the new
+   *  config after its first drive. */
   tempClone?: boolean;
 }
 
@@ -134,15 +135,21 @@ export class Cluster implements ClusterView {
     this.opts = (sim.options.cluster ?? {}) as ClusterOptions;
     this.nodes = sim.nodeNames();
     this.rng = sim.rngFor("cluster");
-    this.latency = new Latency(this.opts.latency, () => sim.options.timeFactor);
+    this.latency = new Latency(this.opts.latency, sim.clock);
     this.locks = new LockManager(
-      (ms) => (sim.options.timeFactor > 0 ? ms * sim.options.timeFactor : 5000),
+      (ms, fn) => {
+        // with timeFactor 0 time does not flow: wait 5 s real rather than time out at once
+        if (sim.clock.virtual || sim.clock.span(ms) > 0) return sim.clock.after(ms, fn);
+        const t = setTimeout(fn, 5000);
+        return () => clearTimeout(t);
+      },
       (vmid) => sim.faults.lockContention(vmid),
     );
     this.tasks = new TaskManager(
       this.latency,
       {
         nowSeconds: () => sim.nowSeconds(),
+        nowMs: () => sim.now(),
         slowFactor: (t) => sim.faults.taskSlowFactor(t),
         failure: (t) => sim.faults.taskFailure(t),
       },
@@ -158,6 +165,22 @@ export class Cluster implements ClusterView {
       const id = typeof this.opts.sharedStorage === "string" ? this.opts.sharedStorage : "shared-nfs";
       this.addStorage({ storage: id, type: "nfs", path: `/mnt/pve/${id}`, server: "10.0.0.5", export: `/export/${id}`, content: ["images", "snippets", "iso", "import"], shared: true, extra: {} });
     }
+  }
+
+  /** Whether `task` ends within `baseMs` of PVE time: the `delay` / `background_delay` waits.
+   *  With timeFactor 0 (instant tasks) it allows `baseMs` real, so that an instant task gets
+   *  the event-loop turns it needs. */
+  finishedWithin(task: Task, baseMs: number): Promise<boolean> {
+    const clock = this.sim.clock;
+    return new Promise((resolve) => {
+      const cancel = clock.virtual
+        ? clock.after(baseMs, () => resolve(false))
+        : ((t) => () => clearTimeout(t))(setTimeout(() => resolve(false), Math.max(1, clock.span(baseMs) || baseMs)));
+      void task.done.then(() => {
+        cancel();
+        resolve(true);
+      });
+    });
   }
 
   /** Removes the temp file trees (when this instance created them). */
@@ -434,11 +457,11 @@ export class Cluster implements ClusterView {
   }
 
   uptime(vm: Vm): number {
-    return vm.running && vm.startedAt ? Math.floor((Date.now() - vm.startedAt) / 1000) : 0;
+    return vm.running && vm.startedAt ? Math.floor((this.sim.now() - vm.startedAt) / 1000) : 0;
   }
 
   agentRunning(vm: Vm): boolean {
-    return vm.running && agentEnabled(vm.config.current.agent) && vm.agentReadyAt !== undefined && Date.now() >= vm.agentReadyAt;
+    return vm.running && agentEnabled(vm.config.current.agent) && vm.agentReadyAt !== undefined && this.sim.now() >= vm.agentReadyAt;
   }
 
   /** The VM's entry as `GET /cluster/resources` shows it. */

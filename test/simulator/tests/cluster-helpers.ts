@@ -29,7 +29,8 @@ export async function startApi(opts: SimOptions = {}): Promise<Api> {
     for (;;) {
       const st = await ok("GET", `/nodes/${node}/tasks/${encodeURIComponent(upid)}/status`);
       if (st.status === "stopped") return st;
-      await new Promise((r) => setTimeout(r, 5));
+      // on the virtual clock the task moves only when time does
+      if (!(s.sim.clock.virtual && (await s.sim.virtualClock().step()))) await new Promise((r) => setTimeout(r, 5));
     }
   };
   const api: Api = {

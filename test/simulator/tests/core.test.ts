@@ -2,7 +2,7 @@
 // request parsing, validation, request log, back door.
 
 import https from "https";
-import { RunningSimulator, startSimulator } from "../index";
+import { RunningSimulator, Sim, startSimulator } from "../index";
 import { PveError, withTotal } from "../types";
 import { call, readApiJson } from "./core-http";
 
@@ -51,6 +51,28 @@ beforeAll(async () => {
   });
 });
 afterAll(() => s.stop());
+
+describe("startSimulator", () => {
+  test("returns url, caCert, rootToken, adminSecret, nodes [{name, sshPort, hostKeyFingerprint}], sim, stop", () => {
+    expect(s).toEqual({
+      url: expect.stringMatching(/^https:\/\/127\.0\.0\.1:\d+$/),
+      caCert: expect.stringMatching(/^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\r?\n?$/),
+      rootToken: expect.stringMatching(/^root@pam!sim=[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/),
+      adminSecret: s.sim.options.adminSecret,
+      nodes: ["pve1", "pve2", "pve3"].map((name) => ({
+        name,
+        sshPort: expect.any(Number),
+        hostKeyFingerprint: expect.stringMatching(/^SHA256:[A-Za-z0-9+/]{43}$/),
+      })),
+      sim: expect.any(Sim),
+      stop: expect.any(Function),
+    });
+    const ports = s.nodes.map((n) => n.sshPort);
+    expect(ports.every((p) => p > 0 && p !== Number(new URL(s.url).port))).toBe(true);
+    expect(new Set(ports).size).toBe(3);
+    expect(new Set(s.nodes.map((n) => n.hostKeyFingerprint)).size).toBe(3);
+  });
+});
 
 describe("TLS", () => {
   test("the server certificate verifies against the published CA", async () => {
@@ -159,6 +181,18 @@ describe("errors match the recorded fixtures", () => {
     expect(r.status).toBe(403);
     expect(r.body).toEqual(f);
     expect(r.reason).toBe("Permission check failed (/access, Sys.Audit)");
+  });
+  test("400 nextid of a taken vmid", async () => {
+    // the fixture predates pve-http-server 5.2.0 (SOURCES.md): the same body without `message`
+    const f = readApiJson("fixtures/error-400-cluster-nextid-vm-exists.json");
+    const vmid = Number(/VM (\d+) already exists/.exec(f.errors.vmid)![1]);
+    const created = await call(s, "POST", "/nodes/pve1/qemu", { token: T, form: { vmid } });
+    expect(created.status).toBe(200);
+    const r = await call(s, "GET", "/cluster/nextid", { token: T, query: { vmid } });
+    expect(r.status).toBe(400);
+    expect(r.reason).toBe("Parameter verification failed.");
+    expect(keys(r.body)).toEqual([...keys(f), "message"].sort());
+    expect(r.body).toEqual({ ...f, message: "Parameter verification failed.\n" });
   });
   test("token create answer has the fixture's shape", async () => {
     const f = readApiJson("fixtures/access-token-create.json");

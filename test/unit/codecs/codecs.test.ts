@@ -66,37 +66,82 @@ describe("property-string round trips over the fixtures", () => {
   });
 });
 
-describe("property-string round trips over the BEHAVIOURS.md / ENDPOINTS.md examples", () => {
-  const examples: Array<[Codec, string]> = [
-    [{ parse: parseNet, format: formatNet as Codec["format"] }, "virtio=BC:24:11:2A:3B:4C,bridge=vmbr0,tag=10,firewall=1"],
-    [{ parse: parseNet, format: formatNet as Codec["format"] }, "virtio,bridge=vmbr0,tag=10,firewall=1"],
-    [{ parse: parseNet, format: formatNet as Codec["format"] }, "model=virtio,macaddr=BC:24:11:00:00:01,bridge=vmbr0"],
-    [{ parse: parseNet, format: formatNet as Codec["format"] }, "e1000=BC:24:11:00:00:02,bridge=vmbr1,trunks=10;20;30,queues=4,mtu=1400,rate=12.5,link_down=0"],
-    [{ parse: parseDrive, format: formatDrive as Codec["format"] }, "local-lvm:vm-100-disk-0,size=32G,discard=on,ssd=1,iothread=1"],
-    [{ parse: parseDrive, format: formatDrive as Codec["format"] }, "local-lvm:cloudinit"],
-    [{ parse: parseDrive, format: formatDrive as Codec["format"] }, "local-lvm:vm-100-cloudinit,media=cdrom"],
-    [{ parse: parseDrive, format: formatDrive as Codec["format"] }, "local-lvm:0,import-from=local:import/x.qcow2"],
-    [{ parse: parseDrive, format: formatDrive as Codec["format"] }, "none,media=cdrom"],
-    [{ parse: parseDrive, format: formatDrive as Codec["format"] }, "file=local:iso/debian.iso,media=cdrom"],
-    [{ parse: parseDrive, format: formatDrive as Codec["format"] }, "local-lvm:vm-100-disk-0,size=32G,mbps_rd=100,unknownkey=x"],
-    [{ parse: parseIpConfig, format: formatIpConfig as Codec["format"] }, "ip=dhcp"],
-    [{ parse: parseIpConfig, format: formatIpConfig as Codec["format"] }, "ip=10.0.0.5/24,gw=10.0.0.1"],
-    [{ parse: parseIpConfig, format: formatIpConfig as Codec["format"] }, "ip=10.0.0.10/24,gw=10.0.0.1,ip6=fd00::10/64,gw6=fd00::1"],
-    [{ parse: parseIpConfig, format: formatIpConfig as Codec["format"] }, "ip6=auto"],
-    [{ parse: (s) => parseAgent(s), format: formatAgent as Codec["format"] }, "1"],
-    [{ parse: (s) => parseAgent(s), format: formatAgent as Codec["format"] }, "enabled=1,fstrim_cloned_disks=1,type=virtio"],
-  ];
+/**
+ * The config property strings quoted in a reference document: every `code span` that is a
+ * `key=value` for a key the codecs cover, or a bare drive value (`storage:volume,opt=...`).
+ * Documentation shorthand is made concrete: `[,opt]` groups are expanded both ways, `ideN` is
+ * ide0, `<storage>`/`STORAGE` local-lvm, `<id>` 100, and an elided part (`...`) the smallest
+ * value of that kind (`virtio` for a NIC). Each result says where it came from.
+ */
+function referenceExamples(doc: string): Array<{ source: string; key: string; value: string }> {
+  const text = readReferenceText(doc);
+  const FILL: Record<string, string> = { net: "virtio", drive: "local-lvm:vm-100-disk-0", ipconfig: "ip=dhcp", agent: "1" };
+  const kind = (key: string) => (/^net\d+$/.test(key) ? "net" : /^ipconfig\d+$/.test(key) ? "ipconfig" : key === "agent" ? "agent" : "drive");
+  const expand = (v: string): string[] => {
+    const m = /\[(,[^\]]+)\]/.exec(v);
+    if (!m) return [v];
+    return [...expand(v.replace(m[0], "")), ...expand(v.replace(m[0], m[1]))];
+  };
+  const concrete = (key: string, v: string) =>
+    v.replace(/<storage>|STORAGE/g, "local-lvm").replace(/<(vm)?id>/g, "100").replace(/^\.\.\.(?=,)/, FILL[kind(key)]);
+  const out: Array<{ source: string; key: string; value: string }> = [];
+  for (const [line, n] of text.split("\n").map((l, i) => [l, i + 1] as const)) {
+    for (const [, span] of line.matchAll(/`([^`]+)`/g)) {
+      const kv = /^([a-z0-9N|]+)=(.+)$/.exec(span);
+      const keys = kv ? kv[1].split("|").map((k) => k.replace(/N$/, "0")) : ["scsi0"];
+      const raw = kv ? kv[2] : span;
+      if (!kv && !/^[^\s=,[]+:[^\s,=]+(,[a-z_]+=[^\s,]+)+$/.test(span)) continue;
+      for (const key of keys) {
+        if (!CODECS.some((c) => c.key.test(key))) continue;
+        for (const v of expand(raw)) out.push({ source: `${doc}:${n} \`${span}\``, key, value: concrete(key, v) });
+      }
+    }
+  }
+  return out;
+}
 
-  it("the examples are the ones in the reference", () => {
-    const text = readReferenceText("ENDPOINTS.md");
-    expect(text).toContain("net0=virtio,bridge=vmbr0[,tag=10][,firewall=1]");
-    expect(text).toContain("ipconfig0=ip=10.0.0.10/24,gw=10.0.0.1");
-    expect(text).toContain("agent=enabled=1,fstrim_cloned_disks=1");
-    expect(text).toContain("local-lvm:vm-9000-cloudinit,media=cdrom");
+/** PVE's alternative boolean spellings inside property strings, written the canonical way. */
+const canonicalBooleans = (s: string) => s.replace(/=(yes|on|true)(?=,|$)/g, "=1").replace(/=(no|off|false)(?=,|$)/g, "=0");
+
+describe("property-string round trips over the BEHAVIOURS.md / ENDPOINTS.md examples", () => {
+  const examples = [...referenceExamples("BEHAVIOURS.md"), ...referenceExamples("ENDPOINTS.md")];
+
+  it("finds the examples the reference quotes, made concrete", () => {
+    const found = examples.map((e) => `${e.key}=${e.value}`);
+    for (const expected of [
+      // BEHAVIOURS.md §1 (boolean spellings) and §4 (cloud-init drives)
+      "agent=enabled=yes",
+      "net0=virtio,firewall=true",
+      "ide0=local-lvm:cloudinit",
+      "scsi0=local-lvm:cloudinit",
+      "sata0=local-lvm:cloudinit",
+      "scsi0=local-lvm:vm-100-cloudinit,media=cdrom",
+      // ENDPOINTS.md, configuration notes
+      "scsi0=local-lvm:0,import-from=/path/to/img",
+      "ide2=local-lvm:cloudinit",
+      "scsi0=local-lvm:vm-9000-cloudinit,media=cdrom",
+      "agent=1",
+      "agent=enabled=1,fstrim_cloned_disks=1",
+      "net0=virtio,bridge=vmbr0",
+      "net0=virtio,bridge=vmbr0,tag=10,firewall=1",
+      "ipconfig0=ip=10.0.0.10/24,gw=10.0.0.1",
+    ]) {
+      expect(found).toContain(expected);
+    }
+    expect(examples.filter((e) => e.source.startsWith("BEHAVIOURS.md")).length).toBeGreaterThanOrEqual(6);
   });
 
-  it.each(examples.map(([c, s]) => [s, c]))("%s", (text, codec) => {
-    expect((codec as Codec).format((codec as Codec).parse(text as string) as never)).toBe(text);
+  it.each(examples.map((e) => [`${e.source} -> ${e.key}=${e.value}`, e.key, e.value]))("%s", (_name, key, value) => {
+    const { codec } = CODECS.find((c) => c.key.test(key))!;
+    const parsed = codec.parse(value);
+    const printed = codec.format(parsed as never);
+    // PVE's own spelling comes back verbatim; yes/on/true and no/off/false come back as 1/0
+    expect(printed).toBe(printed === value ? value : canonicalBooleans(value));
+    expect(canonicalOrder(codec.parse(printed))).toEqual(canonicalOrder(parsed));
+    // yes/true/no/false are read as booleans, not kept as opaque text
+    for (const [, k] of value.matchAll(/(?:^|,)([\w-]+)=(?:yes|true|no|false)(?=,|$)/g)) {
+      expect([k, typeof (parsed as Record<string, unknown>)[k]]).toEqual([k, "boolean"]);
+    }
   });
 });
 
