@@ -16,6 +16,7 @@ import { PveApiError } from "../proxmox/errors";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { UNKNOWN, isUnknown, normalize, sameValue } from "./diff";
 import { InputChecker, pveNames } from "./check";
+import { declared } from "./declared";
 import { connection, providerLogger } from "./context";
 import { renderCloudConfig, validateCloudConfig } from "./snippet/cloud-config";
 import { checkNodes, nodeEndpoints, onlineNodes, snippetStorage, transportOptions, type SnippetStorage } from "./snippet/placement";
@@ -135,6 +136,12 @@ function parseId(id: string): { storage: string; file: string } {
 /** check()'s look at the storage: a storage that cannot hold snippets is an input failure; when
  *  PVE cannot be asked (settings, network, privileges), nothing is reported: create() will say. */
 async function storageForCheck(c: InputChecker, storage: string): Promise<SnippetStorage | undefined> {
+  // A Storage resource of the same run (declared.ts): judged by its declared content, no lookup.
+  const planned = declared.storage(storage);
+  if (planned) {
+    if (planned.content && !planned.content.includes("snippets")) c.fail("storage", `storage '${storage}' (declared by this stack) does not have 'snippets' content (its content: ${planned.content.join(", ") || "none"}); add snippets to its content.`);
+    return undefined;
+  }
   let api;
   try {
     api = connection().client;

@@ -32,6 +32,7 @@ import { diffResource, isUnknown, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { checkPoolid } from "./access-names";
 import { compact, difference, emptyToUndefined, gone, readResult, intersection, listText, sortedSet } from "./access/common";
+import { declare } from "./declared";
 import { adoptionRules, alreadyExistsError, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
 
 export interface PoolArgs {
@@ -172,6 +173,7 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
   async check(_olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
     const poolid = c.string("poolid", { required: true, rule: checkPoolid });
+    if (poolid !== undefined) declare.pool(poolid); // references to it from this run pass (declared.ts)
     c.string("comment");
     c.list<number>("vms", {
       item: (v) => (typeof v === "number" && Number.isInteger(v) && v >= 100 && v <= 999999999 ? undefined : `a VM id is an integer from 100 to 999999999, got ${JSON.stringify(v)}.`),

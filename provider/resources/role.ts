@@ -33,6 +33,7 @@ import { diffResource, normalize, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { BUILTIN_ROLES, checkPrivilegeName, checkRoleid } from "./access-names";
 import { compact, gone, readResult, listText, sortedSet } from "./access/common";
+import { declare } from "./declared";
 import { adoptionRules, alreadyExistsError, comparable, destroysOnDelete, logReleased, managementOf, nothingToAdoptError, type Adoptable } from "./adoption";
 
 export interface RoleArgs {
@@ -136,10 +137,11 @@ async function readRole(roleid: string): Promise<string[] | undefined> {
 export const roleLifecycle: Lifecycle<RoleInputs, RoleState> = {
   async check(_olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
-    c.string("roleid", {
+    const roleid = c.string("roleid", {
       required: true,
       rule: (v) => checkRoleid(v) ?? (BUILTIN_ROLES.has(v) ? `'${v}' is a built-in role, which PVE does not let anyone change; choose another roleid and bind the built-in role directly.` : undefined),
     });
+    if (roleid !== undefined) declare.role(roleid); // bindings of this run may name it (declared.ts)
     c.list<string>("privileges", { required: true, item: (p) => checkPrivilegeName(p) });
     c.boolean("translatePrivileges");
     c.boolean("adopt");

@@ -19,6 +19,7 @@ import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from ".
 import { InputChecker, pveNames } from "./check";
 import { client } from "./context";
 import { PveApiError } from "../proxmox/errors";
+import { declare } from "./declared";
 import { adoptionRules, alreadyExistsError, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
 import type { StorageConfig } from "../proxmox/storage";
 
@@ -252,6 +253,8 @@ export const storageLifecycle: Lifecycle<StorageInputs, StorageState> = {
       need("export", "nfs");
       forbid(["vgname", "thinpool", "shared"], "nfs");
     }
+    // References to it from this run (a Template's storage...) are judged by this declaration.
+    if (id !== undefined) declare.storage(id, { content: content && !isUnknown(content) ? [...content] : undefined, nodes: nodes && !isUnknown(nodes) ? [...nodes] : undefined });
     // Unknown nodes: a read-only call, only when the list changed and the input alone is fine.
     if (c.failures.length === 0 && nodes && !isUnknown(nodes) && !sameValue(normalize.stringSet(nodes), olds.nodes ? normalize.stringSet(olds.nodes) : undefined)) {
       const known = (await client().nodes.list()).map((n) => n.node);

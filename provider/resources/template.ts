@@ -25,9 +25,11 @@ import * as pulumi from "@pulumi/pulumi";
 import { codecs, type PveClient } from "../proxmox";
 import { isVmidCollision } from "../proxmox/vmid-allocator";
 import { InputChecker, pveNames } from "./check";
-import { diffResource, normalize, type DiffRules } from "./diff";
+import { connection } from "./context";
+import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { composeDescription, splitDescription } from "./vm/config-map";
+import { checkReferences, type Reference } from "./vm/references";
 import { confirmGone, createFailure, destroyVm, locateVm, runTask, vmContext, type VmContext } from "./vm/lifecycle";
 
 type In<T> = pulumi.Input<T>;
@@ -187,8 +189,86 @@ async function readTemplate(api: PveClient, node: string, vmid: number): Promise
   };
 }
 
+const CHECKSUM_HEX_DIGITS: Record<NonNullable<TemplateImage["checksumAlgorithm"]>, number> = { md5: 32, sha1: 40, sha224: 56, sha256: 64, sha384: 96, sha512: 128 };
+const IMAGE_KEYS = ["url", "checksum", "checksumAlgorithm", "fileName", "storage"];
+
+/** check() of `image`: an object whose url is an http(s) URL, with a checksum that fits its
+ *  algorithm, a plain file name and a storage id. Unknown values (preview) pass. */
+function checkImage(c: InputChecker, image: unknown): void {
+  if (image === undefined || image === null || (typeof image === "string" && isUnknown(image))) return;
+  if (typeof image !== "object" || Array.isArray(image)) {
+    c.fail("image", `image must be an object { url, checksum?, checksumAlgorithm?, fileName?, storage? }, got ${Array.isArray(image) ? "a list" : typeof image}.`);
+    return;
+  }
+  const img = image as Record<string, unknown>;
+  const ic = new InputChecker(Object.fromEntries(IMAGE_KEYS.map((k) => [`image.${k}`, img[k]])));
+  ic.string("image.url", {
+    required: true,
+    pattern: /^https?:\/\/\S+$/,
+    describe: "an http(s) URL of the cloud image",
+    rule: (v) => {
+      try {
+        new URL(v);
+        return undefined;
+      } catch {
+        return "not a URL.";
+      }
+    },
+  });
+  const algorithm = ic.string("image.checksumAlgorithm", { oneOf: Object.keys(CHECKSUM_HEX_DIGITS) }) as keyof typeof CHECKSUM_HEX_DIGITS | undefined;
+  const checksum = ic.string("image.checksum", { pattern: /^[0-9a-fA-F]+$/, describe: "a hex digest" });
+  const algo = algorithm ?? (isUnknown(img.checksumAlgorithm) ? undefined : "sha256");
+  if (checksum !== undefined && algo !== undefined && checksum.length !== CHECKSUM_HEX_DIGITS[algo]) {
+    ic.fail("image.checksum", `image.checksum has ${checksum.length} hex digits; a ${algo} digest has ${CHECKSUM_HEX_DIGITS[algo]}${algorithm ? "" : " (sha256 is the default: set checksumAlgorithm if the digest is another)"}.`);
+  }
+  ic.string("image.fileName", { rule: (v) => (/[/\\]/.test(v) || v.startsWith(".") ? "a file name without '/' or '\\', not starting with '.', e.g. noble.qcow2." : undefined) });
+  ic.string("image.storage", { pattern: pveNames.storageId, describe: "a storage id" });
+  for (const k of Object.keys(img)) if (!IMAGE_KEYS.includes(k)) ic.fail(`image.${k}`, `image has no '${k}'; it takes ${IMAGE_KEYS.join(", ")}.`);
+  for (const f of ic.failures) c.fail(f.property, f.reason);
+}
+
+const known = (v: unknown): boolean => v !== undefined && v !== null && !isUnknown(v);
+
+/**
+ * The node, the disks' storage, the image's storage and the pool must exist (and the storages be
+ * on the node, holding `images` and `import` content); an adopted vmid must be a template on the
+ * node. Asked read-only (the cached cluster view VmClone's check uses, GET /pools?poolid=), only
+ * for references that changed against the previous inputs; unknown values pass.
+ */
+async function checkTemplateReferences(c: InputChecker, before: Partial<TemplateInputs>, out: TemplateInputs, given: Record<string, any>): Promise<void> {
+  const refs: Reference[] = [];
+  const node = known(out.node) ? out.node : undefined;
+  const nodeChanged = !sameValue(before.node, out.node);
+  if (node !== undefined && nodeChanged) refs.push({ kind: "node", property: "node", node });
+  if (!out.adopt) {
+    if (known(out.storage) && (nodeChanged || !sameValue(before.storage, out.storage))) {
+      refs.push({ kind: "storage", property: "storage", storage: out.storage, node, content: "images", note: given.storage === undefined ? "(storage defaults to local-lvm: set it to the storage for the template's disks.)" : undefined });
+    }
+    const image = out.image as Partial<TemplateImage> | undefined;
+    if (image && typeof image === "object") {
+      const storage = image.storage ?? "local";
+      const previous = before.image && typeof before.image === "object" ? (before.image.storage ?? "local") : undefined;
+      if (known(storage) && (nodeChanged || previous !== storage)) {
+        refs.push({ kind: "storage", property: "image.storage", storage, node, content: "import", note: image.storage === undefined ? "(image.storage defaults to local: set it to a storage with content 'import'.)" : undefined });
+      }
+    }
+  }
+  if (out.adopt && known(out.vmid) && (nodeChanged || !sameValue(before.vmid, out.vmid))) {
+    refs.push({ kind: "template", property: "vmid", vmid: Number(out.vmid), node, nodeProperty: "node", missingHint: "adopt takes an existing template: fix vmid, or build one with image (adopt: false)." });
+  }
+  if (known(out.pool) && !sameValue(before.pool, out.pool)) refs.push({ kind: "pool", property: "pool", pool: out.pool as string });
+  if (refs.length === 0) return;
+  let conn: ReturnType<typeof connection> | undefined;
+  try {
+    conn = connection();
+  } catch {
+    return; // settings problems are reported by the first API call
+  }
+  await checkReferences(c, conn.client, conn.settings.endpoint, refs);
+}
+
 export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
-  async check(_olds, news) {
+  async check(olds, news) {
     const n = news as unknown as Record<string, any>;
     const c = new InputChecker(n);
     c.string("node", { required: true, pattern: pveNames.node, describe: "a node name" });
@@ -197,11 +277,8 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     const vmid = c.integer("vmid", { min: 100, max: 999_999_999 });
     if (adopt && n.vmid === undefined) c.fail("vmid", "adopt needs the vmid of the existing template.");
     if (adopt && n.image !== undefined) c.fail("image", "an adopted template is not built: remove image, or set adopt: false.");
-    if (!adopt && n.image === undefined) c.fail("image", "image is required to build a template ({ url, checksum?, checksumAlgorithm? }), or set adopt: true with a vmid.");
-    if (n.image && typeof n.image === "object" && typeof n.image.url === "string") {
-      if (!/^https?:\/\/\S+$/.test(n.image.url)) c.fail("image.url", `image.url '${n.image.url}' must be an http(s) URL.`);
-      if (n.image.checksum !== undefined && !/^[0-9a-fA-F]{32,128}$/.test(String(n.image.checksum))) c.fail("image.checksum", "image.checksum must be a hex digest.");
-    }
+    if (!adopt && !isUnknown(n.adopt) && n.image === undefined) c.fail("image", "image is required to build a template ({ url, checksum?, checksumAlgorithm? }), or set adopt: true with a vmid.");
+    checkImage(c, n.image);
     c.string("name", { required: true, pattern: /^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$/, describe: "a DNS name" });
     c.list<string>("tags", { item: (t) => (typeof t === "string" && /^[a-zA-Z0-9_][a-zA-Z0-9_\-+.]*$/.test(t) ? undefined : `tag '${String(t)}' is not valid.`) });
     c.integer("cores", { min: 1, max: 1024 });
@@ -225,6 +302,8 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     if (Array.isArray(n.tags) && c.failures.length === 0) out.tags = normalize.tags(n.tags);
     if (typeof n.description === "string") out.description = n.description.replace(/\s+$/, "") || undefined;
     for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
+    // What the template refers to must exist: read-only lookups, only for changed references.
+    if (c.failures.length === 0) await checkTemplateReferences(c, (olds ?? {}) as Partial<TemplateInputs>, out as TemplateInputs, n);
     return c.result(out as TemplateInputs);
   },
 

@@ -32,12 +32,35 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { AclEntry } from "../proxmox/access";
 import { InputChecker } from "./check";
-import { client, providerLogger } from "./context";
-import { diffResource, normalize, type DiffRules } from "./diff";
+import { client, connection, providerLogger } from "./context";
+import { diffResource, isUnknown, normalize, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { BUILTIN_ROLES, checkAclPath, checkFullTokenId, checkGroupid, checkRoleid, checkUserid, normalizeAclPath } from "./access-names";
 import { compact, difference, gone, intersection, listText, readResult, sortedSet } from "./access/common";
 import { adoptionRules, comparable, logReleased, managementOf, type Adoptable } from "./adoption";
+import { checkReferences, type Reference } from "./vm/references";
+
+/**
+ * check(): the custom roles a binding newly lists must exist, or be declared by a Role resource
+ * of the same run (checked before the binding when it is given `role.roleid`, or depends on it).
+ * One read-only `GET /access/roles`; roles it already listed are not looked up again.
+ */
+async function checkCustomRoles(c: InputChecker, before: unknown, roles: unknown): Promise<void> {
+  if (!Array.isArray(roles)) return;
+  const had = new Set(Array.isArray(before) ? before : []);
+  const refs: Reference[] = [];
+  roles.forEach((r, i) => {
+    if (typeof r === "string" && !isUnknown(r) && !BUILTIN_ROLES.has(r) && !had.has(r)) refs.push({ kind: "role", property: `roles[${i}]`, role: r });
+  });
+  if (refs.length === 0) return;
+  let conn: ReturnType<typeof connection> | undefined;
+  try {
+    conn = connection();
+  } catch {
+    return; // settings problems are reported by the first API call
+  }
+  await checkReferences(c, conn.client, conn.settings.endpoint, refs);
+}
 
 export type PrincipalType = "user" | "token" | "group";
 
@@ -189,7 +212,7 @@ async function revoke(path: string, type: PrincipalType, ugid: string, roles: st
 }
 
 export const userRoleBindingLifecycle: Lifecycle<UserRoleBindingInputs, UserRoleBindingState> = {
-  async check(_olds, news) {
+  async check(olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
     const rawPath = c.string("path", { required: true });
     let path = news.path;
@@ -219,6 +242,7 @@ export const userRoleBindingLifecycle: Lifecycle<UserRoleBindingInputs, UserRole
     c.boolean("propagate");
     c.boolean("adopt");
     c.boolean("destroyOnDelete");
+    if (c.failures.length === 0) await checkCustomRoles(c, olds?.roles, news.roles);
     return c.result<UserRoleBindingInputs>(compact({ ...news, path, roles: sortedSet(news.roles)!, propagate: news.propagate ?? true }));
   },
 

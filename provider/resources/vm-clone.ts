@@ -595,7 +595,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       } catch {
         conn = undefined; // settings problems are reported by the first API call
       }
-      if (conn && Object.keys(refs).length) await checkCloneReferences(c, conn.client, conn.settings.endpoint, refs);
+      if (conn && Object.keys(refs).length) await checkCloneReferences(c, conn.client, conn.settings.endpoint, refs, { cloneNode: known(n.templateNode) ? n.templateNode : undefined });
     }
 
     const out: Record<string, any> = { ...n };

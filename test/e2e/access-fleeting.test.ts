@@ -62,6 +62,7 @@ describe("the fleeting plugin's user, token, pool and roles, through the engine"
     ts = await createTestStack({
       programDir: FIXTURE,
       stackName: `fleeting${process.pid}`,
+      simulator: sim,
       config: {
         "proxmox:endpoint": { value: sim.url },
         "proxmox:apiToken": { value: sim.rootToken, secret: true },

@@ -14,7 +14,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { generateEd25519KeyPair } from "../helpers/ssh-keys";
 import { CommandError, LocalWorkspace, type EngineEvent, type PreviewResult, type Stack } from "@pulumi/pulumi/automation";
-import { compileToDist, createTestStack, disposePulumiEnv, exportStackEncrypted, linkPackage, removeStack, REPO_ROOT, type TestStack } from "./harness";
+import { compileToDist, createTestStack, disposePulumiEnv, exportStackEncrypted, linkPackage, removeStack, REPO_ROOT, trackEnvSecrets, trackStack, type TestStack } from "./harness";
 import { makeTemplate, startVmSim, type VmSim } from "../unit/resources/vm/sim-setup";
 
 jest.setTimeout(15 * 60 * 1000);
@@ -111,6 +111,7 @@ describe.each(["9.1", "8.4"] as const)("CI preview and drift check with a read-o
     ts = await createTestStack({
       programDir: FIXTURE,
       stackName: `ci${pveVersion.replace(".", "")}-${process.pid}`,
+      simulator: s,
       // Only non-secret connection settings in the stack config.
       config: {
         "proxmox:endpoint": { value: s.url },
@@ -140,6 +141,10 @@ describe.each(["9.1", "8.4"] as const)("CI preview and drift check with a read-o
       { stackName: admin.name, projectName: "ci-preview", program: require(FIXTURE) },
       { workDir: ciWorkDir, pulumiHome: ts.env.env.PULUMI_HOME, pulumiCommand: ts.env.command, envVars },
     );
+    // The CI runner's credentials and everything its previews print join the suite's secret scan
+    // (not verbose: the drift check's test reads the diff out of the CLI's error message).
+    trackEnvSecrets(envVars, "the CI runner's environment");
+    trackStack({ stack: ci, workDir: ciWorkDir, env: ts.env }, { verboseLogs: false, label: "CI runner" });
   });
 
   afterAll(async () => {
@@ -257,6 +262,64 @@ describe.each(["9.1", "8.4"] as const)("CI preview and drift check with a read-o
     expect(pv.changeSummary).toEqual({ same: 8 });
     expect(pv.stdout).not.toContain("__provider");
     expect(pv.stdout).not.toMatch(/^\s+[~+-]\s/m);
+  });
+
+  it("previews changed references as the read-only token with reads only, and looks up only what changed", async () => {
+    // The admin adds a template to the stack (and a second storage for VM images to move it to).
+    await v.api.storage.create({ storage: "tpl-store", type: "dir", path: "/srv/tpl-store", content: "images" });
+    await admin.setConfig("ci:template", { value: "on" });
+    const added = await admin.up();
+    expect(added.summary.resourceChanges).toMatchObject({ create: 1 });
+    syncCheckout();
+
+    // Unchanged references: check() asks PVE nothing, even for the template's node and storages.
+    let from = log().length;
+    expect((await ci.preview({ diff: true, expectNoChanges: true })).changeSummary).toEqual({ same: 9 });
+    expect(requestsSince(from)).toEqual([]);
+    // A change that is no reference (web-1's memory stays, web-0's changes): still no lookup.
+    await admin.setConfig("ci:memory", { value: "1536" });
+    syncCheckout();
+    from = log().length;
+    expect((await ci.preview({ diff: true })).changeSummary).toEqual({ same: 8, update: 1 });
+    expect(requestsSince(from)).toEqual([]);
+    await admin.setConfig("ci:memory", { value: "1024" });
+
+    // web-1 moves to pve2, the template to another storage: check() looks both up, with reads
+    // by the read-only token only, and the preview names exactly those properties.
+    await admin.setConfig("ci:web1Node", { value: "pve2" });
+    await admin.setConfig("ci:templateStorage", { value: "tpl-store" });
+    syncCheckout();
+    from = log().length;
+    const pv = await ci.preview({ diff: true });
+    expect(pv.changeSummary).toEqual({ same: 7, update: 1, replace: 1 });
+    const diff = changes(pv.stdout);
+    expect(diff["VmClone web-1"]).toEqual({ op: "update", changed: { node: expect.stringMatching(/^~ node\s*: "pve1" => "pve2"$/) } });
+    expect(diff["Template base"].op).toBe("replace");
+    expect(Object.keys(diff["Template base"].changed)).toContain("storage");
+    const calls = requestsSince(from);
+    expect(calls.filter((c) => c.method !== "GET" || c.principal !== CI_TOKEN_ID)).toEqual([]);
+    // one cluster view serves both checks (cached per provider process); nothing else is read
+    expect(calls.map((c) => c.call.replace(/\?.*$/, ""))).toEqual(["GET /cluster/resources"]);
+
+    // A reference that does not exist fails the preview, naming the property, still read-only.
+    await admin.setConfig("ci:templateStorage", { value: "nosuch" });
+    syncCheckout();
+    from = log().length;
+    const failed = await ci.preview({ diff: true }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(String(failed?.message)).toMatch(/Template resource 'base': property storage value \{nosuch\} has a problem: storage 'nosuch' does not exist/);
+    const failedCalls = requestsSince(from);
+    expect(failedCalls.length).toBeGreaterThan(0);
+    expect(failedCalls.filter((c) => c.method !== "GET" || c.principal !== CI_TOKEN_ID)).toEqual([]);
+
+    // nothing was written: web-1 is still on pve1, the template where it was built
+    expect(v.cluster.vms.get(vmids[1]).node).toBe("pve1");
+    await admin.removeConfig("ci:web1Node");
+    await admin.removeConfig("ci:templateStorage");
+    syncCheckout();
+    expect((await ci.preview({ diff: true, expectNoChanges: true })).changeSummary).toEqual({ same: 9 });
   });
 
   async function fetchBackdoor(method: string, p: string, body: unknown): Promise<void> {

@@ -55,6 +55,7 @@ describe("the engine lifecycle of a representative stack", () => {
     ts = await createTestStack({
       programDir: FIXTURE,
       stackName: `lifecycle${process.pid}`,
+      simulator: sim,
       config: { ...proxmoxConfig(sim, ssh), "engine-lifecycle:userPassword": { value: PASSWORD, secret: true } },
     });
     stack = ts.stack;

@@ -34,7 +34,7 @@ interface Run {
 async function open(example: string, seed: number, config: (sim: RunningSimulator) => Record<string, ConfigEntry>, ssh?: SshSetup, simOptions: object = {}): Promise<Run> {
   const sim = await startSimulator({ seed, ...(ssh ? { cluster: ssh.cluster } : {}), ...simOptions });
   const before = snapshotState(sim.sim);
-  const ts = await createTestStack({ programDir: path.join(EXAMPLES, example), stackName: `${example}${process.pid}`, config: { ...proxmoxConfig(sim, ssh), ...config(sim) } });
+  const ts = await createTestStack({ programDir: path.join(EXAMPLES, example), stackName: `${example}${process.pid}`, simulator: sim, config: { ...proxmoxConfig(sim, ssh), ...config(sim) } });
   return { sim, ts, stack: ts.stack, before };
 }
 

@@ -18,6 +18,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { LocalWorkspace, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
+import { SECRET_NAME, SecretLedger } from "./secret-scan";
 
 const execFileAsync = promisify(execFile);
 
@@ -136,6 +137,18 @@ export interface ConfigEntry {
     secret?: boolean;
 }
 
+/**
+ * What a simulator gives a suite that must never leak: its root token's secret, root@pam's
+ * password and the back door's secret. (Structurally what test/simulator's RunningSimulator is;
+ * declared here so the harness needs nothing from the simulator.)
+ */
+export interface SimulatorSecrets {
+    url: string;
+    rootToken: string;
+    adminSecret: string;
+    sim: { options: { rootPassword?: string } };
+}
+
 export interface CreateStackOptions {
     /**
      * A directory whose module (`index.ts` under ts-jest, `index.js` once compiled) exports the
@@ -151,6 +164,17 @@ export interface CreateStackOptions {
     config?: Record<string, ConfigEntry>;
     /** Extra environment for the CLI, the program's engine calls and the provider processes. */
     envVars?: Record<string, string>;
+    /**
+     * The simulator the stack talks to: its secrets join the suite's secret scan. Required when
+     * the stack's endpoint is a local simulator (createTestStack refuses to go on without it).
+     */
+    simulator?: SimulatorSecrets;
+    /**
+     * Engine operations log verbosely to stderr (`--logtostderr -v=5`), which the secret scan
+     * reads with the rest of the output. Default true; false for suites that parse the CLI's
+     * output in its error messages, or whose stacks are large enough to make the log costly.
+     */
+    verboseLogs?: boolean;
 }
 
 export interface TestStack {
@@ -178,6 +202,11 @@ export async function createTestStack(opts: CreateStackOptions): Promise<TestSta
     const workDir = fs.mkdtempSync(path.join(penv.tmpRoot, `${projectName}-${opts.stackName}-`));
     linkPackage(workDir);
 
+    if (opts.simulator) trackSimulator(opts.simulator);
+    requireTrackedSimulator(opts.config?.["proxmox:endpoint"]?.value ?? opts.envVars?.PROXMOX_VE_ENDPOINT, opts.stackName);
+    for (const [k, v] of Object.entries(opts.config ?? {})) if (v.secret) suiteSecrets.addSecret(v.value, `stack config ${k}`);
+    trackEnvSecrets(opts.envVars, `${opts.stackName}'s environment`);
+
     const envVars: Record<string, string> = {};
     for (const [k, v] of Object.entries({ ...penv.env, ...(opts.envVars ?? {}) })) {
         if (v !== undefined) envVars[k] = v;
@@ -198,10 +227,203 @@ export async function createTestStack(opts: CreateStackOptions): Promise<TestSta
             },
         },
     );
+    const ts: TestStack = { stack, workDir, env: penv };
+    trackStack(ts, { verboseLogs: opts.verboseLogs });
     if (opts.config && Object.keys(opts.config).length > 0) {
         await stack.setAllConfig(opts.config);
     }
-    return { stack, workDir, env: penv };
+    return ts;
+}
+
+// ---- the secret scan every suite gets --------------------------------------------------------
+//
+// Every stack the harness creates (or is given with trackStack) is watched: its secret config
+// values and credential environment variables are registered as secrets; every engine operation
+// (up, preview, refresh, destroy, import...) has its stdout and stderr collected (with the
+// engine's verbose log, which carries the provider processes' stderr) and every error it throws
+// recorded; after each operation that writes the state, and before the stack is removed, the
+// stack is exported twice: as stored (secrets encrypted: a text to scan) and with
+// --show-secrets (to learn the secrets the stack made: a new token's value, the passwords it
+// declares). After the test file's tests, a root-level afterAll fails the file when any text
+// holds any secret, naming the text and where the secret came from, never the secret.
+
+/** The secrets and texts of this test file (jest gives each file its own module registry). */
+export const suiteSecrets = new SecretLedger();
+
+/** Whether this runs as a jest test file (scripts/bench.ts and scripts/demo.ts use the harness too, unwatched). */
+const UNDER_JEST = typeof afterAll === "function" && process.env.JEST_WORKER_ID !== undefined;
+
+const trackedSimulators = new Set<string>();
+const watched = new WeakSet<Stack>();
+const liveStacks = new Set<TestStack>();
+
+/** Adds a simulator's secrets to the scan: its root token's secret, root@pam's password, the back door's secret. */
+export function trackSimulator(sim: SimulatorSecrets): void {
+    trackedSimulators.add(sim.url);
+    suiteSecrets.addSecret(sim.rootToken, `simulator ${sim.url} root token`);
+    suiteSecrets.addSecret(sim.sim.options.rootPassword ?? "pve-sim-root", `simulator ${sim.url} root password`);
+    suiteSecrets.addSecret(sim.adminSecret, `simulator ${sim.url} back-door secret`);
+}
+
+/** A stack pointed at a local simulator must have it registered, or its secrets would go unscanned. */
+function requireTrackedSimulator(endpoint: string | undefined, stackName: string): void {
+    if (!UNDER_JEST) return;
+    const local = endpoint && /^https?:\/\/(127\.0\.0\.1|localhost|\[::1\]):\d+\/?$/.exec(endpoint.trim());
+    if (local && !trackedSimulators.has(endpoint!.trim().replace(/\/$/, ""))) {
+        throw new Error(
+            `createTestStack(${stackName}): the endpoint ${endpoint} is a local simulator that the secret scan does not know; ` +
+                "pass it as `simulator` (or call trackSimulator first) so its root token, root password and back-door secret are looked for",
+        );
+    }
+}
+
+/** Registers the credential-looking variables of an environment (by name, e.g. PROXMOX_VE_API_TOKEN). */
+export function trackEnvSecrets(env: Record<string, string | undefined> | undefined, label: string): void {
+    for (const [k, v] of Object.entries(env ?? {})) {
+        if (k === "PULUMI_CONFIG_PASSPHRASE") continue; // the test stacks' documented, non-secret passphrase
+        if (SECRET_NAME.test(k)) suiteSecrets.addSecret(v, `${label} ${k}`);
+    }
+}
+
+/** Records a text a user or CI could see (output of a CLI run outside the Automation API...). */
+export function recordText(label: string, text: string | undefined): void {
+    suiteSecrets.addText(label, text);
+}
+
+/** Records an error's message, stack and CLI output. */
+export function recordError(label: string, err: unknown): void {
+    suiteSecrets.addError(label, err);
+}
+
+const STATE_WRITING = new Set(["up", "refresh", "destroy", "import"]);
+const OPERATIONS = ["up", "preview", "refresh", "destroy", "previewRefresh", "previewDestroy", "import"] as const;
+
+type OpOptions = { onOutput?: (s: string) => void; onError?: (s: string) => void; logToStdErr?: boolean; logVerbosity?: number };
+
+/**
+ * Watches a stack for the secret scan (createTestStack does this for every stack it makes; call
+ * it for stacks made otherwise, e.g. a second workspace on the same stack). Returns the stack.
+ */
+export function trackStack(ts: TestStack, opts: { verboseLogs?: boolean; label?: string } = {}): Stack {
+    const { stack } = ts;
+    if (!UNDER_JEST || watched.has(stack)) return stack;
+    watched.add(stack);
+    liveStacks.add(ts);
+    const label = opts.label ?? `stack ${stack.name} (${path.basename(ts.workDir)})`;
+    const verbose = opts.verboseLogs ?? true;
+    const target = stack as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+    for (const op of OPERATIONS) {
+        const original = target[op].bind(stack);
+        target[op] = async (given?: unknown) => {
+            const o = (given ?? {}) as OpOptions;
+            // whole streams, recorded once the operation ends (a line is never split between texts)
+            let stdout = "";
+            let stderr = "";
+            const merged: OpOptions = {
+                ...(verbose ? { logToStdErr: true, logVerbosity: 5 } : {}),
+                ...o,
+                onOutput: (s: string) => {
+                    stdout += s;
+                    o.onOutput?.(s);
+                },
+                onError: (s: string) => {
+                    stderr += s;
+                    o.onError?.(s);
+                },
+            };
+            const streams = () => {
+                suiteSecrets.addText(`${label} ${op}: stdout`, stdout);
+                suiteSecrets.addText(`${label} ${op}: stderr`, stderr);
+            };
+            try {
+                const result = await original(merged);
+                streams();
+                if (STATE_WRITING.has(op)) await captureState(ts, label, `after ${op}`);
+                return result;
+            } catch (err) {
+                streams();
+                suiteSecrets.addError(`${label} ${op}`, err);
+                if (STATE_WRITING.has(op)) await captureState(ts, label, `after a failed ${op}`);
+                throw err;
+            }
+        };
+    }
+    for (const op of ["setConfig", "setAllConfig"] as const) {
+        const original = target[op].bind(stack);
+        target[op] = async (...args: unknown[]) => {
+            const entries: Array<[string, ConfigEntry]> =
+                op === "setConfig" ? [[args[0] as string, args[1] as ConfigEntry]] : Object.entries(args[0] as Record<string, ConfigEntry>);
+            for (const [k, v] of entries) if (v?.secret) suiteSecrets.addSecret(v.value, `stack config ${k}`);
+            return original(...args);
+        };
+    }
+    return stack;
+}
+
+/**
+ * Exports the stack as stored (a text to scan) and with --show-secrets (to learn its secrets),
+ * and its Pulumi.<stack>.yaml. Best effort: a stack whose checkpoint cannot be read (a killed
+ * run) is exported on the next occasion.
+ */
+async function captureState(ts: TestStack, label: string, when: string): Promise<void> {
+    try {
+        suiteSecrets.addText(`${label} state (stack export, ${when})`, await exportStackEncrypted(ts));
+        suiteSecrets.harvestState(await ts.stack.exportStack(), `${label} ${when}`);
+    } catch {
+        /* no readable checkpoint now */
+    }
+    for (const f of fs.existsSync(ts.workDir) ? fs.readdirSync(ts.workDir) : []) {
+        if (/^Pulumi\..+\.ya?ml$/.test(f)) suiteSecrets.addText(`${label} ${f}`, fs.readFileSync(path.join(ts.workDir, f), "utf8"));
+    }
+}
+
+/**
+ * For stacks driven through the `pulumi` CLI directly (no Automation API): exports the stack in
+ * `workDir` as stored (a text to scan) and with --show-secrets (its secrets, learnt).
+ */
+export async function captureCliState(penv: PulumiEnv, workDir: string, stackName: string, when: string): Promise<void> {
+    const run = (extra: string[]) =>
+        execFileAsync(penv.pulumiPath, ["stack", "export", "--stack", stackName, "--non-interactive", ...extra], {
+            cwd: workDir,
+            env: { ...process.env, ...penv.env },
+            maxBuffer: 64 * 1024 * 1024,
+        });
+    suiteSecrets.addText(`stack ${stackName} state (stack export, ${when})`, (await run([])).stdout);
+    suiteSecrets.harvestState((await run(["--show-secrets"])).stdout, `stack ${stackName} ${when}`);
+    for (const f of fs.readdirSync(workDir)) {
+        if (/^Pulumi\..+\.ya?ml$/.test(f)) suiteSecrets.addText(`${stackName} ${f}`, fs.readFileSync(path.join(workDir, f), "utf8"));
+    }
+}
+
+/**
+ * The check every suite that imports the harness gets, after all its tests (and after its
+ * describe-level afterAll hooks, which remove the stacks): fails the test file on any leak.
+ */
+export async function assertSuiteKeptSecrets(): Promise<void> {
+    for (const ts of [...liveStacks]) {
+        liveStacks.delete(ts);
+        await captureState(ts, `stack ${ts.stack.name}`, "at the end of the suite");
+    }
+    if (!suiteSecrets.used) return; // this file made no stack and recorded nothing
+    if (process.env.PULUMI_PVE_SECRET_SCAN_INVENTORY) {
+        // what was scanned: labels and sizes only, never a text or a secret
+        const sizes = new Map<string, number>();
+        for (const t of suiteSecrets.texts) sizes.set(t.label, (sizes.get(t.label) ?? 0) + t.text.length);
+        fs.writeFileSync(process.env.PULUMI_PVE_SECRET_SCAN_INVENTORY, [...sizes].map(([l, n]) => `${n}\t${l}`).join("\n") + "\n");
+    }
+    suiteSecrets.assertClean();
+    const bytes = suiteSecrets.texts.reduce((n, t) => n + t.text.length, 0);
+    const stateExports = suiteSecrets.texts.filter((t) => t.label.includes("(stack export")).length;
+    process.stderr.write(
+        `SECRET SCAN clean: ${suiteSecrets.secrets.length} secret values looked for in ${suiteSecrets.texts.length} texts (${(bytes / 1e6).toFixed(1)} MB, ${stateExports} state exports); ` +
+            `${suiteSecrets.exempted} occurrence(s) inside @pulumi/pulumi's own RPC debug records exempted\n`,
+    );
+}
+
+// Under jest, every test file importing the harness scans what it collected (outside jest, e.g.
+// scripts/bench.ts, there is no hook).
+if (UNDER_JEST) {
+    afterAll(assertSuiteKeptSecrets, 5 * 60 * 1000);
 }
 
 /**
@@ -236,6 +458,11 @@ function loadProgram(programDir: string): ProgramFn {
 export async function removeStack(ts: TestStack | Stack | undefined): Promise<void> {
     if (!ts) return;
     const stack = ts instanceof Stack ? ts : ts.stack;
+    for (const live of [...liveStacks]) {
+        if (live.stack !== stack) continue;
+        liveStacks.delete(live);
+        await captureState(live, `stack ${stack.name}`, "before removal");
+    }
     try {
         await stack.workspace.removeStack(stack.name, { force: true });
     } catch {

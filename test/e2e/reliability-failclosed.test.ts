@@ -2,13 +2,15 @@
  * Fail closed, through the real engine (Automation API, inline program) against the simulator:
  * - a snippet name with path traversal is refused by check() at preview, before any API call;
  * - an SSH host key that does not match the pinned fingerprint stops the snippet upload;
- * - a task that fails on the PVE side (clone onto a full storage) surfaces PVE's message with
- *   the task log tail, and the resource is not recorded (nor left on the cluster);
+ * - a task that fails on the PVE side (clone onto a full storage; onto a storage removed while
+ *   the clone runs) surfaces PVE's message with the task log tail, and the resource is not
+ *   recorded (nor left on the cluster);
  * - an endpoint on a closed port, and one that accepts TCP and never answers, fail within the
  *   bounded request timeout with a message naming the endpoint;
  * - a server certificate from another CA fails TLS verification before any request is served.
  * Afterwards: the encrypted export, every engine output and every error hold no secret (the API
- * token's secret, the SSH private key).
+ * token's secret, the SSH private key; the harness scans the same again, with the simulator's
+ * root password, after the file).
  */
 import * as fs from "node:fs";
 import * as net from "node:net";
@@ -67,6 +69,7 @@ describe("reliability: the provider fails closed", () => {
         ts = await createTestStack({
             programDir: FIXTURE,
             stackName: `relfc${process.pid}`,
+            simulator: v.s,
             config: {
                 "proxmox:endpoint": { value: v.s.url },
                 "proxmox:apiToken": { value: v.s.rootToken, secret: true },
@@ -122,6 +125,40 @@ describe("reliability: the provider fails closed", () => {
         expect([...v.cluster.vms.keys()].sort()).toEqual(vmsBefore);
     });
 
+    it("surfaces PVE's message and the task log tail when the clone's storage disappears under the task (storage missing), recording nothing", async () => {
+        // A full clone onto a storage that exists when check() and the clone request look at it,
+        // and is removed (pvesm remove, by someone else) while the clone task runs: the task
+        // fails on the PVE side with PVE's own "storage ... does not exist".
+        await v.api.storage.create({ storage: "vanishing", type: "dir", path: "/srv/vanishing", content: "images" });
+        await ts!.stack.setConfig("rel:kind", { value: "clone" });
+        await ts!.stack.setConfig("rel:storage", { value: "vanishing" });
+        const vmsBefore = [...v.cluster.vms.keys()].sort();
+        const tasksBefore = v.cluster.tasks.all().length;
+        v.s.sim.faults.configure({ tasks: { slowFactor: 400, slowRate: 1, types: ["qmclone"] } }); // a clone that takes a few seconds
+        let removedWhileRunning = false;
+        const remover = (async () => {
+            for (const deadline = Date.now() + 5 * 60 * 1000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 5))) {
+                const cloning = v.cluster.tasks.all().slice(tasksBefore).some((t: any) => t.type === "qmclone" && t.status === "running");
+                if (!cloning) continue;
+                await v.api.storage.delete("vanishing");
+                removedWhileRunning = true;
+                return;
+            }
+        })();
+        const { text } = await failing("up");
+        await remover;
+        v.s.sim.faults.clear();
+        expect(removedWhileRunning).toBe(true);
+        const failedClone = v.cluster.tasks.all().slice(tasksBefore).find((t: any) => t.type === "qmclone" && t.exitstatus !== "OK");
+        expect(failedClone?.exitstatus).toMatch(/storage 'vanishing' does not exist$/);
+        expect(text).toContain(`failed: ${failedClone.exitstatus}`); // PVE's own words
+        expect(text).toMatch(/last task log lines:[\s\S]*TASK ERROR: .*storage 'vanishing' does not exist/);
+        expect(text).toContain(failedClone.upid);
+        expect(await recordedTypes()).toEqual([]);
+        await v.cluster.tasks.idle();
+        expect([...v.cluster.vms.keys()].sort()).toEqual(vmsBefore);
+    });
+
     it("fails within the timeout, naming the endpoint, when nothing listens", async () => {
         const closed = net.createServer();
         await new Promise<void>((r) => closed.listen(0, "127.0.0.1", () => r()));
@@ -157,7 +194,7 @@ describe("reliability: the provider fails closed", () => {
     });
 
     it("let no secret out: export, engine and provider output, errors", async () => {
-        expect(errors.length).toBe(6);
+        expect(errors.length).toBe(7);
         assertNoSecrets([await exportStackEncrypted(ts!), ...out.texts, ...errors], [v.s.rootToken.split("=")[1], key.private]);
     });
 });

@@ -118,7 +118,7 @@ describe("reliability: a fleet under faults converges in one up", () => {
     beforeAll(async () => {
         compileToDist(providerSources());
         v = await startFleetSim(31);
-        ts = await createTestStack({ programDir: FIXTURE, stackName: `relfaults${process.pid}`, config: fleetConfig(v) });
+        ts = await createTestStack({ programDir: FIXTURE, stackName: `relfaults${process.pid}`, simulator: v.s, config: fleetConfig(v) });
     });
     afterAll(async () => {
         await removeStack(ts);
@@ -173,7 +173,7 @@ describe("reliability: pulumi up killed with SIGKILL mid-fleet, then run again",
     beforeAll(async () => {
         compileToDist(providerSources());
         v = await startFleetSim(32);
-        ts = await createTestStack({ programDir: FIXTURE, stackName: `relkill${process.pid}`, config: fleetConfig(v) });
+        ts = await createTestStack({ programDir: FIXTURE, stackName: `relkill${process.pid}`, simulator: v.s, config: fleetConfig(v) });
     });
     afterAll(async () => {
         await removeStack(ts);

@@ -18,7 +18,7 @@ import { startSimulator, type RunningSimulator } from "../simulator";
 import { diffSnapshots, snapshotState, type StateSnapshot } from "../simulator/snapshot";
 import { clusterOf } from "../simulator/state/cluster";
 import { providerSources, proxmoxConfig, sshSetup } from "./engine-lifecycle-support";
-import { compileToDist, disposePulumiEnv, pulumiEnv, type ConfigEntry, type PulumiEnv } from "./harness";
+import { captureCliState, compileToDist, disposePulumiEnv, pulumiEnv, recordText, suiteSecrets, trackSimulator, type ConfigEntry, type PulumiEnv } from "./harness";
 import { createRootProjectDir, ROOT_PROGRAM_SOURCE, rootProgramMain } from "./root-project";
 
 const execFileAsync = promisify(execFile);
@@ -39,8 +39,16 @@ let workDir = "";
 let before: StateSnapshot;
 let stackCreated = false;
 
-/** Runs `pulumi <args>` in the workspace, as a user would in a shell; never throws on exit codes. */
+/** Runs `pulumi <args>` in the workspace, as a user would in a shell; never throws on exit codes.
+ *  Its output joins the suite's secret scan. */
 async function pulumi(args: string[]): Promise<CliResult> {
+  const r = await runPulumi(args);
+  recordText(`pulumi ${args[0]} ${args[1] ?? ""}: stdout`, r.stdout);
+  recordText(`pulumi ${args[0]} ${args[1] ?? ""}: stderr`, r.stderr);
+  return r;
+}
+
+async function runPulumi(args: string[]): Promise<CliResult> {
   try {
     const { stdout, stderr } = await execFileAsync(penv.pulumiPath, [...args, "--non-interactive", "--color", "never"], {
       cwd: workDir,
@@ -62,7 +70,10 @@ function expectOk(r: CliResult, what: string): void {
 
 async function setConfig(config: Record<string, ConfigEntry>): Promise<void> {
   const args = ["config", "set-all", "--stack", STACK];
-  for (const [k, { value, secret }] of Object.entries(config)) args.push(secret ? "--secret" : "--plaintext", `${k}=${value}`);
+  for (const [k, { value, secret }] of Object.entries(config)) {
+    if (secret) suiteSecrets.addSecret(value, `stack config ${k}`);
+    args.push(secret ? "--secret" : "--plaintext", `${k}=${value}`);
+  }
   expectOk(await pulumi(args), "pulumi config set-all");
 }
 
@@ -75,6 +86,7 @@ beforeAll(async () => {
 
   const ssh = sshSetup();
   sim = await startSimulator({ seed: 71, cluster: ssh.cluster });
+  trackSimulator(sim);
   before = snapshotState(sim.sim);
 
   expectOk(await pulumi(["stack", "init", STACK, "--secrets-provider", "passphrase"]), "pulumi stack init");
@@ -105,6 +117,7 @@ describe("the root Pulumi.yaml through the Pulumi CLI (no Automation API)", () =
     const up = await pulumi(["up", "--yes"]);
     expectOk(up, "pulumi up");
     expect(up.stdout).toMatch(/\+ 11 created/);
+    await captureCliState(penv, workDir, STACK, "after up");
 
     const out = await pulumi(["stack", "output", "--json"]);
     expectOk(out, "pulumi stack output");
@@ -131,6 +144,7 @@ describe("the root Pulumi.yaml through the Pulumi CLI (no Automation API)", () =
     const destroy = await pulumi(["destroy", "--yes"]);
     expectOk(destroy, "pulumi destroy");
     expect(destroy.stdout).toMatch(/- 11 deleted/);
+    await captureCliState(penv, workDir, STACK, "after destroy");
     expect(diffSnapshots(before, snapshotState(sim!.sim))).toEqual([]);
   });
 });

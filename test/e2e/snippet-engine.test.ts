@@ -38,6 +38,7 @@ describe("CloudInitSnippet through the Pulumi engine", () => {
     ts = await createTestStack({
       programDir: path.join(__dirname, "fixtures", "snippet"),
       stackName: `snippet${process.pid}`,
+      simulator: sim,
       config: {
         "proxmox:endpoint": { value: sim.url },
         "proxmox:apiToken": { value: sim.rootToken, secret: true },

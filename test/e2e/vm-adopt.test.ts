@@ -37,6 +37,7 @@ describe("adopting an existing VM (the import route for VmClone)", () => {
     ts = await createTestStack({
       programDir: FIXTURE,
       stackName: `adopt${process.pid}`,
+      simulator: v.s,
       config: {
         "proxmox:endpoint": { value: v.s.url },
         "proxmox:apiToken": { value: v.s.rootToken, secret: true },

@@ -38,6 +38,7 @@ describe("a VmClone fleet through the Pulumi engine", () => {
         ts = await createTestStack({
             programDir: FIXTURE,
             stackName: `fleet${process.pid}`,
+            simulator: v.s,
             config: {
                 "proxmox:endpoint": { value: v.s.url },
                 "proxmox:apiToken": { value: v.s.rootToken, secret: true },

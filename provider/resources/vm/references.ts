@@ -1,7 +1,10 @@
-// check()-time existence checks for what a VmClone or a Template refers to: a template (a VM
-// that is a template, on the named node), a node, a storage (on a node, holding a content type)
-// and a pool. All are read-only calls: one cached `GET /cluster/resources` per provider process
-// serves a whole fleet's checks (nodes, storages, VMs), and `GET /pools?poolid=` each pool. A
+// check()-time existence checks for what a VmClone, a Template or a UserRoleBinding refers to: a
+// template (a VM that is a template, on the named node), a node, a storage (on a node, holding a
+// content type), a pool and a custom role. All are read-only calls: one cached
+// `GET /cluster/resources` per provider process serves a whole fleet's checks (nodes, storages,
+// VMs), `GET /pools?poolid=` each pool, `GET /access/roles` the roles. What the same run declares
+// (a Pool, Storage or Role resource checked earlier in this process, see ../declared.ts) is
+// accepted without asking PVE, a declared storage judged by its declared content and nodes. A
 // reference that looks missing is looked up once more, fresh, before it is reported (a Template
 // created earlier in the same run must not fail its clones' checks from a stale answer).
 //
@@ -16,10 +19,25 @@
 import type { ClusterResource, PveClient } from "../../proxmox";
 import { isNotFound } from "../../proxmox/errors";
 import type { InputChecker } from "../check";
+import { BUILTIN_ROLES } from "../access-names";
+import { clearDeclared, declared } from "../declared";
 
 const TTL_MS = 5_000;
 const cache = new Map<string, { at: number; rows: Promise<ClusterResource[]> }>();
 const pools = new Map<string, { at: number; exists: Promise<boolean | undefined> }>();
+const roleLists = new Map<string, { at: number; ids: Promise<Set<string> | undefined> }>();
+
+/** The cluster's role ids, or undefined when the credentials cannot read them. */
+function roleIds(api: PveClient, endpoint: string, fresh: boolean): Promise<Set<string> | undefined> {
+  const hit = roleLists.get(endpoint);
+  if (!fresh && hit && Date.now() - hit.at < TTL_MS) return hit.ids;
+  const ids = api.access.listRoles().then(
+    (rows) => new Set(rows.map((r) => r.roleid)),
+    () => undefined,
+  );
+  roleLists.set(endpoint, { at: Date.now(), ids });
+  return ids;
+}
 
 function snapshot(api: PveClient, endpoint: string, fresh: boolean): Promise<ClusterResource[]> {
   const hit = cache.get(endpoint);
@@ -67,7 +85,8 @@ export type Reference =
       /** What to do when there is no such VM. */
       missingHint: string;
     }
-  | { kind: "pool"; property: string; pool: string };
+  | { kind: "pool"; property: string; pool: string }
+  | { kind: "role"; property: string; role: string };
 
 type Found = Array<[string, string]>;
 
@@ -86,6 +105,15 @@ function clusterProblems(rows: ClusterResource[], refs: Reference[]): Found {
       else if (tpl.template !== true) out.push([ref.property, `VM ${ref.vmid} is not a template (convert it with \`qm template ${ref.vmid}\`, or use a Template resource).`]);
       else if (ref.node !== undefined && nodes.includes(ref.node) && tpl.node !== ref.node) {
         out.push([ref.nodeProperty ?? ref.property, `template ${ref.vmid} is on node '${tpl.node}', not '${ref.node}'.`]);
+      }
+    } else if (ref.kind === "storage" && declared.storage(ref.storage)) {
+      // declared by this run: judged by what it will be after it
+      const d = declared.storage(ref.storage)!;
+      const note = ref.note ? ` ${ref.note}` : "";
+      if (ref.node !== undefined && d.nodes?.length && !d.nodes.includes(ref.node)) {
+        out.push([ref.property, `storage '${ref.storage}' (declared by this stack) is not available on node '${ref.node}' (its nodes: ${d.nodes.join(", ")}).${note}`]);
+      } else if (ref.content && d.content && !d.content.includes(ref.content)) {
+        out.push([ref.property, `storage '${ref.storage}' (declared by this stack) does not hold '${ref.content}' content (its content: ${d.content.join(", ") || "nothing"}); add ${ref.content} to its content, or choose another storage.${note}`]);
       }
     } else if (ref.kind === "storage" && storages.length > 0) {
       const note = ref.note ? ` ${ref.note}` : "";
@@ -111,11 +139,18 @@ function clusterProblems(rows: ClusterResource[], refs: Reference[]): Found {
   return out;
 }
 
-async function poolProblems(api: PveClient, endpoint: string, refs: Reference[], fresh: boolean): Promise<Found> {
+async function poolAndRoleProblems(api: PveClient, endpoint: string, refs: Reference[], fresh: boolean): Promise<Found> {
   const out: Found = [];
   for (const ref of refs) {
-    if (ref.kind !== "pool") continue;
-    if ((await poolExists(api, endpoint, ref.pool, fresh)) === false) out.push([ref.property, `pool '${ref.pool}' does not exist; create it first (a Pool resource, passing pool.poolid here), or fix ${ref.property}.`]);
+    if (ref.kind === "pool" && !declared.pool(ref.pool)) {
+      if ((await poolExists(api, endpoint, ref.pool, fresh)) === false) out.push([ref.property, `pool '${ref.pool}' does not exist; create it first (a Pool resource, passing pool.poolid here), or fix ${ref.property}.`]);
+    }
+    if (ref.kind === "role" && !BUILTIN_ROLES.has(ref.role) && !declared.role(ref.role)) {
+      const ids = await roleIds(api, endpoint, fresh);
+      if (ids && !ids.has(ref.role)) {
+        out.push([ref.property, `role '${ref.role}' does not exist on the cluster. Declare it with a Role resource and pass role.roleid here (so the binding waits for it), or fix the name (role ids are case-sensitive).`]);
+      }
+    }
   }
   return out;
 }
@@ -123,10 +158,10 @@ async function poolProblems(api: PveClient, endpoint: string, refs: Reference[],
 /** Adds a failure per reference that does not exist (or cannot serve) on the cluster. */
 export async function checkReferences(c: InputChecker, api: PveClient, endpoint: string, refs: Reference[]): Promise<void> {
   if (refs.length === 0) return;
-  const needCluster = refs.some((r) => r.kind !== "pool");
+  const needCluster = refs.some((r) => r.kind !== "pool" && r.kind !== "role" && !(r.kind === "storage" && declared.storage(r.storage)));
   const ask = async (fresh: boolean): Promise<Found> => [
-    ...(needCluster ? clusterProblems(await snapshot(api, endpoint, fresh), refs) : []),
-    ...(await poolProblems(api, endpoint, refs, fresh)),
+    ...(needCluster ? clusterProblems(await snapshot(api, endpoint, fresh), refs) : clusterProblems([], refs)),
+    ...(await poolAndRoleProblems(api, endpoint, refs, fresh)),
   ];
   let found: Found;
   try {
@@ -145,8 +180,9 @@ export interface CloneReferences {
   storage?: string;
 }
 
-/** A VmClone's references: its template (on its node), its target node and full-clone storage. */
-export async function checkCloneReferences(c: InputChecker, api: PveClient, endpoint: string, refs: CloneReferences): Promise<void> {
+/** A VmClone's references: its template (on its node), its target node and full-clone storage
+ *  (which must hold VM images, on `cloneNode`, the node the clone runs on, when given). */
+export async function checkCloneReferences(c: InputChecker, api: PveClient, endpoint: string, refs: CloneReferences, opts: { cloneNode?: string } = {}): Promise<void> {
   const list: Reference[] = [];
   if (refs.templateNode !== undefined) list.push({ kind: "node", property: "templateNode", node: refs.templateNode });
   if (refs.node !== undefined) list.push({ kind: "node", property: "node", node: refs.node });
@@ -157,15 +193,17 @@ export async function checkCloneReferences(c: InputChecker, api: PveClient, endp
       vmid: refs.templateVmid,
       node: refs.templateNode,
       nodeProperty: "templateNode",
-      missingHint: "create the template first (a Template resource), or fix templateVmid.",
+      missingHint: "nothing to clone: create the template first (a Template resource), or fix templateVmid.",
     });
   }
-  if (refs.storage !== undefined) list.push({ kind: "storage", property: "storage", storage: refs.storage });
+  if (refs.storage !== undefined) list.push({ kind: "storage", property: "storage", storage: refs.storage, node: opts.cloneNode, content: "images" });
   await checkReferences(c, api, endpoint, list);
 }
 
-/** Forgets the cached cluster view and pool answers (tests). */
+/** Forgets the cached cluster view, pool and role answers, and the run's declarations (tests). */
 export function clearReferenceCache(): void {
   cache.clear();
   pools.clear();
+  roleLists.clear();
+  clearDeclared();
 }
