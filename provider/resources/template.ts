@@ -25,11 +25,10 @@ import * as pulumi from "@pulumi/pulumi";
 import { codecs, type PveClient } from "../proxmox";
 import { isVmidCollision } from "../proxmox/vmid-allocator";
 import { InputChecker, pveNames } from "./check";
-import { connection } from "./context";
 import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { composeDescription, splitDescription } from "./vm/config-map";
-import { checkReferences, type Reference } from "./vm/references";
+import { checkReferencesOnCluster, type Reference } from "./vm/references";
 import { confirmGone, createFailure, destroyVm, locateVm, runTask, vmContext, type VmContext } from "./vm/lifecycle";
 
 type In<T> = pulumi.Input<T>;
@@ -257,14 +256,7 @@ async function checkTemplateReferences(c: InputChecker, before: Partial<Template
     refs.push({ kind: "template", property: "vmid", vmid: Number(out.vmid), node, nodeProperty: "node", missingHint: "adopt takes an existing template: fix vmid, or build one with image (adopt: false)." });
   }
   if (known(out.pool) && !sameValue(before.pool, out.pool)) refs.push({ kind: "pool", property: "pool", pool: out.pool as string });
-  if (refs.length === 0) return;
-  let conn: ReturnType<typeof connection> | undefined;
-  try {
-    conn = connection();
-  } catch {
-    return; // settings problems are reported by the first API call
-  }
-  await checkReferences(c, conn.client, conn.settings.endpoint, refs);
+  await checkReferencesOnCluster(c, refs);
 }
 
 export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {

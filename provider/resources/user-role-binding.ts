@@ -32,13 +32,13 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { AclEntry } from "../proxmox/access";
 import { InputChecker } from "./check";
-import { client, connection, providerLogger } from "./context";
+import { client, providerLogger } from "./context";
 import { diffResource, isUnknown, normalize, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { BUILTIN_ROLES, checkAclPath, checkFullTokenId, checkGroupid, checkRoleid, checkUserid, normalizeAclPath } from "./access-names";
 import { compact, difference, gone, intersection, listText, readResult, sortedSet } from "./access/common";
 import { adoptionRules, comparable, logReleased, managementOf, type Adoptable } from "./adoption";
-import { checkReferences, type Reference } from "./vm/references";
+import { checkReferencesOnCluster, type Reference } from "./vm/references";
 
 /**
  * check(): the custom roles a binding newly lists must exist, or be declared by a Role resource
@@ -52,14 +52,7 @@ async function checkCustomRoles(c: InputChecker, before: unknown, roles: unknown
   roles.forEach((r, i) => {
     if (typeof r === "string" && !isUnknown(r) && !BUILTIN_ROLES.has(r) && !had.has(r)) refs.push({ kind: "role", property: `roles[${i}]`, role: r });
   });
-  if (refs.length === 0) return;
-  let conn: ReturnType<typeof connection> | undefined;
-  try {
-    conn = connection();
-  } catch {
-    return; // settings problems are reported by the first API call
-  }
-  await checkReferences(c, conn.client, conn.settings.endpoint, refs);
+  await checkReferencesOnCluster(c, refs);
 }
 
 export type PrincipalType = "user" | "token" | "group";

@@ -32,7 +32,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { codecs, type QemuConfig } from "../proxmox";
 import { InputChecker, pveNames } from "./check";
-import { connection, providerLogger } from "./context";
+import { providerLogger } from "./context";
 import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { AgentWaitError, agentAddresses, waitForAgentIpv4 } from "./vm/agent-wait";
@@ -589,13 +589,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       // Only references that changed: a preview of an unchanged VM asks PVE nothing.
       const previous = (olds ?? {}) as Record<string, unknown>;
       for (const k of Object.keys(refs) as (keyof typeof refs)[]) if (sameValue(previous[k], refs[k])) delete refs[k];
-      let conn: ReturnType<typeof connection> | undefined;
-      try {
-        conn = connection();
-      } catch {
-        conn = undefined; // settings problems are reported by the first API call
-      }
-      if (conn && Object.keys(refs).length) await checkCloneReferences(c, conn.client, conn.settings.endpoint, refs, { cloneNode: known(n.templateNode) ? n.templateNode : undefined });
+      await checkCloneReferences(c, refs, { cloneNode: known(n.templateNode) ? n.templateNode : undefined });
     }
 
     const out: Record<string, any> = { ...n };

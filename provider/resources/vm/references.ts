@@ -21,6 +21,7 @@ import { isNotFound } from "../../proxmox/errors";
 import type { InputChecker } from "../check";
 import { BUILTIN_ROLES } from "../access-names";
 import { clearDeclared, declared } from "../declared";
+import { connection } from "../context";
 
 const TTL_MS = 5_000;
 const cache = new Map<string, { at: number; rows: Promise<ClusterResource[]> }>();
@@ -173,6 +174,19 @@ export async function checkReferences(c: InputChecker, api: PveClient, endpoint:
   for (const [property, reason] of found) c.fail(property, reason);
 }
 
+/** checkReferences through the provider's connection. Without usable connection settings it
+ *  checks nothing: the first API call reports what is missing. */
+export async function checkReferencesOnCluster(c: InputChecker, refs: Reference[]): Promise<void> {
+  if (refs.length === 0) return;
+  let conn: ReturnType<typeof connection>;
+  try {
+    conn = connection();
+  } catch {
+    return;
+  }
+  await checkReferences(c, conn.client, conn.settings.endpoint, refs);
+}
+
 export interface CloneReferences {
   templateVmid?: number;
   templateNode?: string;
@@ -182,7 +196,7 @@ export interface CloneReferences {
 
 /** A VmClone's references: its template (on its node), its target node and full-clone storage
  *  (which must hold VM images, on `cloneNode`, the node the clone runs on, when given). */
-export async function checkCloneReferences(c: InputChecker, api: PveClient, endpoint: string, refs: CloneReferences, opts: { cloneNode?: string } = {}): Promise<void> {
+export async function checkCloneReferences(c: InputChecker, refs: CloneReferences, opts: { cloneNode?: string } = {}): Promise<void> {
   const list: Reference[] = [];
   if (refs.templateNode !== undefined) list.push({ kind: "node", property: "templateNode", node: refs.templateNode });
   if (refs.node !== undefined) list.push({ kind: "node", property: "node", node: refs.node });
@@ -197,7 +211,7 @@ export async function checkCloneReferences(c: InputChecker, api: PveClient, endp
     });
   }
   if (refs.storage !== undefined) list.push({ kind: "storage", property: "storage", storage: refs.storage, node: opts.cloneNode, content: "images" });
-  await checkReferences(c, api, endpoint, list);
+  await checkReferencesOnCluster(c, list);
 }
 
 /** Forgets the cached cluster view, pool and role answers, and the run's declarations (tests). */
