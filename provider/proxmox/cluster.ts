@@ -2,6 +2,7 @@ import type { Params } from "./http";
 import { apiPath } from "./path";
 import { coerceNumbers, requireNumber, toBool } from "./coerce";
 import type { RequestOptions, Requester } from "./requester";
+import { PveApiError } from "./errors";
 
 export interface PveVersion {
   version: string;
@@ -68,6 +69,20 @@ export class ClusterApi {
   async nextId(vmid?: number, opts?: RequestOptions): Promise<number> {
     const raw = await this.r.get<string | number>("/cluster/nextid", vmid === undefined ? undefined : { vmid }, opts);
     return requireNumber(raw, "next VMID");
+  }
+
+  /**
+   * Whether VMID `vmid` is in use. PVE leaves out of every listing the VMs a principal lacks
+   * VM.Audit on, while `GET /cluster/nextid?vmid=N` (open to every user) refuses a taken id.
+   */
+  async vmidTaken(vmid: number, opts?: RequestOptions): Promise<boolean> {
+    try {
+      await this.nextId(vmid, opts);
+      return false;
+    } catch (err) {
+      if (err instanceof PveApiError && [err.pveMessage, ...Object.values(err.errors)].some((t) => new RegExp(`\\b${vmid}\\b.*already exists`).test(t))) return true;
+      throw err;
+    }
   }
 
   async resources(type?: ClusterResourceType, opts?: RequestOptions): Promise<ClusterResource[]> {

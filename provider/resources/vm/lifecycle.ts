@@ -192,20 +192,11 @@ export async function findMarkedVms(ctx: VmContext, who: MarkerIdentity, settleM
  * `GET /cluster/nextid?vmid=N` (open to every user) says whether the VMID is taken.
  */
 export async function confirmGone(ctx: VmContext, vmid: number, node: string | undefined): Promise<Record<string, never>> {
-  try {
-    await ctx.api.cluster.nextId(vmid);
-    return {}; // free: the VM is gone
-  } catch (err) {
-    if (!(err instanceof PveApiError) || !isVmidTaken(err, vmid)) throw err;
-  }
+  if (!(await ctx.api.cluster.vmidTaken(vmid))) return {}; // free: the VM is gone
   throw new Error(
     `cannot see VM ${vmid}${node ? ` on ${node}` : ""}: the VMID is taken but the credentials lack VM.Audit on /vms/${vmid}; refresh would wrongly forget it. ` +
       `Grant VM.Audit there (PVEAuditor on /vms/${vmid}, or on a pool holding it), or refresh with credentials that can see it. (If another VM now holds VMID ${vmid}, remove this resource from the state with \`pulumi state delete\`.)`,
   );
-}
-
-function isVmidTaken(err: PveApiError, vmid: number): boolean {
-  return [err.pveMessage, ...Object.values(err.errors)].some((t) => new RegExp(`\\b${vmid}\\b.*already exists`).test(t));
 }
 
 /** Where a VM is now (it may have been migrated since it was recorded). */

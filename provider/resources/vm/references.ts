@@ -91,7 +91,19 @@ export type Reference =
 
 type Found = Array<[string, string]>;
 
-function clusterProblems(rows: ClusterResource[], refs: Reference[]): Found {
+const isTemplateRow = (r: ClusterResource, vmid: number) => (r.type === "qemu" || String(r.id).startsWith("qemu/")) && Number(r.vmid) === Number(vmid);
+
+/** Templates referenced but not listed: taken VMIDs the credentials cannot see (probed only on this failure path). */
+async function hiddenVmids(api: PveClient, rows: ClusterResource[], refs: Reference[]): Promise<Set<number>> {
+  const hidden = new Set<number>();
+  for (const ref of refs) {
+    if (ref.kind !== "template" || rows.some((r) => isTemplateRow(r, ref.vmid))) continue;
+    if (await api.cluster.vmidTaken(ref.vmid).catch(() => false)) hidden.add(ref.vmid);
+  }
+  return hidden;
+}
+
+function clusterProblems(rows: ClusterResource[], refs: Reference[], hidden: Set<number> = new Set()): Found {
   const out: Found = [];
   const nodes = rows.filter((r) => r.type === "node").map((r) => String(r.node));
   const nodeList = [...nodes].sort().join(", ");
@@ -99,10 +111,12 @@ function clusterProblems(rows: ClusterResource[], refs: Reference[]): Found {
   const inCluster = (node: string) => nodes.length === 0 || nodes.includes(node);
   for (const ref of refs) {
     if (ref.kind === "node") {
-      if (!inCluster(ref.node)) out.push([ref.property, `node '${ref.node}' is not in the cluster (nodes: ${nodeList}).`]);
+      if (!inCluster(ref.node)) out.push([ref.property, `node '${ref.node}' is not in the cluster (nodes: ${nodeList}), or these credentials cannot see it (that needs Sys.Audit on /nodes/${ref.node}).`]);
     } else if (ref.kind === "template") {
-      const tpl = rows.find((r) => (r.type === "qemu" || String(r.id).startsWith("qemu/")) && Number(r.vmid) === Number(ref.vmid));
-      if (!tpl) out.push([ref.property, `there is no VM ${ref.vmid} on the cluster; ${ref.missingHint}`]);
+      const tpl = rows.find((r) => isTemplateRow(r, ref.vmid));
+      if (!tpl && hidden.has(ref.vmid)) {
+        out.push([ref.property, `VM ${ref.vmid} exists, but these credentials cannot see it: that needs VM.Audit on /vms/${ref.vmid} (PVEAuditor there, or on a pool holding it).`]);
+      } else if (!tpl) out.push([ref.property, `there is no VM ${ref.vmid} on the cluster; ${ref.missingHint}`]);
       else if (tpl.template !== true) out.push([ref.property, `VM ${ref.vmid} is not a template (convert it with \`qm template ${ref.vmid}\`, or use a Template resource).`]);
       else if (ref.node !== undefined && nodes.includes(ref.node) && tpl.node !== ref.node) {
         out.push([ref.nodeProperty ?? ref.property, `template ${ref.vmid} is on node '${tpl.node}', not '${ref.node}'.`]);
@@ -121,7 +135,7 @@ function clusterProblems(rows: ClusterResource[], refs: Reference[]): Found {
       const all = storages.filter((r) => r.storage === ref.storage);
       if (all.length === 0) {
         const ids = [...new Set(storages.map((r) => String(r.storage)))].sort();
-        out.push([ref.property, `storage '${ref.storage}' does not exist (storages: ${ids.join(", ")}).${note}`]);
+        out.push([ref.property, `storage '${ref.storage}' does not exist (storages: ${ids.join(", ")}), or these credentials cannot see it (that needs Datastore.Audit on /storage/${ref.storage}).${note}`]);
         continue;
       }
       const checkNode = ref.node !== undefined && nodes.includes(ref.node);
@@ -160,10 +174,13 @@ async function poolAndRoleProblems(api: PveClient, endpoint: string, refs: Refer
 export async function checkReferences(c: InputChecker, api: PveClient, endpoint: string, refs: Reference[]): Promise<void> {
   if (refs.length === 0) return;
   const needCluster = refs.some((r) => r.kind !== "pool" && r.kind !== "role" && !(r.kind === "storage" && declared.storage(r.storage)));
-  const ask = async (fresh: boolean): Promise<Found> => [
-    ...(needCluster ? clusterProblems(await snapshot(api, endpoint, fresh), refs) : clusterProblems([], refs)),
-    ...(await poolAndRoleProblems(api, endpoint, refs, fresh)),
-  ];
+  const cluster = async (fresh: boolean): Promise<Found> => {
+    if (!needCluster) return clusterProblems([], refs);
+    const rows = await snapshot(api, endpoint, fresh);
+    return clusterProblems(rows, refs, fresh ? await hiddenVmids(api, rows, refs) : undefined);
+  };
+  // A cached answer first; anything it finds missing is asked again fresh before it fails.
+  const ask = async (fresh: boolean): Promise<Found> => [...(await cluster(fresh)), ...(await poolAndRoleProblems(api, endpoint, refs, fresh))];
   let found: Found;
   try {
     found = await ask(false);
