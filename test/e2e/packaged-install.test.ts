@@ -16,17 +16,14 @@
  *
  * Fails (does not skip) when the Pulumi CLI cannot be obtained: see scripts/ensure-pulumi.sh.
  */
-import { execFile } from "node:child_process";
 import * as fs from "node:fs";
 import { builtinModules } from "node:module";
 import * as path from "node:path";
-import { promisify } from "node:util";
 import { diffSnapshots, snapshotState, type StateSnapshot } from "../simulator/snapshot";
 import { makeTemplate, startVmSim, type VmSim } from "../unit/resources/vm/sim-setup";
 import { providerSources, proxmoxConfig } from "./engine-lifecycle-support";
-import { captureCliState, disposePulumiEnv, pulumiEnv, recordText, REPO_ROOT, suiteSecrets, trackSimulator, type ConfigEntry, type PulumiEnv } from "./harness";
-
-const execFileAsync = promisify(execFile);
+import { expectOk, pulumiIn, runCommand as run, setConfigCli, type CmdResult, type PulumiCommand } from "./cli";
+import { captureCliState, disposePulumiEnv, pulumiEnv, REPO_ROOT, trackSimulator, type ConfigEntry, type PulumiEnv } from "./harness";
 
 jest.setTimeout(10 * 60 * 1000);
 
@@ -62,12 +59,6 @@ exports.node = vm.node;
 exports.ipv4 = vm.ipv4Address;
 `;
 
-interface CmdResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 interface PackResult {
   filename: string;
   size: number;
@@ -84,41 +75,14 @@ let packed: PackResult;
 let before: StateSnapshot;
 let stackCreated = false;
 
-async function run(file: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, label: string): Promise<CmdResult> {
-  let r: CmdResult;
-  try {
-    const { stdout, stderr } = await execFileAsync(file, args, { cwd, env, maxBuffer: 64 * 1024 * 1024, timeout: 5 * 60 * 1000 });
-    r = { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number | string; stdout?: string; stderr?: string };
-    r = { code: typeof err.code === "number" ? err.code : -1, stdout: err.stdout ?? "", stderr: `${err.stderr ?? ""}${typeof err.code === "string" ? `\n${err.code}` : ""}` };
-  }
-  recordText(`${label}: stdout`, r.stdout);
-  recordText(`${label}: stderr`, r.stderr);
-  return r;
-}
-
-/** `pulumi <args>` in the project, as a user would in a shell; never throws on exit codes. */
-function pulumi(args: string[]): Promise<CmdResult> {
-  return run(penv.pulumiPath, [...args, "--non-interactive", "--color", "never"], workDir, { ...process.env, ...penv.env }, `pulumi ${args[0]} ${args[1] ?? ""}`);
-}
+/** `pulumi <args>` in the project, as a user would in a shell (set once the CLI is known). */
+let pulumi: PulumiCommand;
 
 function npm(args: string[], cwd: string): Promise<CmdResult> {
   return run("npm", args, cwd, { ...process.env }, `npm ${args[0]}`);
 }
 
-function expectOk(r: CmdResult, what: string): void {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-}
-
-async function setConfig(config: Record<string, ConfigEntry>): Promise<void> {
-  const args = ["config", "set-all", "--stack", STACK];
-  for (const [k, { value, secret }] of Object.entries(config)) {
-    if (secret) suiteSecrets.addSecret(value, `stack config ${k}`);
-    args.push(secret ? "--secret" : "--plaintext", `${k}=${value}`);
-  }
-  expectOk(await pulumi(args), "pulumi config set-all");
-}
+const setConfig = (config: Record<string, ConfigEntry>): Promise<void> => setConfigCli(pulumi, STACK, config);
 
 /** dist/ path (without extension) of a provider source. */
 function distBase(src: string): string {
@@ -163,6 +127,7 @@ function walk(dir: string): string[] {
 beforeAll(async () => {
   buildProviderIfStale();
   penv = await pulumiEnv();
+  pulumi = pulumiIn(penv, () => workDir);
 
   const packDir = fs.mkdtempSync(path.join(penv.tmpRoot, "pack-"));
   const pack = await npm(["pack", "--ignore-scripts", "--json", "--pack-destination", packDir], REPO_ROOT);

@@ -12,26 +12,17 @@
  *
  * Fails (does not skip) when the Pulumi CLI cannot be obtained: see scripts/ensure-pulumi.sh.
  */
-import { execFile } from "node:child_process";
-import { promisify } from "node:util";
 import { startSimulator, type RunningSimulator } from "../simulator";
 import { diffSnapshots, snapshotState, type StateSnapshot } from "../simulator/snapshot";
 import { clusterOf } from "../simulator/state/cluster";
 import { providerSources, proxmoxConfig, sshSetup } from "./engine-lifecycle-support";
-import { captureCliState, compileToDist, disposePulumiEnv, pulumiEnv, recordText, suiteSecrets, trackSimulator, type ConfigEntry, type PulumiEnv } from "./harness";
+import { expectOk, pulumiIn, setConfigCli, type PulumiCommand } from "./cli";
+import { captureCliState, compileToDist, disposePulumiEnv, pulumiEnv, trackSimulator, type ConfigEntry, type PulumiEnv } from "./harness";
 import { createRootProjectDir, ROOT_PROGRAM_SOURCE, rootProgramMain } from "./root-project";
-
-const execFileAsync = promisify(execFile);
 
 jest.setTimeout(10 * 60 * 1000);
 
 const STACK = "root-cli";
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let penv: PulumiEnv;
 let sim: RunningSimulator | undefined;
@@ -39,47 +30,14 @@ let workDir = "";
 let before: StateSnapshot;
 let stackCreated = false;
 
-/** Runs `pulumi <args>` in the workspace, as a user would in a shell; never throws on exit codes.
- *  Its output joins the suite's secret scan. */
-async function pulumi(args: string[]): Promise<CliResult> {
-  const r = await runPulumi(args);
-  recordText(`pulumi ${args[0]} ${args[1] ?? ""}: stdout`, r.stdout);
-  recordText(`pulumi ${args[0]} ${args[1] ?? ""}: stderr`, r.stderr);
-  return r;
-}
-
-async function runPulumi(args: string[]): Promise<CliResult> {
-  try {
-    const { stdout, stderr } = await execFileAsync(penv.pulumiPath, [...args, "--non-interactive", "--color", "never"], {
-      cwd: workDir,
-      env: { ...process.env, ...penv.env },
-      maxBuffer: 64 * 1024 * 1024,
-      timeout: 5 * 60 * 1000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code?: number | string; stdout?: string; stderr?: string };
-    return { code: typeof err.code === "number" ? err.code : -1, stdout: err.stdout ?? "", stderr: `${err.stderr ?? ""}${typeof err.code === "string" ? `\n${err.code}` : ""}` };
-  }
-}
-
-/** Asserts success, showing the CLI's output when it did not succeed. */
-function expectOk(r: CliResult, what: string): void {
-  if (r.code !== 0) throw new Error(`${what} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
-}
-
-async function setConfig(config: Record<string, ConfigEntry>): Promise<void> {
-  const args = ["config", "set-all", "--stack", STACK];
-  for (const [k, { value, secret }] of Object.entries(config)) {
-    if (secret) suiteSecrets.addSecret(value, `stack config ${k}`);
-    args.push(secret ? "--secret" : "--plaintext", `${k}=${value}`);
-  }
-  expectOk(await pulumi(args), "pulumi config set-all");
-}
+/** `pulumi <args>` in the workspace, as a user would in a shell (set once the CLI is known). */
+let pulumi: PulumiCommand;
+const setConfig = (config: Record<string, ConfigEntry>): Promise<void> => setConfigCli(pulumi, STACK, config);
 
 beforeAll(async () => {
   compileToDist([...providerSources(), ROOT_PROGRAM_SOURCE]);
   penv = await pulumiEnv();
+  pulumi = pulumiIn(penv, () => workDir);
 
   expect(rootProgramMain()).toBe("dist/examples/full-stack/index.js");
   workDir = createRootProjectDir(penv.tmpRoot);
