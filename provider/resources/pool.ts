@@ -140,6 +140,18 @@ async function stateOf(inputs: PoolInputs): Promise<PoolState> {
   return compact({ ...inputs, comment: emptyToUndefined(pool.comment), members: membersOf(pool) });
 }
 
+/** Takes the members `plan` added (and that are still in the pool) out again; returns the pool as read before. */
+async function takeBackAdded(poolid: string, plan: ReturnType<typeof memberPlan>): Promise<PoolInfo | undefined> {
+  const pools = client().pools;
+  const pool = await readPool(poolid);
+  const now = pool ? membersOf(pool) : { vms: [], storage: [] };
+  const vms = intersection(plan.addVms, now.vms);
+  const storage = intersection(plan.addStorage, now.storage);
+  if (vms.length) await pools.updateCompat(poolid, { vms, delete: true });
+  if (storage.length) await pools.updateCompat(poolid, { storage, delete: true });
+  return pool;
+}
+
 /** `adopt: true`: the existing pool, with the declared comment and members applied. On a
  *  failure the members it added are taken out again and the comment restored. */
 async function adoptPool(inputs: PoolInputs): Promise<PoolState> {
@@ -155,12 +167,7 @@ async function adoptPool(inputs: PoolInputs): Promise<PoolState> {
   } catch (err) {
     let undone = "it was left as it was";
     try {
-      const now = await readPool(inputs.poolid);
-      const added = now ? membersOf(now) : { vms: [], storage: [] };
-      const vms = intersection(plan.addVms, added.vms);
-      const storage = intersection(plan.addStorage, added.storage);
-      if (vms.length) await pools.updateCompat(inputs.poolid, { vms, delete: true });
-      if (storage.length) await pools.updateCompat(inputs.poolid, { storage, delete: true });
+      const now = await takeBackAdded(inputs.poolid, plan);
       if (now && emptyToUndefined(now.comment) !== emptyToUndefined(before.comment)) await pools.updateCompat(inputs.poolid, { comment: before.comment ?? "" });
     } catch (undo) {
       undone = `undoing its changes failed (${(undo as Error).message})`;
@@ -227,12 +234,7 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
       // Leave nothing half-made: take out what got in, then remove the pool.
       const left: string[] = [];
       try {
-        const pool = await readPool(inputs.poolid);
-        const now = pool ? membersOf(pool) : { vms: [], storage: [] };
-        const vms = intersection(plan.addVms, now.vms);
-        const storage = intersection(plan.addStorage, now.storage);
-        if (vms.length) await pools.updateCompat(inputs.poolid, { vms, delete: true });
-        if (storage.length) await pools.updateCompat(inputs.poolid, { storage, delete: true });
+        await takeBackAdded(inputs.poolid, plan);
         await pools.deleteCompat(inputs.poolid);
       } catch (cleanup) {
         left.push(`pool '${inputs.poolid}' was created but could not be removed again (${(cleanup as Error).message}); delete it by hand`);
