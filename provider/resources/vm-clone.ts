@@ -294,12 +294,28 @@ async function adoptUnrecorded(ctx: VmContext, inputs: VmCloneInputs): Promise<{
   return keep;
 }
 
-/** Whether a VM's disks are what cloning `inputs` makes: a linked clone's disks name its template
- *  (`base-<template>-disk-N/vm-<id>-disk-N`), a full clone's name none, on the given storage. */
+/** How cloning `inputs` makes a VM, as the marker records it: `<template>:linked`,
+ *  `<template>:full` or `<template>:full:<storage>`. */
+export function cloneOrigin(inputs: Pick<VmCloneInputs, "templateVmid" | "full" | "storage">): string {
+  return `${inputs.templateVmid}:${inputs.full ? `full${inputs.storage ? `:${inputs.storage}` : ""}` : "linked"}`;
+}
+
+/** The template a linked clone's disk names (dir/nfs `9000/base-9000-disk-0.qcow2/101/...`,
+ *  rbd and zfs `base-9000-disk-0/vm-101-disk-0`); LVM-thin names none (`vm-101-disk-0`). */
+function baseOfDisk(value: unknown): number | undefined {
+  const m = /base-(\d+)-disk-\d+(?:\.\w+)?\//.exec(String(value));
+  return m ? Number(m[1]) : undefined;
+}
+
+/** Whether a VM is what cloning `inputs` makes: by the origin its marker records; a marker of an
+ *  older release has none, then by its disks (a linked clone's name its template, where the
+ *  storage type puts it in the name; a full clone's name none, on the given storage). */
 function madeLike(config: QemuConfig, inputs: VmCloneInputs): boolean {
+  const origin = splitDescription(config.description === undefined ? undefined : String(config.description)).origin;
+  if (origin !== undefined) return origin === cloneOrigin(inputs);
   const disks = Object.entries(config).filter(([k]) => codecs.DISK_KEY.test(k) && !/cloudinit|media=cdrom/.test(String(config[k])));
-  const bases = disks.map(([, v]) => /base-(\d+)-disk-\d+\//.exec(String(v))?.[1]).filter((b): b is string => b !== undefined);
-  if (!inputs.full) return bases.length > 0 && bases.every((b) => Number(b) === inputs.templateVmid);
+  const bases = disks.map(([, v]) => baseOfDisk(v)).filter((b): b is number => b !== undefined);
+  if (!inputs.full) return bases.length > 0 && bases.every((b) => b === inputs.templateVmid);
   if (bases.length) return false;
   return inputs.storage === undefined || disks.every(([, v]) => String(v).startsWith(`${inputs.storage}:`));
 }
@@ -644,7 +660,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       vmidRange: inputs.vmidRange,
       params: {
         name: inputs.name,
-        description: composeDescription(inputs.description, inputs.resourceName, inputs.stack),
+        description: composeDescription(inputs.description, inputs.resourceName, inputs.stack, cloneOrigin(inputs)),
         full: inputs.full,
         pool: inputs.pool,
         storage: inputs.full ? inputs.storage : undefined,
@@ -712,10 +728,18 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
     if (marker.resourceName !== undefined) base.resourceName = marker.resourceName;
     if (marker.stack !== undefined) base.stack = marker.stack;
     if (!props) {
-      // A linked clone names its template in its disk: base-<template>-disk-N/vm-<id>-disk-N.
-      for (const [k, v] of Object.entries(config)) {
-        const m = codecs.DISK_KEY.test(k) ? /base-(\d+)-disk-\d+\//.exec(String(v)) : null;
-        if (m) base.templateVmid = Number(m[1]);
+      // The marker's origin says how the VM was cloned; without one (another tool's VM, an older
+      // release's), a linked clone's disk may name its template (not on LVM-thin).
+      const origin = /^(\d+):(linked|full)(?::(.+))?$/.exec(marker.origin ?? "");
+      if (origin) {
+        base.templateVmid = Number(origin[1]);
+        base.full = origin[2] === "full";
+        if (origin[3] !== undefined) base.storage = origin[3];
+      } else {
+        for (const [k, v] of Object.entries(config)) {
+          const b = codecs.DISK_KEY.test(k) ? baseOfDisk(v) : undefined;
+          if (b !== undefined) base.templateVmid = b;
+        }
       }
     }
     const disk = base.disk ?? (props ? undefined : "scsi0");

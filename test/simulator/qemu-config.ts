@@ -400,15 +400,21 @@ export function cloudinitDump(vmid: number, conf: Record<string, string>, _iface
   }
   if (type === "network") {
     if (custom.network) return readSnippet(custom.network);
+    // QEMU Cloudinit.pm nocloud_network: only NICs with an ipconfigN are listed (`next if
+    // !$conf->{"ipconfig$id"}`), each renamed eth<N> by MAC; a static IPv4 as address + netmask
     const lines = ["version: 1", "config:"];
     for (const k of Object.keys(conf).filter((x) => /^net\d+$/.test(x)).sort()) {
       const i = k.slice(3);
+      if (!conf[`ipconfig${i}`]) continue;
       const mac = (parseNet(conf[k]).macaddr ?? "").toLowerCase();
       lines.push("    - type: physical", `      name: eth${i}`, `      mac_address: '${mac}'`, "      subnets:");
       const ip = parseProps(conf[`ipconfig${i}`] ?? "");
-      if (!ip.ip || ip.ip === "dhcp") lines.push("      - type: dhcp4");
-      else {
-        lines.push("      - type: static", `        address: '${ip.ip}'`);
+      if (ip.ip === "dhcp") lines.push("      - type: dhcp4");
+      else if (ip.ip) {
+        const [addr, prefix] = ip.ip.split("/");
+        const bits = Number(prefix ?? 32);
+        const mask = [0, 1, 2, 3].map((o) => (bits >= (o + 1) * 8 ? 255 : bits <= o * 8 ? 0 : (0xff << (8 - (bits - o * 8))) & 0xff)).join(".");
+        lines.push("      - type: static", `        address: '${addr}'`, `        netmask: '${mask}'`);
         if (ip.gw) lines.push(`        gateway: '${ip.gw}'`);
       }
       if (ip.ip6 === "dhcp") lines.push("      - type: dhcp6");
@@ -423,6 +429,9 @@ export function cloudinitDump(vmid: number, conf: Record<string, string>, _iface
     return lines.join("\n") + "\n";
   }
   if (custom.meta) return readSnippet(custom.meta);
-  const uuid = createHash("sha1").update(`${vmid}:${conf.smbios1 ?? ""}:${conf.name ?? ""}`).digest("hex");
+  // QEMU Cloudinit.pm nocloud_gen_metadata: the instance-id is the SHA-1 of user-data . network-data,
+  // so new user-data or network config makes the next boot a new instance for cloud-init
+  const data = ["user", "network"].map((t) => cloudinitDump(vmid, conf, _iface, t, readSnippet)).join("");
+  const uuid = createHash("sha1").update(data).digest("hex");
   return `instance-id: ${uuid}\n`;
 }

@@ -137,11 +137,12 @@ function sendData(res: ServerResponse, result: unknown): void {
 
 export class ApiServer {
   private readonly proxyWorkers: WorkerPool;
-  private readonly daemonWorkers: WorkerPool;
+  /** pvedaemon per node (`""`: the node the client talks to, for cluster-wide paths). */
+  private readonly daemonWorkers = new Map<string, WorkerPool>();
 
   constructor(private readonly sim: Sim) {
     this.proxyWorkers = new WorkerPool(sim.options.apiWorkers);
-    this.daemonWorkers = new WorkerPool(sim.options.apiWorkers);
+
   }
 
   private get auth(): Auth {
@@ -250,13 +251,23 @@ export class ApiServer {
 
     // A worker process serves the request from here to the response (async tasks fork, so a
     // clone holds a worker only for its synchronous part; a flock wait holds it throughout).
-    const pool = method === "GET" ? this.proxyWorkers : this.daemonWorkers;
+    const pool = method === "GET" && !route.protected ? this.proxyWorkers : this.daemonPool(found.match.pathParams.node);
     await pool.acquire();
     try {
       return await this.processRequest(req, res, method, path, query, body, route, found.match, auth, entry);
     } finally {
       pool.release();
     }
+  }
+
+  private daemonPool(node: string | undefined): WorkerPool {
+    const key = node && this.sim.nodeNames().includes(node) ? node : "";
+    let pool = this.daemonWorkers.get(key);
+    if (!pool) {
+      pool = new WorkerPool(this.sim.options.apiWorkers);
+      this.daemonWorkers.set(key, pool);
+    }
+    return pool;
   }
 
   private async processRequest(

@@ -41,8 +41,10 @@ export interface SimOptions {
   /** Port to listen on (127.0.0.1). Default 0 = random. */
   port?: number;
   /** API worker processes: pveproxy and pvedaemon each run 3 by default (BEHAVIOURS.md,
-   *  "Concurrency of the API server"). Reads are served by the proxy's workers, writes by the
-   *  daemon's; a request holds a worker while it is processed, so excess requests queue. */
+   *  "Concurrency of the API server"). Reads are served by the proxy's workers; writes and
+   *  protected reads (guest agent calls) by the pvedaemon of the node in the path (pve-manager
+   *  HTTPServer.pm proxies `protected => 1` calls to it); a request holds a worker while it is
+   *  processed, so excess requests queue. */
   apiWorkers?: number;
   /** Options of the cluster part (latency model, storage bandwidth, agent, SSH), defined
    *  and read by the cluster engineer's modules. */

@@ -70,6 +70,9 @@ export interface RouteDef {
   path: string;
   params: ParamDefs;
   permissions?: EndpointPermissions;
+  /** PVE's `protected => 1`: pveproxy hands the call to pvedaemon on the node, so it holds one of
+   *  that node's pvedaemon workers (writes always do; a protected GET such as an agent call too). */
+  protected?: boolean;
   /** PVE's `allowtoken: 0` endpoints refuse API tokens with 403. Default true. */
   allowToken?: boolean;
   /** Returns the value for `data` (or `{ data, total }` via `withTotal`). Throw `PveError`. */

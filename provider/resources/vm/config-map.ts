@@ -68,32 +68,39 @@ export const SETTINGS_KEYS: readonly (keyof VmSettings)[] = [
  * The description line stamped on every VM this provider creates (see README: "Marker"):
  * `managed-by=pulumi-pve resource=<name>`, plus ` stack=<project>/<stack>` when the program
  * gave it (VmClone does), so that a VM created but never recorded (an interrupted `pulumi up`)
- * can be recognised as this stack's own and adopted, and never another stack's.
+ * can be recognised as this stack's own and adopted, and never another stack's; plus
+ * ` origin=<template>:linked|full[:<storage>]`, how the VM was cloned, so that a half-made VM
+ * is told apart from the VM a replacement replaces without reading volume names (a linked
+ * clone on LVM-thin is `vm-<id>-disk-<n>`, naming no template).
  */
-export function markerLine(resourceName: string, stack?: string): string {
-  return `managed-by=pulumi-pve resource=${resourceName}${stack ? ` stack=${stack}` : ""}`;
+export function markerLine(resourceName: string, stack?: string, origin?: string): string {
+  return `managed-by=pulumi-pve resource=${resourceName}${stack ? ` stack=${stack}` : ""}${origin ? ` origin=${origin}` : ""}`;
 }
 
-const MARKER = /^managed-by=pulumi-pve resource=(\S*)(?: stack=(\S+))?\s*$/;
+const MARKER = /^managed-by=pulumi-pve resource=(\S*)(?: stack=(\S+?))?(?: origin=(\S+))?\s*$/;
 
-/** The user's description and the marker's resource name (and stack), from a PVE description. */
-export function splitDescription(text: string | undefined): { description?: string; resourceName?: string; stack?: string } {
+export interface Marker {
+  description?: string;
+  resourceName?: string;
+  stack?: string;
+  origin?: string;
+}
+
+/** The user's description and the marker's resource name (and stack, origin), from a PVE description. */
+export function splitDescription(text: string | undefined): Marker {
   if (text === undefined) return {};
-  let resourceName: string | undefined;
-  let stack: string | undefined;
+  let found: RegExpExecArray | undefined;
   const lines = text.split("\n").filter((line) => {
     const m = MARKER.exec(line);
-    if (m) {
-      resourceName = m[1];
-      stack = m[2];
-    }
+    if (m) found = m;
     return !m;
   });
   const description = normalizeDescription(lines.join("\n"));
   return {
     ...(description !== undefined ? { description } : {}),
-    ...(resourceName !== undefined ? { resourceName } : {}),
-    ...(stack !== undefined ? { stack } : {}),
+    ...(found?.[1] !== undefined ? { resourceName: found[1] } : {}),
+    ...(found?.[2] !== undefined ? { stack: found[2] } : {}),
+    ...(found?.[3] !== undefined ? { origin: found[3] } : {}),
   };
 }
 
@@ -103,8 +110,8 @@ export function withoutMarker(text: string | undefined): string | undefined {
 }
 
 /** The description PVE stores: the user's text, then the marker line. */
-export function composeDescription(description: string | undefined, resourceName: string | undefined, stack?: string): string | undefined {
-  const parts = [normalizeDescription(description), resourceName ? markerLine(resourceName, stack) : undefined].filter((p) => p !== undefined);
+export function composeDescription(description: string | undefined, resourceName: string | undefined, stack?: string, origin?: string): string | undefined {
+  const parts = [normalizeDescription(description), resourceName ? markerLine(resourceName, stack, origin) : undefined].filter((p) => p !== undefined);
   return parts.length ? parts.join("\n") : undefined;
 }
 
@@ -288,8 +295,11 @@ function desiredValues(s: VmSettings, config: QemuConfig, resourceName: string |
   if (s.tags !== undefined && s.tags.length) v.tags = codecs.formatTags(s.tags);
   // An undeclared description (never declared) is not the provider's: its text is kept as it is
   // (an adopted VM's), and only the marker line is maintained.
-  const text = keepDescription ? splitDescription(config.description === undefined ? undefined : String(config.description)).description : s.description;
-  const description = composeDescription(text, resourceName, stack);
+  const current = splitDescription(config.description === undefined ? undefined : String(config.description));
+  const text = keepDescription ? current.description : s.description;
+  // the origin was stamped at the clone and stays while the marker names this resource
+  const origin = current.resourceName === resourceName && current.stack === stack ? current.origin : undefined;
+  const description = composeDescription(text, resourceName, stack, origin);
   if (description !== undefined) v.description = description;
   if (s.onBoot !== undefined) v.onboot = s.onBoot ? 1 : 0;
   return v;

@@ -17,6 +17,7 @@ import {
 } from "../qemu-config";
 import { checkNode, checkSkiplock, checkVmPerm, DIGEST, NODE, SKIPLOCK, VMID } from "./common";
 import { networkInterfaces } from "../agent";
+import { bootGuest, newGuestDisk } from "../guest";
 
 
 const GiB = 1024 ** 3;
@@ -151,7 +152,8 @@ export function register(sim: Sim): void {
         srcSize = src.size;
       }
       size = srcSize;
-      const vol = c.allocVolume(storage, node, vm.vmid, size, { format: rest.format });
+      const image = path ? importFrom.replace(/^.*[/:]/, "") : c.findVolume(importFrom, node)?.image;
+      const vol = c.allocVolume(storage, node, vm.vmid, size, { format: rest.format, image });
       ctx?.log(`importing disk '${importFrom}' to VM ${vm.vmid} ...`);
       ctx?.log(`transferred ${formatSize(size)} of ${formatSize(size)} (100.00%)`);
       if (ctx) await ctx.transfer(c.storageKey(storage, node), size);
@@ -722,7 +724,7 @@ export function register(sim: Sim): void {
                   created.push(vol.volid);
                 } else if (full) {
                   ctx.log(`create full clone of drive ${k} (${d.file})`);
-                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { format: p.format });
+                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { format: p.format, image: srcVol.image });
                   // freed on failure from here on, like $newvollist in clone_disk
                   created.push(vol.volid);
                   // read from the source storage, write to the target: the slower shared channel
@@ -730,7 +732,7 @@ export function register(sim: Sim): void {
                   ctx.log(`transferred ${formatSize(srcVol.size)} of ${formatSize(srcVol.size)} (100.00%)`);
                 } else {
                   ctx.log(`create linked clone of drive ${k} (${d.file})`);
-                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { parent: srcVol.volid });
+                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { parent: srcVol.volid, image: srcVol.image });
                   created.push(vol.volid);
                   await ctx.sleep(opts.linkedCloneMs);
                 }
@@ -874,11 +876,45 @@ export function register(sim: Sim): void {
       checkSnippets(cur);
       delete cur.config.cloudinit;
       await ctx.sleep(opts.startMs);
-      cur.running = true;
-      cur.startedAt = sim.now();
-      cur.pid = c.randomPid();
-      cur.agentReadyAt = sim.now() + c.latency.real(opts.bootToAgentMs);
+      bootNow(cur);
     });
+  }
+
+  /** The guest starts: it reads the cloud-init data PVE generates now (QEMU vm_start regenerates
+   *  the drive), and keeps what it made of it until the next start (guest.ts). */
+  function bootNow(vm: Vm, agentReady = false): void {
+    const conf = vm.config.current;
+    const hasCi = Object.entries(conf).some(([k, v]) => isDriveKey(k) && isCloudinitVolume(parseDrive(v).file));
+    const read = (volid: string) => {
+      const path = fileVolumePath(c, vm.node, volid);
+      return path && fs.existsSync(path) ? fs.readFileSync(path, "utf8") : "";
+    };
+    const dump = (type: string) => cloudinitDump(vm.vmid, conf, c.opts.agentInterface ?? "ens18", type, read);
+    vm.guestDisk ??= newGuestDisk();
+    vm.guest = bootGuest({
+      vmid: vm.vmid,
+      config: { ...conf },
+      image: bootImage(vm),
+      cloudinit: hasCi ? { user: dump("user"), network: dump("network"), meta: dump("meta") } : undefined,
+      disk: vm.guestDisk,
+      bootToAgentMs: opts.bootToAgentMs,
+      agentChannel: agentEnabled(conf.agent),
+      firstNicName: c.opts.agentInterface,
+    }, c.opts.guest);
+    vm.running = true;
+    vm.startedAt = sim.now();
+    vm.pid = c.randomPid();
+    const after = agentReady && vm.guest.agentAfterMs !== undefined ? 0 : vm.guest.agentAfterMs;
+    vm.agentReadyAt = after === undefined ? undefined : sim.now() + c.latency.real(after);
+  }
+
+  /** The image of the boot disk (the first disk in `boot: order=`, else the first non-cdrom disk). */
+  function bootImage(vm: Vm): string | undefined {
+    const conf = vm.config.current;
+    const order = /order=([^,]+)/.exec(conf.boot ?? "")?.[1]?.split(";") ?? [];
+    const disks = [...order, ...Object.keys(conf).sort()].filter((k) => isDriveKey(k) && conf[k] !== undefined && !isCdrom(parseDrive(conf[k])));
+    const first = disks[0];
+    return first === undefined ? undefined : c.findVolume(parseDrive(conf[first]).file, vm.node)?.image;
   }
 
   function stopNow(vm: Vm): void {
@@ -886,6 +922,7 @@ export function register(sim: Sim): void {
     vm.startedAt = undefined;
     vm.pid = undefined;
     vm.agentReadyAt = undefined;
+    vm.guest = undefined;
   }
 
   const powerParams = (extra: ParamDefs): ParamDefs => ({ node: NODE, vmid: VMID, skiplock: SKIPLOCK, ...extra });
@@ -1211,11 +1248,17 @@ export function register(sim: Sim): void {
         ? ["perm", "/vms/{vmid}", ["VM.Monitor"]]
         : ["perm", "/vms/{vmid}", ["VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted"], "any", 1],
     },
-    handler: (req) => {
+    // QEMU API2/Qemu/Agent.pm: `protected => 1`, so pvedaemon runs it, one of its workers each
+    protected: true,
+    handler: async (req) => {
       const vm = c.loadVm(req.params.node, req.params.vmid);
-      if (vm.config.current.agent === undefined) throw new PveError(500, "No QEMU guest agent configured");
+      if (!agentEnabled(vm.config.current.agent)) throw new PveError(500, "No QEMU guest agent configured");
       if (!vm.running) throw new PveError(500, `VM ${vm.vmid} is not running`);
-      if (!c.agentRunning(vm)) throw new PveError(500, "QEMU guest agent is not running");
+      if (!c.agentRunning(vm)) {
+        // Agent.pm qga_check_running: guest-ping with a 3 s timeout, the worker waiting throughout
+        await sim.delay(c.opts.agentPingTimeoutMs ?? 3000);
+        throw new PveError(500, "QEMU guest agent is not running");
+      }
       return { result: networkInterfaces(vm, c.opts.agentInterface ?? "ens18") };
     },
   });
@@ -1284,6 +1327,7 @@ export function register(sim: Sim): void {
   const vmInfo = (vm: Vm) => ({
     vmid: vm.vmid, node: vm.node, status: vm.running ? "running" : "stopped", lock: vm.tempClone ? "clone" : vm.config.current.lock,
     template: c.isTemplate(vm), config: c.configText(vm), digest: c.digest(vm), agentRunning: c.agentRunning(vm),
+    ...(vm.guest ? { guest: { agent: vm.guest.agent, nics: [...vm.guest.nics.values()] } } : {}),
   });
   const bdVm = (vmid: string) => {
     const vm = c.vms.get(Number(vmid));
@@ -1308,12 +1352,8 @@ export function register(sim: Sim): void {
   sim.backdoor("POST", "/vms/{vmid}/power", (p, pp) => {
     const vm = bdVm(pp.vmid);
     if (p.action === "stop") stopNow(vm);
-    else if (p.action === "start") {
-      vm.running = true;
-      vm.startedAt = sim.now();
-      vm.pid = c.randomPid();
-      vm.agentReadyAt = p.agentReady ? sim.now() : sim.now() + c.latency.real(opts.bootToAgentMs);
-    } else throw new PveError(400, "action must be start or stop");
+    else if (p.action === "start") bootNow(vm, p.agentReady === true);
+    else throw new PveError(400, "action must be start or stop");
     return vmInfo(vm);
   });
 }

@@ -12,6 +12,7 @@ import { Task, TaskManager } from "../tasks";
 import type { Sim } from "../sim";
 import { Rng } from "../rng";
 import { ClusterView, PveError, ResourceEntry } from "../types";
+import type { GuestBoot, GuestDisk, GuestOptions } from "../guest";
 import {
   VmConfig, agentEnabled, configDigest, formatSize, isCdrom, isDriveKey, parseDrive, parseSize, printConfig,
 } from "../qemu-config";
@@ -46,6 +47,8 @@ export interface Volume {
   format: string;
   ctime: number;
   parent?: string;
+  /** File name of the image the volume was imported from (clones inherit it): the guest OS. */
+  image?: string;
 }
 
 export interface Vm {
@@ -54,8 +57,12 @@ export interface Vm {
   config: VmConfig;
   running: boolean;
   startedAt?: number;
-  /** sim.now() from which the guest agent answers. */
+  /** sim.now() from which the guest agent answers (undefined: not this boot). */
   agentReadyAt?: number;
+  /** The guest as it booted (guest.ts): NIC names and addresses, why the agent answers or not. */
+  guest?: GuestBoot;
+  /** What persists on the guest's disk across boots (packages, cloud-init instances). */
+  guestDisk?: GuestDisk;
   pid?: number;
   /** `# qmclone temporary file` config (only `lock: clone`) until the clone writes the new
    *  config after its first drive. */
@@ -83,8 +90,14 @@ export interface ClusterOptions {
   sharedStorage?: boolean | string;
   /** Capacity in bytes per storage (per node for local ones). */
   capacity?: Record<string, number>;
-  /** Name of the first NIC inside the guest as the agent reports it. Default `ens18`. */
+  /** Name udev gives the first NIC inside the guest when cloud-init does not rename it
+   *  (default `ens18`, i440fx slot 18); NICs cloud-init's network config lists are eth<N>. */
   agentInterface?: string;
+  /** The guest model (guest.ts): which images ship the agent, package install time. */
+  guest?: GuestOptions;
+  /** PVE time an agent call waits for guest-ping before `QEMU guest agent is not running`
+   *  (qemu-server Agent.pm qga_check_running: 3 s), holding a pvedaemon worker. */
+  agentPingTimeoutMs?: number;
   /** QEMU version reported in `meta` and `running-qemu`. Default `10.0.2`. */
   qemuVersion?: string;
   /** Temp directory holding each node's file tree. Default: a fresh mkdtemp. */
@@ -329,7 +342,7 @@ export class Cluster implements ClusterView {
   }
 
   /** Allocates `vm-<vmid>-disk-N` (or the given name) on a storage with `images` content. */
-  allocVolume(storage: string, node: string, vmid: number, size: number, opts: { name?: string; format?: string; parent?: string } = {}): Volume {
+  allocVolume(storage: string, node: string, vmid: number, size: number, opts: { name?: string; format?: string; parent?: string; image?: string } = {}): Volume {
     const s = this.checkStorageEnabled(storage, node);
     if (!s.content.includes("images")) throw new Error(`storage '${storage}' does not support vm images`);
     this.checkSpace(storage, node, opts.parent ? 0 : size);
@@ -350,10 +363,14 @@ export class Cluster implements ClusterView {
     let volname = base(name + (name.endsWith(ext) ? "" : ext));
     if (opts.parent) {
       const parentName = parseVolid(opts.parent)!.volname;
-      volname = s.type === "lvmthin" ? `${parentName}/${name}` : `${parentName}/${vmid}/${name}${ext}`;
+      // pve-storage LvmThinPlugin.pm clone_image: the thin snapshot of the base is an ordinary
+      // `vm-<id>-disk-<n>` LV (nothing in its name points at the template); Plugin.pm clone_image
+      // (dir, nfs: qcow2 backing file) names it `<tpl>/base-<tpl>-disk-<n>.qcow2/<id>/vm-<id>-disk-<n>.qcow2`.
+      volname = s.type === "lvmthin" ? name : `${parentName}/${vmid}/${name}${ext}`;
     }
     const vol: Volume = {
       volid: `${storage}:${volname}`, volname, storage, vmid, size, format: fmt, ctime: this.sim.nowSeconds(), parent: opts.parent,
+      ...(opts.image !== undefined ? { image: opts.image } : {}),
     };
     vols.set(volname, vol);
     return vol;

@@ -16,6 +16,20 @@ describe("clone semantics", () => {
   });
   afterAll(() => api.stop());
 
+  test("volume names of linked clones per storage type: dir/nfs name the base (qcow2 backing file), lvmthin does not", async () => {
+    await api.ok("POST", "/storage", { storage: "dirimg", type: "dir", path: "/mnt/dirimg", content: "images" });
+    await createVm(api, 9100, { scsi0: "dirimg:4", ide2: "dirimg:cloudinit" }, true);
+    expect((await api.ok("GET", "/nodes/pve1/qemu/9100/config")).scsi0).toBe("dirimg:9100/base-9100-disk-0.qcow2,size=4G");
+    expect((await api.task("POST", "/nodes/pve1/qemu/9100/clone", { newid: 150 })).exitstatus).toBe("OK");
+    const conf = await api.ok("GET", "/nodes/pve1/qemu/150/config");
+    expect(conf.scsi0).toBe("dirimg:9100/base-9100-disk-0.qcow2/150/vm-150-disk-0.qcow2,size=4G");
+    const listed = await api.ok("GET", "/nodes/pve1/storage/dirimg/content");
+    expect(listed.find((v: { volid: string }) => v.volid.includes("/150/"))).toMatchObject({ format: "qcow2", vmid: 150 });
+    expect((await api.task("DELETE", "/nodes/pve1/qemu/150")).exitstatus).toBe("OK");
+    expect((await api.task("DELETE", "/nodes/pve1/qemu/9100")).exitstatus).toBe("OK");
+    await api.ok("DELETE", "/storage/dirimg");
+  });
+
   test("linked clone of a template by default; UPID id is the source", async () => {
     const upid = await api.ok("POST", "/nodes/pve1/qemu/9000/clone", { newid: 101, name: "c1" });
     expect(upid).toMatch(UPID_RE);
@@ -23,7 +37,8 @@ describe("clone semantics", () => {
     expect((await api.waitTask("pve1", upid)).exitstatus).toBe("OK");
     const conf = await api.ok("GET", "/nodes/pve1/qemu/101/config");
     const tpl = await api.ok("GET", "/nodes/pve1/qemu/9000/config");
-    expect(conf.scsi0).toBe("local-lvm:base-9000-disk-0/vm-101-disk-0,size=10G");
+    // LvmThinPlugin clone_image: a thin snapshot named like any volume, naming no template
+    expect(conf.scsi0).toBe("local-lvm:vm-101-disk-0,size=10G");
     expect(conf.ide2).toBe("local-lvm:vm-101-cloudinit,media=cdrom");
     expect(conf.template).toBeUndefined();
     expect(conf.name).toBe("c1");

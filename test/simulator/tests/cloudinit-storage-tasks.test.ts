@@ -52,10 +52,18 @@ describe("cloud-init", () => {
     expect(user).toContain("user: bob\n");
     const net = await api.ok("GET", "/nodes/pve1/qemu/100/cloudinit/dump", { type: "network" });
     expect(net).toContain(`mac_address: '${mac}'`);
-    expect(net).toContain("address: '10.0.0.5/24'");
-    expect(net).toContain("gateway: '10.0.0.1'");
+    // QEMU Cloudinit.pm nocloud_network: eth<N> by MAC, address and netmask apart
+    expect(net).toContain(`    - type: physical\n      name: eth0\n      mac_address: '${mac}'\n      subnets:\n      - type: static\n        address: '10.0.0.5'\n        netmask: '255.255.255.0'\n        gateway: '10.0.0.1'\n`);
     expect(net).toContain("search:\n      - 'lab'");
-    expect(await api.ok("GET", "/nodes/pve1/qemu/100/cloudinit/dump", { type: "meta" })).toMatch(/^instance-id: [0-9a-f]{40}\n$/);
+    // nocloud_gen_metadata: instance-id = sha1(user-data . network-data)
+    const { createHash } = await import("crypto");
+    expect(await api.ok("GET", "/nodes/pve1/qemu/100/cloudinit/dump", { type: "meta" })).toBe(`instance-id: ${createHash("sha1").update(user + net).digest("hex")}\n`);
+    // a NIC without ipconfigN is not in the network-config at all (`next if !$conf->{"ipconfig$id"}`)
+    await api.ok("PUT", "/nodes/pve1/qemu/100/config", { net1: "virtio,bridge=vmbr0" });
+    const net2 = await api.ok("GET", "/nodes/pve1/qemu/100/cloudinit/dump", { type: "network" });
+    expect(net2.match(/type: physical/g)).toHaveLength(1);
+    expect(net2).not.toContain("eth1");
+    await api.ok("PUT", "/nodes/pve1/qemu/100/config", { delete: "net1" });
     const bad = await api.req("GET", "/nodes/pve1/qemu/100/cloudinit/dump", { type: "vendor" });
     expect([bad.status, bad.body.errors]).toEqual([400, { type: "value 'vendor' does not have a value in the enumeration 'user, network, meta'" }]);
   });
@@ -161,7 +169,7 @@ describe("deleting storage content", () => {
     await api.ok("POST", "/access/users", { userid: "space@pve" });
     await api.ok("PUT", "/access/acl", { path: "/storage/local-lvm", roles: "PVEDatastoreUser", users: "space@pve" });
     const tok = await api.ok("POST", "/access/users/space@pve/token/tk", { privsep: 0 });
-    r = await api.req("DELETE", content("local-lvm", "local-lvm:base-9000-disk-0/vm-101-disk-0"), {}, `space@pve!tk=${tok.value}`);
+    r = await api.req("DELETE", content("local-lvm", "local-lvm:vm-101-disk-0"), {}, `space@pve!tk=${tok.value}`);
     expect([r.status, r.reason]).toEqual([403, "Permission check failed (/storage/local-lvm, Datastore.Allocate)"]);
   });
 });

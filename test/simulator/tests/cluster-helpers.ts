@@ -13,6 +13,8 @@ export interface Api {
   /** Runs a UPID-returning call and waits; returns the final task status. */
   task(method: string, path: string, params?: Record<string, string | number>): Promise<any>;
   log(node: string, upid: string): Promise<string[]>;
+  /** A back-door call (`/_sim/...`, JSON body); returns its data. */
+  admin(method: string, path: string, json?: Record<string, unknown>): Promise<any>;
   stop(): Promise<void>;
 }
 
@@ -40,6 +42,11 @@ export async function startApi(opts: SimOptions = {}): Promise<Api> {
       return waitTask(upid.split(":")[1], upid);
     },
     log: async (node, upid) => (await ok("GET", `/nodes/${node}/tasks/${encodeURIComponent(upid)}/log`, { limit: 1000 })).map((l: any) => l.t),
+    admin: async (method, path, json) => {
+      const r = await call(s, method, path, { prefix: "/_sim", token: s.rootToken, ...(json ? { json } : {}) });
+      if (r.status !== 200) throw new Error(`${method} /_sim${path} -> ${r.status} ${r.reason} ${r.text}`);
+      return r.body.data;
+    },
     stop: () => s.stop(),
   };
   return api;

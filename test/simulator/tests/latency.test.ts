@@ -101,11 +101,19 @@ describe("base time per operation (virtual clock)", () => {
       const [shutdown] = await together(api, [["POST", "/nodes/pve1/qemu/100/status/shutdown"]]);
       const [start2] = await together(api, [["POST", "/nodes/pve1/qemu/100/status/start"]]);
 
-      // the agent answers bootToAgentMs after the start task finished, not before
+      // the agent answers bootToAgentMs after the start task finished, not before; a call before
+      // that waits for guest-ping's 3 s timeout (Agent.pm qga_check_running) before it fails
       await clock.advance(19_900);
-      let r = await api.req("GET", "/nodes/pve1/qemu/100/agent/network-get-interfaces");
+      let done = false;
+      const early = api.req("GET", "/nodes/pve1/qemu/100/agent/network-get-interfaces").finally(() => (done = true));
+      const waiting = clock.pending();
+      while (!done && clock.pending() === waiting) await new Promise((res) => setTimeout(res, 5));
+      await clock.advance(2_999);
+      await new Promise((res) => setTimeout(res, 20));
+      expect(done).toBe(false);
+      await clock.advance(1);
+      let r = await early;
       expect([r.status, r.reason]).toEqual([500, "QEMU guest agent is not running"]);
-      await clock.advance(100);
       r = await api.req("GET", "/nodes/pve1/qemu/100/agent/network-get-interfaces");
       expect(r.status).toBe(200);
 

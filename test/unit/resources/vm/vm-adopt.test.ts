@@ -161,12 +161,18 @@ describe("VmClone adopt, refreshed inputs and hidden VMs", () => {
     const first = await life.create(await checked({ started: false }));
     const replacement = await life.create(await checked({ started: false, templateVmid: 9001 }));
     expect(replacement.outs.vmid).not.toBe(first.outs.vmid);
-    expect(String((await v.api.qemu.getConfig("pve1", replacement.outs.vmid)).scsi0)).toContain("base-9001-disk");
+    // on LVM-thin a linked clone's disk names no template (vm-<id>-disk-0): the marker's origin tells them apart
+    const conf = await v.api.qemu.getConfig("pve1", replacement.outs.vmid);
+    expect(String(conf.scsi0)).toMatch(new RegExp(`^local-lvm:vm-${replacement.outs.vmid}-disk-0,`));
+    expect(String(conf.description)).toMatch(/ origin=9001:linked$/);
     await life.delete(first.id, first.outs);
     // same inputs as an existing, unrecorded VM, in a later run (a new process: no shared answer): adopted, not cloned again
     clearSharedReads(client());
     const again = await life.create(await checked({ started: false, templateVmid: 9001 }));
     expect(again.outs.vmid).toBe(replacement.outs.vmid);
+    // read from the id alone (no state) knows the template from the marker, not from a volume name
+    const fromId = (await life.read(again.id, undefined as unknown as VmCloneState)).props as VmCloneState;
+    expect(fromId).toMatchObject({ templateVmid: 9001, full: false, resourceName: again.outs.resourceName });
     await life.delete(again.id, again.outs);
   });
 

@@ -207,7 +207,7 @@ describe("VmClone creation options, updates and replacement", () => {
       .filter((e) => e.method !== "GET")
       .map((e) => `${e.method} ${e.path}${e.template === `${VM}/clone` ? ` newid=${e.params?.newid}` : ""}`);
     expect(calls).toEqual([`DELETE /nodes/pve1/qemu/4444`, `POST /nodes/pve1/qemu/9001/clone newid=4444`]);
-    expect(String((await v.api.qemu.getConfig("pve1", 4444)).scsi0)).toContain("base-9001-disk");
+    expect(String((await v.api.qemu.getConfig("pve1", 4444)).description)).toMatch(/ origin=9001:linked$/);
     await life.delete(created.id, created.outs);
   });
 });

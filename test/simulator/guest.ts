@@ -1,0 +1,241 @@
+// The guest inside a simulated VM. PVE is not the guest: `agent: 1` only adds a virtio-serial
+// channel, the NIC names and addresses are whatever cloud-init makes of the data PVE generated
+// at the last start, and that data is read once per boot. This module decides, at each start,
+// what the guest will look like until the next one (REALISM.md, "Guest"):
+//
+// - NIC names: a NIC that PVE's network-config lists (one with ipconfigN, qemu-server
+//   Cloudinit.pm `nocloud_network`: `name: eth<N>` + `mac_address`), or that a `cicustom`
+//   network file names by MAC, is renamed by cloud-init to that name (cloud-init
+//   `cloudinit/net/__init__.py` `_rename_interfaces`); the others keep the name udev gives a
+//   virtio NIC on i440fx PCI slot 18+N: `ens18`, `ens19`, ...
+// - Addresses: as the network-config at boot says (static, or DHCP). A NIC it does not list gets
+//   none: PVE's generated config always holds a nameserver entry (Cloudinit.pm get_dns_conf
+//   returns lists, from the host's resolv.conf when unset), and cloud-init uses a non-empty
+//   datasource config instead of its DHCP fallback (cloud-init stages.py
+//   `_find_networking_config`). So a clone without ipconfig0 gets no address. Without a
+//   cloud-init drive the image's own config takes DHCP. A change made while the VM runs is not
+//   seen until the next boot.
+// - The agent: answers only if qemu-guest-agent is in the guest: shipped by the image (see
+//   `DEFAULT_IMAGES`), installed at an earlier boot, or installed now by cloud-init user-data
+//   (`packages:` on the first boot of an instance-id, cloud-init `cc_package_update_upgrade_install`),
+//   then started by `runcmd` (`systemctl start|restart|enable --now qemu-guest-agent`); the
+//   Debian package's unit is started by udev when the virtio port appears at boot, so without
+//   such a runcmd it answers from the next boot on.
+// - A disk made without an image (a blank `scsi0: local-lvm:10`, as API tests create) stands for
+//   a prepared image with cloud-init and the agent: the agent answers `bootToAgentMs` after start.
+
+import { createHash } from "crypto";
+import * as YAML from "yaml";
+
+export interface ImageRule {
+  /** Regular expression (source) matched against the image's file name. */
+  match: string;
+  /** Whether the image ships qemu-guest-agent, enabled. */
+  agent: boolean;
+}
+
+/** What common cloud images ship. An image no rule matches ships no agent. */
+export const DEFAULT_IMAGES: ImageRule[] = [
+  // Debian's cloud images (debian-cloud-images, config_space/*/package_config): no qemu-guest-agent
+  { match: "^debian-\\d+-(generic|genericcloud|nocloud)", agent: false },
+  // Ubuntu's server cloud images: no qemu-guest-agent
+  { match: "(ubuntu|jammy|noble|focal).*cloudimg", agent: false },
+  // Fedora Cloud Base and the EL GenericCloud images include it
+  { match: "^Fedora-Cloud-Base", agent: true },
+  { match: "^(Rocky|AlmaLinux|CentOS-Stream)-.*GenericCloud", agent: true },
+];
+
+export interface GuestOptions {
+  /** Image rules tried before `DEFAULT_IMAGES`. */
+  images?: ImageRule[];
+  /** Boot to the end of cloud-init's package install (apt update + install), PVE time. */
+  packageInstallMs?: number;
+}
+
+/** What stays on the guest's disk across boots. */
+export interface GuestDisk {
+  installed: Set<string>;
+  instanceIds: Set<string>;
+}
+
+export interface GuestNic {
+  mac: string;
+  name: string;
+  ipv4?: { address: string; prefix: number } | "dhcp";
+  ipv6?: { address: string; prefix: number };
+}
+
+/** The guest as it booted: what it will report until the next start. */
+export interface GuestBoot {
+  /** By lower-case MAC. */
+  nics: Map<string, GuestNic>;
+  /** PVE-time ms after the start from which the agent answers; undefined: never this boot. */
+  agentAfterMs?: number;
+  /** Why the agent answers or not (for the back door and test messages). */
+  agent: string;
+}
+
+export interface BootInput {
+  vmid: number;
+  /** Config as the VM starts (pending applied). */
+  config: Record<string, string>;
+  /** File name of the image the boot disk was imported from; undefined for a blank disk. */
+  image?: string;
+  /** The cloud-init data PVE generates now (user, network, meta), or undefined without a drive. */
+  cloudinit?: { user: string; network: string; meta: string };
+  disk: GuestDisk;
+  bootToAgentMs: number;
+  /** `agent` enabled in the config at start: the virtio-serial port exists. */
+  agentChannel: boolean;
+  /** Name of the first NIC without a cloud-init rename (default `ens18`). */
+  firstNicName?: string;
+}
+
+export function newGuestDisk(): GuestDisk {
+  return { installed: new Set(), instanceIds: new Set() };
+}
+
+export function imageShipsAgent(image: string, rules: ImageRule[] = []): boolean {
+  const file = image.split("/").pop() ?? image;
+  for (const r of [...rules, ...DEFAULT_IMAGES]) if (new RegExp(r.match, "i").test(file)) return r.agent;
+  return false;
+}
+
+function parseYaml(text: string): any {
+  try {
+    return YAML.parse(text.replace(/^#cloud-config\s*\n/, ""));
+  } catch {
+    return undefined;
+  }
+}
+
+function prefixOfNetmask(mask: string): number {
+  return mask.split(".").reduce((n, o) => n + (Number(o) >>> 0).toString(2).replace(/0/g, "").length, 0);
+}
+
+function staticAddress(address: string, netmask?: string): { address: string; prefix: number } {
+  const [a, p] = address.split("/");
+  return { address: a, prefix: p !== undefined ? Number(p) : netmask ? prefixOfNetmask(netmask) : 24 };
+}
+
+interface NetEntry {
+  name?: string;
+  ipv4?: GuestNic["ipv4"];
+  ipv6?: GuestNic["ipv6"];
+}
+
+/** Network-config (v1 as PVE writes it, or v2) by lower-case MAC. */
+export function parseNetworkConfig(text: string): Map<string, NetEntry> {
+  const out = new Map<string, NetEntry>();
+  const doc = parseYaml(text);
+  const root = doc?.network ?? doc;
+  if (!root || typeof root !== "object") return out;
+  if (Number(root.version) === 2 && root.ethernets && typeof root.ethernets === "object") {
+    for (const [id, e] of Object.entries<any>(root.ethernets)) {
+      const mac = String(e?.match?.macaddress ?? "").toLowerCase();
+      if (!mac) continue;
+      const entry: NetEntry = { name: e["set-name"] ?? id };
+      const addrs: string[] = Array.isArray(e.addresses) ? e.addresses.map(String) : [];
+      const v4 = addrs.find((a) => !a.includes(":"));
+      const v6 = addrs.find((a) => a.includes(":"));
+      if (v4) entry.ipv4 = staticAddress(v4);
+      else if (e.dhcp4 === true || e.dhcp4 === "true") entry.ipv4 = "dhcp";
+      if (v6) entry.ipv6 = staticAddress(v6);
+      out.set(mac, entry);
+    }
+    return out;
+  }
+  for (const e of Array.isArray(root.config) ? root.config : []) {
+    if (e?.type !== "physical" || !e.mac_address) continue;
+    const entry: NetEntry = { name: e.name };
+    for (const s of Array.isArray(e.subnets) ? e.subnets : []) {
+      if (s?.type === "dhcp4" || s?.type === "dhcp") entry.ipv4 = "dhcp";
+      else if (s?.type === "static" && s.address) entry.ipv4 = staticAddress(String(s.address), s.netmask);
+      else if (s?.type === "static6" && s.address) entry.ipv6 = staticAddress(String(s.address));
+    }
+    out.set(String(e.mac_address).toLowerCase(), entry);
+  }
+  return out;
+}
+
+const AGENT_PACKAGE = "qemu-guest-agent";
+
+/** Whether user-data installs the agent, and whether it starts it in the same boot. */
+export function userDataAgent(text: string): { installs: boolean; starts: boolean } {
+  if (/^#!/.test(text)) {
+    // a shell script: what it runs
+    const installs = new RegExp(`(apt-get|apt|dnf|yum|zypper)\\b[^\\n]*\\binstall\\b[^\\n]*\\b${AGENT_PACKAGE}\\b`).test(text);
+    return { installs, starts: installs && startsAgent(text) };
+  }
+  const doc = parseYaml(text);
+  if (!doc || typeof doc !== "object") return { installs: false, starts: false };
+  const packages = Array.isArray(doc.packages) ? doc.packages.map((p: unknown) => (Array.isArray(p) ? String(p[0]) : String(p))) : [];
+  const installs = packages.includes(AGENT_PACKAGE);
+  const runcmd = Array.isArray(doc.runcmd) ? doc.runcmd.map((c: unknown) => (Array.isArray(c) ? c.join(" ") : String(c))).join("\n") : "";
+  return { installs, starts: installs && startsAgent(runcmd) };
+}
+
+function startsAgent(commands: string): boolean {
+  return new RegExp(`systemctl\\s+(start|restart|enable\\s+--now|--now\\s+enable)\\s+(\\S+\\s+)*${AGENT_PACKAGE}`).test(commands);
+}
+
+/** The guest of one start of a VM (mutates `disk`: packages installed, instance-ids seen). */
+export function bootGuest(b: BootInput, opts: GuestOptions = {}): GuestBoot {
+  const nics = new Map<string, GuestNic>();
+  const netCfg = b.cloudinit ? parseNetworkConfig(b.cloudinit.network) : new Map<string, NetEntry>();
+  const netKeys = Object.keys(b.config).filter((k) => /^net\d+$/.test(k)).sort((x, y) => Number(x.slice(3)) - Number(y.slice(3)));
+  for (const k of netKeys) {
+    const i = Number(k.slice(3));
+    const mac = (/(?:^|,)(?:[a-z0-9]+=)?([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})/.exec(b.config[k])?.[1] ?? "").toLowerCase();
+    const entry = netCfg.get(mac);
+    const nic: GuestNic = { mac, name: entry?.name ?? predictableName(i, b.firstNicName) };
+    if (entry) {
+      if (entry.ipv4) nic.ipv4 = entry.ipv4;
+      if (entry.ipv6) nic.ipv6 = entry.ipv6;
+    } else if (!b.cloudinit) nic.ipv4 = "dhcp";
+    nics.set(mac, nic);
+  }
+
+  const channel = b.agentChannel;
+  const ships = b.image === undefined || imageShipsAgent(b.image, opts.images);
+  let agentAfterMs: number | undefined;
+  let why: string;
+  if (ships) {
+    agentAfterMs = b.bootToAgentMs;
+    why = b.image === undefined ? "blank disk: a prepared image with the agent" : `image ${b.image} ships ${AGENT_PACKAGE}`;
+  } else if (b.disk.installed.has(AGENT_PACKAGE)) {
+    agentAfterMs = b.bootToAgentMs;
+    why = `${AGENT_PACKAGE} installed at an earlier boot`;
+  } else {
+    why = `image ${b.image} ships no ${AGENT_PACKAGE}`;
+  }
+  if (b.cloudinit) {
+    const instanceId = /instance-id:\s*(\S+)/.exec(b.cloudinit.meta)?.[1] ?? createHash("sha1").update(b.cloudinit.user + b.cloudinit.network).digest("hex");
+    const firstBoot = !b.disk.instanceIds.has(instanceId);
+    b.disk.instanceIds.add(instanceId);
+    if (firstBoot) {
+      const ud = userDataAgent(b.cloudinit.user);
+      if (ud.installs && !b.disk.installed.has(AGENT_PACKAGE) && !ships) {
+        b.disk.installed.add(AGENT_PACKAGE);
+        const installedAt = b.bootToAgentMs + (opts.packageInstallMs ?? 40_000);
+        if (ud.starts) {
+          agentAfterMs = installedAt;
+          why = `cloud-init installs and starts ${AGENT_PACKAGE} (user-data)`;
+        } else {
+          why = `cloud-init installs ${AGENT_PACKAGE} but nothing starts it: it runs from the next boot`;
+        }
+      }
+    }
+  }
+  if (!channel) {
+    agentAfterMs = undefined;
+    why = "no agent channel (agent not enabled at start)";
+  }
+  return { nics, agentAfterMs, agent: why };
+}
+
+/** The name udev gives virtio NIC N on the i440fx machine (PCI slot 18+N). */
+export function predictableName(index: number, first = "ens18"): string {
+  const m = /^(.*?)(\d+)$/.exec(first);
+  return m ? `${m[1]}${Number(m[2]) + index}` : index === 0 ? first : `${first}${index}`;
+}
