@@ -307,7 +307,8 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
   async create(inputs) {
     const ctx = vmContext();
     const api = ctx.api;
-    const description = composeDescription(inputs.description, inputs.adopt ? undefined : inputs.resourceName);
+    // the marker's origin names the image, so a VM whose agent never answers can be told which
+    const description = composeDescription(inputs.description, inputs.adopt ? undefined : inputs.resourceName, undefined, inputs.image ? importFileName(inputs.image) : undefined);
     if (inputs.adopt) {
       const vmid = inputs.vmid as number;
       const found = await readTemplate(api, inputs.node, vmid);
@@ -379,7 +380,7 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     const vmid = olds.vmid;
     const where = await locateVm(ctx, vmid);
     const node = where?.node ?? olds.node;
-    const description = composeDescription(news.description, news.adopt ? undefined : news.resourceName);
+    const description = composeDescription(news.description, news.adopt ? undefined : news.resourceName, undefined, news.image ? importFileName(news.image) : undefined);
     const set: Record<string, string> = { name: news.name };
     const del: string[] = [];
     if (news.tags?.length) set.tags = codecs.formatTags(news.tags);

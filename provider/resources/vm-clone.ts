@@ -35,7 +35,7 @@ import { InputChecker, pveNames } from "./check";
 import { providerLogger } from "./context";
 import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
-import { AgentWaitError, agentAddresses, waitForAgentIpv4 } from "./vm/agent-wait";
+import { AgentWaitError, agentAddresses, waitForAgentIpv4, type GuestHint } from "./vm/agent-wait";
 import { checkCloneReferences } from "./vm/references";
 import {
   SETTINGS_KEYS,
@@ -123,7 +123,9 @@ export interface VmCloneArgs {
   allowReboot?: In<boolean>;
   /** Wait for the guest agent to report an IPv4 (default: when started). */
   waitForIp?: In<boolean>;
-  /** Guest interface whose IPv4 is awaited and reported; default `ens18`. */
+  /** The guest's name of the NIC whose IPv4 is awaited and reported. Default: none, the NIC is
+   *  found by net0's MAC address (its name depends on cloud-init: `eth0` with ipConfigs, else
+   *  the udev name such as `ens18`). */
   agentInterface?: In<string>;
   /** How long to wait for that address; default 300. */
   agentTimeoutSeconds?: In<number>;
@@ -156,7 +158,7 @@ export interface VmCloneInputs extends VmSettings {
   started: boolean;
   allowReboot: boolean;
   waitForIp: boolean;
-  agentInterface: string;
+  agentInterface?: string;
   agentTimeoutSeconds: number;
   shutdownTimeoutSeconds: number;
   adopt?: boolean;
@@ -169,14 +171,19 @@ export interface VmCloneState extends VmCloneInputs {
   vmidAllocated?: boolean;
   /** `running` or `stopped`. */
   status: string;
-  /** First IPv4 of `agentInterface` (when the agent answered). */
+  /** First IPv4 of net0 (found by its MAC), or of `agentInterface` when set (when the agent answered). */
   ipv4Address?: string;
   /** Every non-loopback IPv4 the agent reported. */
   ipv4Addresses: string[];
   /** MACs of net0, net1, ... */
   macAddresses: string[];
-  /** Config keys PVE holds as pending until the next cold start (allowReboot false). */
+  /** Config keys that wait for the next cold start (allowReboot false): those PVE holds as
+   *  pending, and cloud-init keys changed while the VM ran (PVE writes them at once, but the
+   *  guest reads its cloud-init data only at boot). */
   pendingChanges: string[];
+  /** When cloud-init keys are pending: the start (epoch seconds) they wait after, so a refresh
+   *  knows that a restart since has applied them. */
+  cloudInitBoot?: number;
 }
 
 const sameWhenUnset = { normalize: () => undefined };
@@ -220,7 +227,20 @@ const rules: DiffRules<VmCloneInputs> = {
 };
 
 /** Outputs only: what a refresh must not hand back as inputs. */
-const OUTPUT_KEYS = ["status", "ipv4Address", "ipv4Addresses", "macAddresses", "pendingChanges", "vmidAllocated"] as const;
+const OUTPUT_KEYS = ["status", "ipv4Address", "ipv4Addresses", "macAddresses", "pendingChanges", "vmidAllocated", "cloudInitBoot"] as const;
+
+/** Cloud-init options: PVE applies them to the config at once (never pending, qemu-server
+ *  `$fast_plug_option`) and writes them to the drive at the next start; the guest reads them at
+ *  boot. On a running VM they wait for a restart like pending keys. */
+const CLOUD_INIT_KEY = /^(ipconfig\d+|cicustom|sshkeys|ciuser|cipassword|nameserver|searchdomain|citype|ciupgrade)$/;
+
+/** Cloud-init keys of `earlier` still waiting: the VM has not restarted since `since`. */
+function cloudInitStillPending(earlier: Partial<VmCloneState> | undefined, bootedAt: number | undefined): string[] {
+  const keys = (earlier?.pendingChanges ?? []).filter((k) => CLOUD_INIT_KEY.test(k));
+  if (!keys.length || earlier?.cloudInitBoot === undefined || bootedAt === undefined) return keys;
+  // a start since then (its uptime says it began later) has regenerated the drive
+  return Math.abs(bootedAt - earlier.cloudInitBoot) > 60 ? [] : keys;
+}
 
 function destroysOnDelete(i: Partial<VmCloneInputs>): boolean {
   return i.destroyOnDelete ?? i.adopt !== true;
@@ -417,6 +437,8 @@ function explainCloneRefusal(err: unknown, inputs: VmCloneInputs, node: string):
 /** What the caller already knows about the VM, so converge() need not ask: its power state. */
 interface KnownState {
   status?: string;
+  /** Seconds since it started, when running. */
+  uptime?: number;
 }
 
 /**
@@ -428,6 +450,26 @@ function configAfter(config: QemuConfig, change: { set: Record<string, string | 
   const out: QemuConfig = { ...config, ...change.set };
   for (const k of change.delete) delete out[k];
   return out;
+}
+
+/** What the agent-wait error needs to name the likely cause: the template's image (its marker's
+ *  origin, read only on this failure path), the user-data snippet, whether net0 is configured. */
+async function describeGuest(ctx: VmContext, config: QemuConfig, inputs: VmCloneInputs): Promise<GuestHint> {
+  const custom = config.cicustom === undefined ? {} : Object.fromEntries(String(config.cicustom).split(",").map((kv) => kv.split("=", 2) as [string, string]));
+  let image: string | undefined;
+  if (inputs.templateVmid !== undefined && inputs.templateNode !== undefined) {
+    try {
+      const tpl = await getConfig(ctx, inputs.templateNode, inputs.templateVmid);
+      image = splitDescription(tpl.description === undefined ? undefined : String(tpl.description)).origin;
+    } catch {
+      image = undefined;
+    }
+  }
+  return {
+    ...(image !== undefined ? { image } : {}),
+    ...(custom.user !== undefined ? { userData: custom.user } : {}),
+    networkConfigured: config.ipconfig0 !== undefined || custom.network !== undefined,
+  };
 }
 
 /** Brings a cloned VM to the inputs: config, disk, power, pending, addresses. */
@@ -458,24 +500,45 @@ async function converge(ctx: VmContext, node: string, vmid: number, next: VmClon
     if (want > have) await runTask(ctx, () => api.qemu.resize(node, vmid, disk, codecs.formatSize(want)));
   }
 
-  let status = known.status ?? (await api.qemu.status(node, vmid)).status;
+  let uptime = known.uptime;
+  let status = known.status;
+  if (status === undefined) {
+    const s = await api.qemu.status(node, vmid);
+    status = s.status;
+    uptime = s.uptime === undefined ? undefined : Number(s.uptime);
+  }
+  const nowSeconds = Math.floor(api.clock.now() / 1000);
+  const bootedAt = status === "running" && uptime !== undefined ? nowSeconds - uptime : undefined;
   // Pending changes live on a running VM: a stopped VM's config PUT applies everything pending,
   // and a start applies what is left. Ask only when the answer can be non-empty and matters.
   let pending = status === "running" || (!changed && !next.started) ? await pendingKeys(ctx, node, vmid) : [];
+  // cloud-init keys changed on a running VM (now or in an earlier run) wait for its next boot
+  let cloudInit: string[] = [];
+  if (status === "running") {
+    const now = [...Object.keys(change.set), ...change.delete].filter((k) => CLOUD_INIT_KEY.test(k));
+    cloudInit = [...new Set([...cloudInitStillPending(prev as Partial<VmCloneState> | undefined, bootedAt), ...now])].sort();
+    pending = [...new Set([...pending, ...cloudInit])];
+  }
   if (status === "running" && pending.length) {
     if (next.allowReboot) {
       await stopVm(ctx, node, vmid, { shutdownTimeoutSeconds: next.shutdownTimeoutSeconds });
       status = "stopped";
     } else {
+      const plain = pending.filter((k) => !CLOUD_INIT_KEY.test(k));
+      const why = [
+        plain.length ? `${plain.join(", ")} (PVE cannot hot-plug them)` : "",
+        cloudInit.length ? `${cloudInit.join(", ")} (cloud-init data is read by the guest at boot)` : "",
+      ].filter((x) => x !== "");
       providerLogger.warn(
-        `VM ${vmid} on node '${node}': ${pending.join(", ")} will only take effect at the next restart (PVE cannot hot-plug them). Set allowReboot: true to let the provider restart the VM.`,
+        `VM ${vmid} on node '${node}': ${why.join(" and ")} will only take effect at the next restart. Set allowReboot: true to let the provider restart the VM.`,
       );
     }
   }
   if (next.started && status !== "running") {
     await startVm(ctx, node, vmid);
     status = "running";
-    pending = []; // a cold start applies every pending change
+    pending = []; // a cold start applies every pending change and regenerates the cloud-init drive
+    cloudInit = [];
   } else if (!next.started && status === "running") {
     await stopVm(ctx, node, vmid, { shutdownTimeoutSeconds: next.shutdownTimeoutSeconds });
     status = "stopped";
@@ -484,7 +547,15 @@ async function converge(ctx: VmContext, node: string, vmid: number, next: VmClon
   let primary: string[] = [];
   let all: string[] = [];
   if (status === "running" && next.waitForIp) {
-    const r = await waitForAgentIpv4(api, { node, vmid, name: next.name, interfaceName: next.agentInterface, timeoutMs: next.agentTimeoutSeconds * 1000 });
+    const r = await waitForAgentIpv4(api, {
+      node,
+      vmid,
+      name: next.name,
+      macAddress: macAddresses(config)[0],
+      interfaceName: next.agentInterface,
+      timeoutMs: next.agentTimeoutSeconds * 1000,
+      describeGuest: () => describeGuest(ctx, config, next),
+    });
     primary = r.primary;
     all = r.all;
   }
@@ -497,6 +568,7 @@ async function converge(ctx: VmContext, node: string, vmid: number, next: VmClon
     ipv4Addresses: all,
     macAddresses: macAddresses(config),
     pendingChanges: pending,
+    ...(cloudInit.length && bootedAt !== undefined ? { cloudInitBoot: (prev as Partial<VmCloneState> | undefined)?.cloudInitBoot ?? bootedAt } : {}),
   };
 }
 
@@ -614,7 +686,6 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
     out.started = n.started ?? true;
     out.allowReboot = n.allowReboot ?? false;
     out.waitForIp = n.waitForIp ?? (started ?? true);
-    out.agentInterface = n.agentInterface ?? "ens18";
     out.agentTimeoutSeconds = n.agentTimeoutSeconds ?? 300;
     out.shutdownTimeoutSeconds = n.shutdownTimeoutSeconds ?? 60;
     if (known(n.diskSize) && c.failures.length === 0) out.disk = n.disk ?? "scsi0";
@@ -715,7 +786,6 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
           full: false,
           allowReboot: false,
           waitForIp: running,
-          agentInterface: "ens18",
           agentTimeoutSeconds: 300,
           shutdownTimeoutSeconds: 60,
         };
@@ -752,7 +822,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
     }
     let ips: { primary: string[]; all: string[] } | undefined;
     if (running && config.agent !== undefined && codecs.parseAgent(config.agent).enabled) {
-      ips = await agentAddresses(ctx.api, where.node, vmid, base.agentInterface ?? "ens18");
+      ips = await agentAddresses(ctx.api, where.node, vmid, { macAddress: macAddresses(config)[0], interfaceName: base.agentInterface });
     }
     const state = {
       ...base,
@@ -765,6 +835,14 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       macAddresses: macAddresses(config),
       pendingChanges: read.pending,
     } as VmCloneState;
+    if (running) {
+      const bootedAt = where.uptime === undefined ? undefined : Math.floor(ctx.api.clock.now() / 1000) - where.uptime;
+      const cloudInit = cloudInitStillPending(props, bootedAt);
+      if (cloudInit.length) {
+        state.pendingChanges = [...new Set([...read.pending, ...cloudInit])];
+        if (props?.cloudInitBoot !== undefined) state.cloudInitBoot = props.cloudInitBoot;
+      } else delete state.cloudInitBoot;
+    } else delete state.cloudInitBoot;
     const primary = ips?.primary[0] ?? props?.ipv4Address;
     if (primary !== undefined) state.ipv4Address = primary;
     else delete state.ipv4Address;
@@ -787,7 +865,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       node = news.node;
     }
     await convergePool(ctx, vmid, where.pool, news.pool, olds.pool);
-    let known: KnownState = { status: where.status }; // a migration keeps the power state
+    let known: KnownState = { status: where.status, uptime: where.uptime }; // a migration keeps the power state
     const outs = await retryConvergent(ctx, `updating VM ${vmid}`, () => {
       const k = known;
       known = {};

@@ -49,6 +49,8 @@ export interface VmLocation {
   template: boolean;
   /** The pool the VM belongs to (a VM is in at most one), if any. */
   pool?: string;
+  /** Seconds since the VM started (running VMs). */
+  uptime?: number;
 }
 
 /** VM `vmid` in a cluster/resources answer. */
@@ -57,6 +59,7 @@ export function findVm(rows: ClusterResource[], vmid: number): VmLocation | unde
   if (!row || !row.node) return undefined;
   const where: VmLocation = { node: row.node, status: String(row.status ?? "unknown"), lock: row.lock as string | undefined, template: row.template === true };
   if (typeof row.pool === "string" && row.pool !== "") where.pool = row.pool;
+  if (row.uptime !== undefined && Number.isFinite(Number(row.uptime))) where.uptime = Number(row.uptime);
   return where;
 }
 

@@ -37,6 +37,9 @@ export async function makeTemplate(api: PveClient, vmid: number, extra: Record<s
     serial0: "socket",
     vga: "serial0",
     net0: "virtio,bridge=vmbr0",
+    // DHCP for net0 through cloud-init, as PVE's cloud-init guide sets up a template: without an
+    // ipconfig0 PVE's network-config lists no NIC and the guest configures none
+    ipconfig0: "ip=dhcp",
     agent: "1",
     ...extra,
   });

@@ -2,6 +2,7 @@
 // after create, in-place metadata, replacement on image/hardware, adopt semantics, cleanup
 // after a failed build, and a VmClone from the result.
 import { createHash } from "crypto";
+import * as fs from "fs";
 import { templateLifecycle as tl, importFileName, type TemplateInputs, type TemplateState } from "../../../../provider/resources/template";
 import { vmCloneLifecycle } from "../../../../provider/resources/vm-clone";
 import { callsSince, makeTemplate, startVmSim, type VmSim } from "./sim-setup";
@@ -68,9 +69,24 @@ describe("Template", () => {
     const second = await tl.create(await checked({ name: "noble-b", resourceName: "noble-b" }));
     expect(callsSince(v.s, again)).not.toContain("POST /nodes/{node}/storage/{storage}/download-url");
 
-    const clone = await vmCloneLifecycle.create((await vmCloneLifecycle.check({}, { name: "c1", resourceName: "c1", templateVmid: outs.vmid, templateNode: "pve1" } as any)).inputs as any);
+    // Ubuntu's cloud image ships no qemu-guest-agent (the simulator's guest knows it by the image):
+    const cloneOf = async (extra: Record<string, unknown>) =>
+      vmCloneLifecycle.create((await vmCloneLifecycle.check({}, { templateVmid: outs.vmid, templateNode: "pve1", ipConfigs: [{ ip: "dhcp" }], ...extra } as any)).inputs as any);
+    // without waiting for an address it runs;
+    const clone = await cloneOf({ name: "c1", resourceName: "c1", waitForIp: false });
     expect(clone.outs.status).toBe("running");
     await vmCloneLifecycle.delete(clone.id, clone.outs);
+    // waiting for one with nothing installing the agent fails at the timeout, naming the image and the fix;
+    const silent = await cloneOf({ name: "c2", resourceName: "c2", agentTimeoutSeconds: 3 }).then(() => undefined, (e: Error) => e.message);
+    expect(silent).toMatch(/^VM \d+ \(c2\) on node 'pve1': the QEMU guest agent never answered in \d+ s/);
+    expect(silent).toContain(`its image (${importFileName({ url: URL, checksum: SHA })}) probably does not include it`);
+    expect(silent).toContain("Nothing in its cloud-init data installs the agent (no cicustom.user)");
+    expect(silent).toContain("packages: [qemu-guest-agent] and runcmd: [[systemctl, start, qemu-guest-agent]]");
+    // user-data that installs and starts it: the address arrives (boot + package install)
+    fs.writeFileSync(v.cluster.hostPath("pve1", "/var/lib/vz/snippets/agent.yaml"), "#cloud-config\npackages: [qemu-guest-agent]\nruncmd:\n  - [systemctl, start, qemu-guest-agent]\n");
+    const served = await cloneOf({ name: "c3", resourceName: "c3", cicustom: { user: "local:snippets/agent.yaml" } });
+    expect(served.outs.ipv4Address).toMatch(/^10\./);
+    await vmCloneLifecycle.delete(served.id, served.outs);
     await tl.delete(id, up.outs);
     await tl.delete(second.id, second.outs);
     expect([...v.cluster.vms.keys()]).toEqual([]);
