@@ -1,17 +1,21 @@
 /**
  * Quickstart: the smallest useful stack. A cloud-init template built from a distribution's
  * cloud image, and two VMs cloned from it, started, with their IPv4 addresses as outputs.
+ * Debian's cloud image ships no qemu-guest-agent, and PVE learns a VM's address only from it:
+ * the VMs' user-data installs it and starts it (the package does not start itself when
+ * installed on a running system), so the addresses arrive after the first boot's install.
  *
  * Config (namespace `quickstart:`, all optional):
  *   node (pve1), count (2), storage (local-lvm: the template's and clones' disks),
  *   imageStorage (local: a storage with `import` content for the downloaded image),
  *   imageUrl (Debian 12 generic cloud image), imageChecksum (its sha512, verified by PVE),
- *   bridge (vmbr0), memory (2048 MiB), cores (2).
+ *   bridge (vmbr0), memory (2048 MiB), cores (2), snippetStorage (local: a storage with
+ *   `snippets` content on every node; a fresh install has none, see README).
  * Connection settings: `proxmox:endpoint` and `proxmox:apiToken` (set it with --secret), or
  * PROXMOX_VE_* variables (README, Configuration).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Template, VmClone } from "pulumi-pve";
+import { CloudInitSnippet, Template, VmClone } from "pulumi-pve";
 
 export = async () => {
   const cfg = new pulumi.Config("quickstart");
@@ -33,9 +37,19 @@ export = async () => {
     removeImageOnDelete: true,
   });
 
+  // written to every node over SFTP (proxmox:sshPrivateKey, README, Configuration)
+  const userData = new CloudInitSnippet("guest-agent", {
+    storage: cfg.get("snippetStorage") ?? "local",
+    cloudConfig: {
+      packages: ["qemu-guest-agent"],
+      runcmd: [["systemctl", "start", "qemu-guest-agent"]],
+    },
+  });
+
   const vms = Array.from({ length: count }, (_, i) =>
     new VmClone(`vm-${i + 1}`, {
       template,
+      cicustom: { user: userData.volumeId },
       memory: cfg.getNumber("memory") ?? 2048,
       cores: cfg.getNumber("cores") ?? 2,
       networks: [{ bridge }],

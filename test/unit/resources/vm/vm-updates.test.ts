@@ -42,6 +42,43 @@ describe("VmClone creation options, updates and replacement", () => {
   });
   afterAll(() => v.stop());
 
+  test("the address is found by net0's MAC: cloud-init names the NIC eth0, whatever the udev name would be", async () => {
+    const { id, outs } = await life.create(await checked({ name: "by-mac", resourceName: "by-mac" }));
+    const guest = (await v.api.qemu.agentNetworkInterfaces("pve1", outs.vmid)) as { ok: true; interfaces: Array<{ name: string; "hardware-address": string }> };
+    const nic = guest.interfaces.find((i) => i["hardware-address"].toUpperCase() === outs.macAddresses[0]);
+    expect(nic?.name).toBe("eth0");
+    expect(outs.ipv4Address).toMatch(/^10\./);
+    expect(outs).not.toHaveProperty("agentInterface");
+    await life.delete(id, outs);
+  });
+
+  test("cloud-init changes on a running VM wait for its next boot: listed as pending, applied by a restart only with allowReboot", async () => {
+    const first = await checked({ name: "ci", resourceName: "ci" });
+    const { id, outs } = await life.create(first);
+    const dhcp = outs.ipv4Address;
+    // a static address: PVE writes ipconfig0 at once (never pending), but the guest keeps its boot-time address
+    const staticIp = await checked({ name: "ci", resourceName: "ci", ipConfigs: [{ ip: "192.0.2.20/24", gw: "192.0.2.1" }] }, outs);
+    expect(await life.diff(id, outs, staticIp)).toMatchObject({ changes: true, replaces: [] });
+    let from = v.s.sim.requestLog.length;
+    const up = (await life.update(id, outs, staticIp)).outs as VmCloneState;
+    expect(up.pendingChanges).toEqual(["ipconfig0"]);
+    expect(up.ipv4Address).toBe(dhcp);
+    expect(writes(since(from)).some((w) => w.includes("/status/"))).toBe(false);
+    // a refresh still lists it (no restart since), and so does a later update of something else
+    const refreshed = (await life.read(id, up)).props as VmCloneState;
+    expect(refreshed.pendingChanges).toEqual(["ipconfig0"]);
+    const tagged = (await life.update(id, refreshed, await checked({ name: "ci", resourceName: "ci", ipConfigs: [{ ip: "192.0.2.20/24", gw: "192.0.2.1" }], tags: ["x"] }, refreshed))).outs as VmCloneState;
+    expect(tagged.pendingChanges).toEqual(["ipconfig0"]);
+    // allowReboot: shutdown, start (the start regenerates the cloud-init drive), the new address
+    from = v.s.sim.requestLog.length;
+    const rebooted = (await life.update(id, tagged, await checked({ name: "ci", resourceName: "ci", ipConfigs: [{ ip: "192.0.2.20/24", gw: "192.0.2.1" }], tags: ["x"], allowReboot: true }, tagged))).outs as VmCloneState;
+    expect(writes(since(from)).filter((w) => w.includes("/status/")).map((w) => w.split(" ")[1])).toEqual([`${VM}/status/shutdown`, `${VM}/status/start`]);
+    expect(rebooted.pendingChanges).toEqual([]);
+    expect(rebooted.ipv4Address).toBe("192.0.2.20");
+    expect(rebooted).not.toHaveProperty("cloudInitBoot");
+    await life.delete(id, rebooted);
+  });
+
   test("a different node at creation: cloned there with target, started there; no-op diff after", async () => {
     const inputs = await checked({ templateVmid: 9100, node: "pve2" });
     const from = v.s.sim.requestLog.length;
