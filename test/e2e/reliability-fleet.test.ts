@@ -84,9 +84,14 @@ function recordedVms(exported: string): Array<{ vmid: number; name: string }> {
         .map((r: any) => ({ vmid: r.outputs.vmid, name: r.outputs.name }));
 }
 
-async function startFleetSim(seed: number): Promise<VmSim> {
-    const v = await startVmSim({ seed, timeFactor: 0.01 });
-    await makeTemplate(v.api, 9000);
+/** The template's (and its linked clones') storage: each type names linked clones its own way
+ *  (pve-storage: LVM-thin `vm-<id>-disk-<n>`, dir/nfs `<tpl>/base-…qcow2/<id>/vm-…qcow2`). */
+type FleetStorage = "local-lvm" | "dir-images" | "shared-nfs";
+
+async function startFleetSim(seed: number, storage: FleetStorage = "local-lvm"): Promise<VmSim> {
+    const v = await startVmSim({ seed, timeFactor: 0.01, cluster: { sharedStorage: storage === "shared-nfs" } });
+    if (storage === "dir-images") v.cluster.addStorage({ storage, type: "dir", path: "/var/lib/dir-images", content: ["images"], shared: false, extra: {} });
+    await makeTemplate(v.api, 9000, storage === "local-lvm" ? {} : { scsi0: `${storage}:8`, ide2: `${storage}:cloudinit` });
     return v;
 }
 
@@ -164,7 +169,17 @@ describe("reliability: a fleet under faults converges in one up", () => {
     });
 });
 
-describe("reliability: pulumi up killed with SIGKILL mid-fleet, then run again", () => {
+const LINKED_DISK: Record<FleetStorage, (vmid: number) => RegExp> = {
+    "local-lvm": (vmid) => new RegExp(`^local-lvm:vm-${vmid}-disk-0,`),
+    "dir-images": (vmid) => new RegExp(`^dir-images:9000/base-9000-disk-0\\.qcow2/${vmid}/vm-${vmid}-disk-0\\.qcow2,`),
+    "shared-nfs": (vmid) => new RegExp(`^shared-nfs:9000/base-9000-disk-0\\.qcow2/${vmid}/vm-${vmid}-disk-0\\.qcow2,`),
+};
+
+describe.each([
+    ["lvmthin", "local-lvm", 32],
+    ["dir (qcow2)", "dir-images", 33],
+    ["shared nfs", "shared-nfs", 34],
+] as Array<[string, FleetStorage, number]>)("reliability: pulumi up killed with SIGKILL mid-fleet, then run again, linked clones on %s", (label, storage, seed) => {
     let v: VmSim;
     let ts: TestStack | undefined;
     const out = new OutputCollector();
@@ -172,8 +187,8 @@ describe("reliability: pulumi up killed with SIGKILL mid-fleet, then run again",
 
     beforeAll(async () => {
         compileToDist(providerSources());
-        v = await startFleetSim(32);
-        ts = await createTestStack({ programDir: FIXTURE, stackName: `relkill${process.pid}`, simulator: v.s, config: fleetConfig(v) });
+        v = await startFleetSim(seed, storage);
+        ts = await createTestStack({ programDir: FIXTURE, stackName: `relkill${seed}x${process.pid}`, simulator: v.s, config: fleetConfig(v) });
     });
     afterAll(async () => {
         await removeStack(ts);
@@ -246,7 +261,9 @@ describe("reliability: pulumi up killed with SIGKILL mid-fleet, then run again",
         assertExactly(v, recorded);
         const clonesAfter = v.s.sim.requestLog.slice(log0).filter((e) => e.method === "POST" && e.template === "/nodes/{node}/qemu/{vmid}/clone").length;
         expect(clonesAfter).toBe(FLEET - existing); // the rest were adopted, not cloned again
-        process.stderr.write(`RELIABILITY sigkill: ${JSON.stringify({ checkpointRestoredFromBak: restored, vmsAtKill: atKill, vmsBeforeRerun: existing, recordedAtKill: recordedBefore, pendingCreates: pending.length, unrecordedAdopted: unrecorded, clonedAfter: clonesAfter, orphans: 0, duplicates: 0 })}\n`);
+        // the disks are named as this storage type names linked clones (no template in the name on LVM-thin)
+        for (const r of recorded) expect(String(v.cluster.vms.get(r.vmid).config.current.scsi0)).toMatch(LINKED_DISK[storage](r.vmid));
+        process.stderr.write(`RELIABILITY sigkill ${label}: ${JSON.stringify({ checkpointRestoredFromBak: restored, vmsAtKill: atKill, vmsBeforeRerun: existing, recordedAtKill: recordedBefore, pendingCreates: pending.length, unrecordedAdopted: unrecorded, clonedAfter: clonesAfter, orphans: 0, duplicates: 0 })}\n`);
 
         const destroy = await ts!.stack.destroy(out.opts);
         expect(destroy.summary.result).toBe("succeeded");

@@ -1252,7 +1252,8 @@ export function register(sim: Sim): void {
     protected: true,
     handler: async (req) => {
       const vm = c.loadVm(req.params.node, req.params.vmid);
-      if (!agentEnabled(vm.config.current.agent)) throw new PveError(500, "No QEMU guest agent configured");
+      // Agent.pm assert_agent_available: only an absent `agent` key; `agent: 0` goes on to guest-ping
+      if (vm.config.current.agent === undefined) throw new PveError(500, "No QEMU guest agent configured");
       if (!vm.running) throw new PveError(500, `VM ${vm.vmid} is not running`);
       if (!c.agentRunning(vm)) {
         // Agent.pm qga_check_running: guest-ping with a 3 s timeout, the worker waiting throughout
