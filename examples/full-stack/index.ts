@@ -7,12 +7,15 @@
 //
 // Stack config (namespace `fleet:`), all optional:
 //   node (pve1), size (3), memory (2048, MiB), cores (2), bridge (vmbr0), storage (local-lvm),
-//   snippetStorage (local), pool (fleet), imageUrl (Debian 12 generic cloud image),
+//   imageStorage and snippetStorage (when either is unset, the stack creates the directory
+//   storage filesStorage (pulumi-files) at filesPath (/var/lib/pulumi-files) with `import` and
+//   `snippets` content for both: a fresh install's `local` has no snippets content),
+//   pool (fleet), imageUrl (Debian 12 generic cloud image),
 //   imageChecksum (sha512 of it, verified by PVE), extraPackages (comma-separated), sshKey.
 // Connection settings come from `proxmox:*` config or PROXMOX_VE_* (see the README).
 
 import * as pulumi from "@pulumi/pulumi";
-import { ApiToken, CloudInitSnippet, Pool, Template, User, UserRoleBinding, VmClone } from "pulumi-pve";
+import { ApiToken, CloudInitSnippet, Pool, Storage, Template, User, UserRoleBinding, VmClone } from "pulumi-pve";
 
 export = async () => {
   const cfg = new pulumi.Config("fleet");
@@ -36,21 +39,36 @@ export = async () => {
   grant("fleet-on-network", "/sdn/zones/localnetwork", ["PVESDNAdmin"]);
   grant("fleet-on-node", `/nodes/${node}`, ["PVEAuditor"], false);
 
+  // A fresh install's `local` holds no `snippets` (and on 8.x no `import`) content: unless told
+  // to use storages that have them, the stack declares one directory storage for both, on every
+  // node (PVE creates the directory).
+  const imageStorageCfg = cfg.get("imageStorage");
+  const snippetStorageCfg = cfg.get("snippetStorage");
+  const files =
+    imageStorageCfg !== undefined && snippetStorageCfg !== undefined
+      ? undefined
+      : new Storage("files", { storage: cfg.get("filesStorage") ?? "pulumi-files", type: "dir", path: cfg.get("filesPath") ?? "/var/lib/pulumi-files", content: ["import", "snippets"] });
+  const imageStorage: pulumi.Input<string> = imageStorageCfg ?? files!.storage;
+  const snippetStorage: pulumi.Input<string> = snippetStorageCfg ?? files!.storage;
+
   // The image: a cloud-init template, kept in the pool.
   const template = new Template("debian-12", {
     node,
     storage,
     pool: pool.poolid,
     bridge,
-    image: {
+    image: pulumi.output(imageStorage).apply((storage) => ({
       url: cfg.get("imageUrl") ?? "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2",
+      storage,
       ...(cfg.get("imageChecksum") ? { checksum: cfg.get("imageChecksum"), checksumAlgorithm: "sha512" as const } : {}),
-    },
+    })),
     tags: ["template"],
   });
 
-  // Boot data: user-data on every node the VMs may run on. New content, new file: VMs see it.
+  // Boot data: user-data on every node the VMs may run on. New content is a new file; running
+  // VMs read it at their next boot (pendingChanges lists cicustom until then).
   const userData = new CloudInitSnippet("fleet-user-data", {
+    storage: snippetStorage,
     cloudConfig: {
       package_update: true,
       packages: ["qemu-guest-agent", ...extraPackages],

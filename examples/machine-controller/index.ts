@@ -14,7 +14,10 @@
  * - machines cloned from the template that boot with that user-data (`cicustom`).
  *
  * Config (namespace `machine-controller:`, all optional):
- *   node (pve1), machines (2), storage (local-lvm), imageStorage (local), snippetStorage (local),
+ *   node (pve1), machines (2), storage (local-lvm), imageStorage and snippetStorage (when either
+ *   is unset, the stack creates the directory storage filesStorage (pulumi-files) at filesPath
+ *   (/var/lib/pulumi-files) with `import` and `snippets` content for both: a fresh install's
+ *   `local` has no snippets content),
  *   imageUrl (Ubuntu 24.04 cloud image), imageChecksum (sha256), bridge (vmbr0),
  *   memory (2048 MiB), cores (2), sshKey (an OpenSSH public key for the machines' user).
  * Connection: proxmox:endpoint, proxmox:apiToken (--secret), and for the snippets SSH to the
@@ -22,7 +25,7 @@
  * proxmox:sshKnownHosts (README, Configuration).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ApiToken, CloudInitSnippet, Role, Template, User, UserRoleBinding, VmClone } from "pulumi-pve";
+import { ApiToken, CloudInitSnippet, Role, Storage, Template, User, UserRoleBinding, VmClone } from "pulumi-pve";
 
 /** The privileges machine-controller's Proxmox provider documents for its token, plus SDN.Use:
  *  the list predates PVE 8, which checks SDN.Use on the bridge (`/sdn/zones/<zone>/<bridge>`)
@@ -66,16 +69,28 @@ export = async () => {
   const token = new ApiToken("machine-controller", { userid: user.userid, tokenid: "mc", privsep: false, comment: "kubermatic machine-controller" });
   new UserRoleBinding("machine-controller-root", { path: "/", user: user.userid, roles: [role.roleid] });
 
+  // A fresh install's `local` holds no `snippets` (and on 8.x no `import`) content: unless told
+  // to use storages that have them, the stack declares one directory storage for both, on every
+  // node (PVE creates the directory).
+  const imageStorageCfg = cfg.get("imageStorage");
+  const snippetStorageCfg = cfg.get("snippetStorage");
+  const files =
+    imageStorageCfg !== undefined && snippetStorageCfg !== undefined
+      ? undefined
+      : new Storage("files", { storage: cfg.get("filesStorage") ?? "pulumi-files", type: "dir", path: cfg.get("filesPath") ?? "/var/lib/pulumi-files", content: ["import", "snippets"] });
+  const imageStorage: pulumi.Input<string> = imageStorageCfg ?? files!.storage;
+  const snippetStorage: pulumi.Input<string> = snippetStorageCfg ?? files!.storage;
+
   // The template, in HA so that every node can clone it.
   const template = new Template("ubuntu-2404", {
     node,
     storage: cfg.get("storage") ?? "local-lvm",
     bridge,
-    image: {
+    image: pulumi.output(imageStorage).apply((storage) => ({
       url: cfg.get("imageUrl") ?? "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img",
-      storage: cfg.get("imageStorage") ?? "local",
+      storage,
       ...(checksum ? { checksum, checksumAlgorithm: "sha256" as const } : {}),
-    },
+    })),
     ha: true,
     tags: ["machine-controller", "template"],
     removeImageOnDelete: true,
@@ -83,7 +98,7 @@ export = async () => {
 
   // User-data on every node (nodes unset: every node online when it is created).
   const userData = new CloudInitSnippet("machine-user-data", {
-    storage: cfg.get("snippetStorage") ?? "local",
+    storage: snippetStorage,
     cloudConfig: {
       package_update: true,
       packages: ["qemu-guest-agent"],

@@ -7,15 +7,16 @@
  *
  * Config (namespace `quickstart:`, all optional):
  *   node (pve1), count (2), storage (local-lvm: the template's and clones' disks),
- *   imageStorage (local: a storage with `import` content for the downloaded image),
+ *   imageStorage and snippetStorage (a storage with `import` content for the downloaded image,
+ *   one with `snippets` content on every node; when either is unset the stack creates the
+ *   directory storage `filesStorage` (pulumi-files) at `filesPath` (/var/lib/pulumi-files) for both),
  *   imageUrl (Debian 12 generic cloud image), imageChecksum (its sha512, verified by PVE),
- *   bridge (vmbr0), memory (2048 MiB), cores (2), snippetStorage (local: a storage with
- *   `snippets` content on every node; a fresh install has none, see README).
+ *   bridge (vmbr0), memory (2048 MiB), cores (2).
  * Connection settings: `proxmox:endpoint` and `proxmox:apiToken` (set it with --secret), or
  * PROXMOX_VE_* variables (README, Configuration).
  */
 import * as pulumi from "@pulumi/pulumi";
-import { CloudInitSnippet, Template, VmClone } from "pulumi-pve";
+import { CloudInitSnippet, Storage, Template, VmClone } from "pulumi-pve";
 
 export = async () => {
   const cfg = new pulumi.Config("quickstart");
@@ -23,23 +24,34 @@ export = async () => {
   const count = cfg.getNumber("count") ?? 2;
   const bridge = cfg.get("bridge") ?? "vmbr0";
   const checksum = cfg.get("imageChecksum");
+  // A fresh install's `local` holds no `snippets` (and on 8.x no `import`) content: unless told
+  // to use storages that have them, the stack declares one directory storage for both, on every
+  // node (PVE creates the directory).
+  const imageStorageCfg = cfg.get("imageStorage");
+  const snippetStorageCfg = cfg.get("snippetStorage");
+  const files =
+    imageStorageCfg !== undefined && snippetStorageCfg !== undefined
+      ? undefined
+      : new Storage("files", { storage: cfg.get("filesStorage") ?? "pulumi-files", type: "dir", path: cfg.get("filesPath") ?? "/var/lib/pulumi-files", content: ["import", "snippets"] });
+  const imageStorage: pulumi.Input<string> = imageStorageCfg ?? files!.storage;
+  const snippetStorage: pulumi.Input<string> = snippetStorageCfg ?? files!.storage;
 
   const template = new Template("debian-12", {
     node,
     storage: cfg.get("storage") ?? "local-lvm",
     bridge,
-    image: {
+    image: pulumi.output(imageStorage).apply((storage) => ({
       url: cfg.get("imageUrl") ?? "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-amd64.qcow2",
-      storage: cfg.get("imageStorage") ?? "local",
+      storage,
       ...(checksum ? { checksum, checksumAlgorithm: "sha512" as const } : {}),
-    },
+    })),
     // `pulumi destroy` leaves nothing behind, the downloaded image included.
     removeImageOnDelete: true,
   });
 
   // written to every node over SFTP (proxmox:sshPrivateKey, README, Configuration)
   const userData = new CloudInitSnippet("guest-agent", {
-    storage: cfg.get("snippetStorage") ?? "local",
+    storage: snippetStorage,
     cloudConfig: {
       packages: ["qemu-guest-agent"],
       runcmd: [["systemctl", "start", "qemu-guest-agent"]],

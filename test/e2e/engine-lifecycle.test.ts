@@ -13,6 +13,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { PveClient } from "../../provider/proxmox/client";
+import { PREPARED_LOCAL_CONTENT } from "../simulator/state/cluster";
 import { startSimulator, type RunningSimulator } from "../simulator";
 import { diffSnapshots, snapshotState, type StateSnapshot } from "../simulator/snapshot";
 import { clusterOf } from "../simulator/state/cluster";
@@ -49,7 +50,8 @@ describe("the engine lifecycle of a representative stack", () => {
 
   beforeAll(async () => {
     compileToDist(providerSources());
-    sim = await startSimulator({ seed: 51, cluster: ssh.cluster });
+    // a cluster whose admin enabled snippets and import on `local` (a fresh install has neither on 8.x)
+    sim = await startSimulator({ seed: 51, cluster: { ...ssh.cluster, localContent: PREPARED_LOCAL_CONTENT } });
     root = tokenClient(sim, sim.rootToken);
     before = snapshotState(sim.sim);
     ts = await createTestStack({

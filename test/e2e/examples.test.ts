@@ -34,7 +34,7 @@ interface Run {
 async function open(example: string, seed: number, config: (sim: RunningSimulator) => Record<string, ConfigEntry>, ssh?: SshSetup, simOptions: object = {}): Promise<Run> {
   const sim = await startSimulator({ seed, ...(ssh ? { cluster: ssh.cluster } : {}), ...simOptions });
   const before = snapshotState(sim.sim);
-  const ts = await createTestStack({ programDir: path.join(EXAMPLES, example), stackName: `${example}${process.pid}`, simulator: sim, config: { ...proxmoxConfig(sim, ssh), ...config(sim) } });
+  const ts = await createTestStack({ programDir: path.join(EXAMPLES, example), stackName: `${example}${String((simOptions as { pveVersion?: string }).pveVersion ?? "").replace(".", "")}x${process.pid}`, simulator: sim, config: { ...proxmoxConfig(sim, ssh), ...config(sim) } });
   return { sim, ts, stack: ts.stack, before };
 }
 
@@ -45,23 +45,33 @@ async function close(run: Run | undefined): Promise<void> {
 
 beforeAll(() => compileToDist(providerSources()));
 
-describe("examples/quickstart", () => {
+// Every example runs on a stock cluster of each PVE version (local: no snippets; import on 9.x
+// only): what it needs beyond that it declares itself.
+const VERSIONS = ["9.1", "8.4"] as const;
+
+describe.each(VERSIONS)("examples/quickstart (stock PVE %s)", (pveVersion) => {
+  const ssh = sshSetup();
   let run: Run | undefined;
   afterAll(() => close(run));
 
-  it("builds a template and two clones with their IPs, previews clean, destroys to nothing", async () => {
-    run = await open("quickstart", 61, () => ({}));
+  it("builds a template and two clones whose user-data installs the agent, reaches their IPs, previews clean, destroys to nothing", async () => {
+    run = await open("quickstart", 61, () => ({}), ssh, { pveVersion });
     const up = await run.stack.up();
-    expect(up.summary.resourceChanges).toEqual({ create: 4 });
+    // stack, files storage, template, snippet, 2 clones
+    expect(up.summary.resourceChanges).toEqual({ create: 6 });
     const ips = up.outputs.ips.value as string[];
     expect(ips).toHaveLength(2);
     for (const ip of ips) expect(ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
     expect(Object.keys(up.outputs.vms.value).sort()).toEqual(["vm-1", "vm-2"]);
     const cluster = clusterOf(run.sim.sim);
+    expect(cluster.storages.get("local")?.content).not.toContain("snippets");
     expect(cluster.vms.get(up.outputs.templateVmid.value)?.config.current.template).toBe("1");
     for (const { vmid, ip } of Object.values(up.outputs.vms.value as Record<string, { vmid: number; ip: string }>)) {
-      expect(cluster.vms.get(vmid)?.running).toBe(true);
+      const vm = cluster.vms.get(vmid);
+      expect(vm?.running).toBe(true);
       expect(ips).toContain(ip);
+      // Debian's image ships no agent: the user-data installed and started it
+      expect(vm?.guest?.agent).toBe("cloud-init installs and starts qemu-guest-agent (user-data)");
     }
 
     expect(changesOf((await run.stack.preview()).changeSummary)).toEqual({});
@@ -71,13 +81,13 @@ describe("examples/quickstart", () => {
   });
 });
 
-describe("examples/fleeting", () => {
+describe.each(VERSIONS)("examples/fleeting (stock PVE %s)", (pveVersion) => {
   const PASSWORD = "Fleeting-Pass-0ne";
   let run: Run | undefined;
   afterAll(() => close(run));
 
   it("sets up the plugin's dedicated user, token, pool and storage; its credentials clone onto the storage in the pool, and nowhere else", async () => {
-    run = await open("fleeting", 62, () => ({ "fleeting:password": { value: PASSWORD, secret: true }, "fleeting:maxInstances": { value: "5" } }));
+    run = await open("fleeting", 62, () => ({ "fleeting:password": { value: PASSWORD, secret: true }, "fleeting:maxInstances": { value: "5" } }), undefined, { pveVersion });
     const { sim, stack } = run;
     const up = await stack.up();
     // stack, storage, template, pool, user, token, 6 bindings, permission check
@@ -142,28 +152,34 @@ describe("examples/fleeting", () => {
   });
 });
 
-describe("examples/machine-controller", () => {
+describe.each(VERSIONS)("examples/machine-controller (stock PVE %s)", (pveVersion) => {
   const ssh = sshSetup();
   let run: Run | undefined;
   afterAll(() => close(run));
 
   it("grants the role through the token, keeps the template in HA, puts user-data on every node, boots clones with it", async () => {
-    run = await open("machine-controller", 63, () => ({}), ssh);
+    run = await open("machine-controller", 63, () => ({}), ssh, { pveVersion });
     const { sim, stack } = run;
     const up = await stack.up();
-    // stack, role, user, token, binding, template, snippet, 2 clones
-    expect(up.summary.resourceChanges).toEqual({ create: 9 });
+    // stack, role, user, token, binding, files storage, template, snippet, 2 clones
+    expect(up.summary.resourceChanges).toEqual({ create: 10 });
     expect(up.outputs.tokenId.value).toBe("machine-controller@pve!mc");
     expect(up.outputs.token.secret).toBe(true);
-    // PVE 9 has no VM.Monitor: translated to what reading guest-agent IPs needs there.
-    expect(up.outputs.appliedPrivileges.value).toContain("VM.GuestAgent.Audit");
-    expect(up.outputs.appliedPrivileges.value).not.toContain("VM.Monitor");
+    if (pveVersion === "9.1") {
+      // PVE 9 has no VM.Monitor: translated to what reading guest-agent IPs needs there.
+      expect(up.outputs.appliedPrivileges.value).toContain("VM.GuestAgent.Audit");
+      expect(up.outputs.appliedPrivileges.value).not.toContain("VM.Monitor");
+    } else {
+      expect(up.outputs.appliedPrivileges.value).toContain("VM.Monitor");
+      expect(up.outputs.appliedPrivileges.value).not.toContain("VM.GuestAgent.Audit");
+    }
     const cluster = clusterOf(sim.sim);
     const template = up.outputs.templateVmid.value as number;
     expect(cluster.ha.has(`vm:${template}`)).toBe(true);
     const file = (up.outputs.userData.value as string).split("/").pop()!;
     expect(up.outputs.userDataNodes.value).toEqual(["pve1", "pve2", "pve3"]);
-    for (const node of ["pve1", "pve2", "pve3"]) expect(fs.existsSync(cluster.hostPath(node, `/var/lib/vz/snippets/${file}`))).toBe(true);
+    expect(up.outputs.userData.value).toMatch(/^pulumi-files:snippets\//);
+    for (const node of ["pve1", "pve2", "pve3"]) expect(fs.existsSync(cluster.hostPath(node, `/var/lib/pulumi-files/snippets/${file}`))).toBe(true);
     const machines = up.outputs.machines.value as Array<{ vmid: number; ip: string }>;
     expect(machines).toHaveLength(2);
     for (const m of machines) {

@@ -74,7 +74,7 @@ describe("the root Pulumi.yaml through the Pulumi CLI (no Automation API)", () =
   it("`pulumi up --yes` creates the whole stack; the fleet's VMs run in the cluster", async () => {
     const up = await pulumi(["up", "--yes"]);
     expectOk(up, "pulumi up");
-    expect(up.stdout).toMatch(/\+ 11 created/);
+    expect(up.stdout).toMatch(/\+ 12 created/); // with the files storage a stock cluster lacks
     await captureCliState(penv, workDir, STACK, "after up");
 
     const out = await pulumi(["stack", "output", "--json"]);
@@ -101,7 +101,7 @@ describe("the root Pulumi.yaml through the Pulumi CLI (no Automation API)", () =
   it("`pulumi destroy --yes` leaves the cluster exactly as it was", async () => {
     const destroy = await pulumi(["destroy", "--yes"]);
     expectOk(destroy, "pulumi destroy");
-    expect(destroy.stdout).toMatch(/- 11 deleted/);
+    expect(destroy.stdout).toMatch(/- 12 deleted/);
     await captureCliState(penv, workDir, STACK, "after destroy");
     expect(diffSnapshots(before, snapshotState(sim!.sim))).toEqual([]);
   });

@@ -9,6 +9,7 @@ import * as path from "node:path";
 import { generateEd25519KeyPair } from "../helpers/ssh-keys";
 import type { Stack } from "@pulumi/pulumi/automation";
 import { compileToDist, createTestStack, disposePulumiEnv, exportStackEncrypted, removeStack, REPO_ROOT, TestStack } from "./harness";
+import { PREPARED_LOCAL_CONTENT } from "../simulator/state/cluster";
 import { startSimulator } from "../simulator";
 import { clusterOf } from "../simulator/state/cluster";
 
@@ -34,7 +35,8 @@ describe("CloudInitSnippet through the Pulumi engine", () => {
 
   beforeAll(async () => {
     compileToDist(providerSources(path.join(REPO_ROOT, "provider")));
-    sim = await startSimulator({ seed: 41, cluster: { sshUsers: { root: { keys: [key.public] } } } });
+    // a cluster whose admin enabled snippets on `local` (a fresh install has none)
+    sim = await startSimulator({ seed: 41, cluster: { localContent: PREPARED_LOCAL_CONTENT, sshUsers: { root: { keys: [key.public] } } } });
     ts = await createTestStack({
       programDir: path.join(__dirname, "fixtures", "snippet"),
       stackName: `snippet${process.pid}`,

@@ -100,6 +100,9 @@ export interface ClusterOptions {
   agentPingTimeoutMs?: number;
   /** QEMU version reported in `meta` and `running-qemu`. Default `10.0.2`. */
   qemuVersion?: string;
+  /** Content of `local`. Default: a fresh install's (`stockLocalContent`: no snippets; import
+   *  only on 9.x); `PREPARED_LOCAL_CONTENT` is a cluster whose admin enabled both. */
+  localContent?: string[];
   /** Temp directory holding each node's file tree. Default: a fresh mkdtemp. */
   rootDir?: string;
   /** Start per-node SSH/SFTP servers. Default true. */
@@ -111,6 +114,17 @@ export interface ClusterOptions {
 }
 
 const GiB = 1024 ** 3;
+
+/** `local`'s content on a fresh install (pve-installer Proxmox/Install/StorageConfig.pm): no
+ *  `snippets` on any layout; `import` since proxmox-installer 9.0.7 (commit ec1d5ee), so on 9.x
+ *  installs only. */
+export function stockLocalContent(pveVersion: string | undefined): string[] {
+  return pveVersion === "8.4" ? ["iso", "vztmpl", "backup"] : ["iso", "vztmpl", "backup", "import"];
+}
+
+/** `local` as an admin prepares it for cloud-init snippets and image imports
+ *  (`pvesm set local --content iso,vztmpl,backup,import,snippets`). */
+export const PREPARED_LOCAL_CONTENT = ["iso", "vztmpl", "import", "snippets", "backup"];
 const DEFAULT_CAPACITY: Record<string, number> = { local: 100 * GiB, "local-lvm": 400 * GiB, "shared-nfs": 2048 * GiB };
 
 /** Directory per content type in a dir-like storage (STORAGE Plugin.pm `get_subdir`). */
@@ -172,7 +186,7 @@ export class Cluster implements ClusterView {
     this.rootDir = this.opts.rootDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "pve-sim-"));
     for (const n of this.nodes) this.nodeStart.set(n, sim.nowSeconds() - 86400 - Math.floor(this.rng() * 864000));
 
-    this.addStorage({ storage: "local", type: "dir", path: "/var/lib/vz", content: ["iso", "vztmpl", "import", "snippets", "backup"], shared: false, extra: {} });
+    this.addStorage({ storage: "local", type: "dir", path: "/var/lib/vz", content: this.opts.localContent ?? stockLocalContent(sim.options.pveVersion), shared: false, extra: {} });
     this.addStorage({ storage: "local-lvm", type: "lvmthin", vgname: "pve", thinpool: "data", content: ["images", "rootdir"], shared: false, extra: {} });
     if (this.opts.sharedStorage) {
       const id = typeof this.opts.sharedStorage === "string" ? this.opts.sharedStorage : "shared-nfs";

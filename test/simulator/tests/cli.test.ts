@@ -9,6 +9,8 @@ import { ChildProcess, spawn } from "child_process";
 import * as fs from "fs";
 import https from "https";
 import * as path from "path";
+import { createHash } from "crypto";
+import { Client } from "ssh2";
 
 const REPO = path.resolve(__dirname, "../../..");
 const SRC = path.join(REPO, "test/simulator");
@@ -63,6 +65,30 @@ function readUntil(child: ChildProcess, done: RegExp): Promise<string> {
   });
 }
 
+/** Logs in as root with `privateKey`; the SHA256 fingerprint of the host key the node served. */
+function sshLogin(port: number, privateKey: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let fingerprint = "";
+    const conn = new Client();
+    conn
+      .on("ready", () => {
+        conn.end();
+        resolve(fingerprint);
+      })
+      .on("error", reject)
+      .connect({
+        host: "127.0.0.1",
+        port,
+        username: "root",
+        privateKey,
+        hostVerifier: (key: Buffer) => {
+          fingerprint = `SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
+          return true;
+        },
+      });
+  });
+}
+
 function get(url: string, ca: string, token: string): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
     https
@@ -89,6 +115,16 @@ test("npm run simulator prints URL, root token and CA file; an authenticated GET
     expect(out).toContain(`pulumi config set proxmox:endpoint ${url}`);
     expect(out).toContain(`export PROXMOX_VE_API_TOKEN='${token}'`);
     expect(out).toMatch(/node pve1: ssh port \d+, host key SHA256:/);
+    // SSH for snippets: the key it wrote logs in as root on every node, the host key it printed is the one served
+    const keyFile = /--secret proxmox:sshPrivateKey -- "\$\(cat (\S+)\)"/.exec(out)?.[1];
+    const nodes = JSON.parse(/proxmox:sshNodes '([^']+)'/.exec(out)?.[1] ?? "{}");
+    const hostKeys = JSON.parse(/proxmox:sshHostKeys '([^']+)'/.exec(out)?.[1] ?? "{}");
+    expect(Object.keys(nodes)).toEqual(["pve1", "pve2"]);
+    expect(fs.statSync(keyFile!).mode & 0o777).toBe(0o600);
+    for (const node of ["pve1", "pve2"]) {
+      const seen = await sshLogin(nodes[node].port, fs.readFileSync(keyFile!, "utf8"));
+      expect(seen).toBe(hostKeys[node]);
+    }
 
     const ca = fs.readFileSync(caFile!, "utf8");
     expect(ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
@@ -102,6 +138,7 @@ test("npm run simulator prints URL, root token and CA file; an authenticated GET
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
     expect(fs.existsSync(caFile!)).toBe(false);
+    expect(fs.existsSync(keyFile!)).toBe(false);
   } finally {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   }

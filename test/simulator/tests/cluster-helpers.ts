@@ -1,6 +1,7 @@
 // Helpers for the cluster part's HTTPS tests (independent of provider/).
 import { startSimulator, RunningSimulator } from "../index";
 import type { SimOptions } from "../sim";
+import { PREPARED_LOCAL_CONTENT } from "../state/cluster";
 import { call, CallResult } from "./core-http";
 
 export const UPID_RE = /^UPID:([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?):([0-9A-Fa-f]{8}):([0-9A-Fa-f]{8,9}):([0-9A-Fa-f]{8}):([^:\s/]+):([^:\s/]*):([^:\s/]+):$/;
@@ -19,7 +20,8 @@ export interface Api {
 }
 
 export async function startApi(opts: SimOptions = {}): Promise<Api> {
-  const s = await startSimulator({ seed: 42, ...opts });
+  // `local` as an admin prepared it (snippets and import content), unless the test says otherwise
+  const s = await startSimulator({ seed: 42, ...opts, cluster: { localContent: PREPARED_LOCAL_CONTENT, ...(opts.cluster ?? {}) } });
   const req = (method: string, path: string, params: Record<string, string | number> = {}, token = s.rootToken) =>
     method === "GET" || method === "DELETE" ? call(s, method, path, { token, query: params }) : call(s, method, path, { token, form: params });
   const ok = async (method: string, path: string, params?: Record<string, string | number>) => {

@@ -1,5 +1,6 @@
 // Shared setup for the VM lifecycle tests: a simulator with a nonzero latency model, the
 // provider's context pointed at it, and a cloud-init template built like the seed's recipe.
+import { PREPARED_LOCAL_CONTENT } from "../../../simulator/state/cluster";
 import { clearClients, type PveClient } from "../../../../provider/proxmox";
 import { clearVmidAllocators } from "../../../../provider/proxmox/vmid-allocator";
 import { client, configureForTests } from "../../../../provider/resources/context";
@@ -16,7 +17,8 @@ export interface VmSim {
 }
 
 export async function startVmSim(opts: SimOptions = {}, extraConfig: Record<string, string> = {}): Promise<VmSim> {
-  const s = await startSimulator({ seed: 7, timeFactor: 0.02, ...opts });
+  // `local` as an admin prepared it (snippets and import content), unless the test says otherwise
+  const s = await startSimulator({ seed: 7, timeFactor: 0.02, ...opts, cluster: { localContent: PREPARED_LOCAL_CONTENT, ...(opts.cluster ?? {}) } });
   clearClients();
   clearVmidAllocators();
   clearTaskSlots();
