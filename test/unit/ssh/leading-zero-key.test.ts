@@ -9,6 +9,7 @@ import * as crypto from "crypto";
 import * as fs from "fs";
 import { utils } from "ssh2";
 import { checkCredentials, putSnippetOnNodes, resolveEndpoint } from "../../../provider/ssh";
+import { PREPARED_LOCAL_CONTENT } from "../../simulator/state/cluster";
 import { startSimulator } from "../../simulator";
 import { clusterOf } from "../../simulator/state/cluster";
 import { ed25519PublicKeyLength, generateEd25519KeyPair } from "../../helpers/ssh-keys";
@@ -55,7 +56,7 @@ test("the fixture's public key does start with a zero byte and is 32 bytes long"
 });
 
 test("a key with a leading zero byte logs in and writes a snippet (simulator's SSH server)", async () => {
-  const sim = await startSimulator({ seed: 5, cluster: { sshUsers: { root: { keys: [zeroKey.public] } } } });
+  const sim = await startSimulator({ seed: 5, cluster: { localContent: PREPARED_LOCAL_CONTENT, sshUsers: { root: { keys: [zeroKey.public] } } } });
   try {
     const node = sim.nodes[0];
     const endpoint = resolveEndpoint(node.name, { address: "127.0.0.1", defaultPort: node.sshPort });

@@ -5,6 +5,7 @@
  * has non-root users, so the "no write access" case is covered here only.
  */
 import { defineTransportSuite } from "../../ssh/snippet-transport.suite";
+import { PREPARED_LOCAL_CONTENT } from "../../simulator/state/cluster";
 import { startSimulator } from "../../simulator";
 
 defineTransportSuite(
@@ -12,7 +13,8 @@ defineTransportSuite(
   async (authorizedKeys) => {
     const sim = await startSimulator({
       seed: 11,
-      cluster: { sshUsers: { root: { keys: authorizedKeys }, snippetbot: { keys: authorizedKeys } } },
+      // snippets enabled on `local` by the admin (a fresh install has none, nor its directory)
+      cluster: { localContent: PREPARED_LOCAL_CONTENT, sshUsers: { root: { keys: authorizedKeys }, snippetbot: { keys: authorizedKeys } } },
     });
     const missing = sim.nodes.filter((n) => !n.sshPort || !n.hostKeyFingerprint);
     if (missing.length > 0) {

@@ -8,6 +8,7 @@
 import * as fs from "fs";
 import * as net from "net";
 import { generateEd25519KeyPair } from "../../../helpers/ssh-keys";
+import { PREPARED_LOCAL_CONTENT } from "../../../simulator/state/cluster";
 import { startSimulator } from "../../../simulator";
 import { configureForTests } from "../../../../provider/resources/context";
 import {
@@ -71,7 +72,8 @@ export function defineSnippetLifecycleSuite(label: string, start: StartSnippetTa
     }
 
     beforeAll(async () => {
-      sim = await startSimulator({ seed: 21, cluster: { sshUsers: { root: { keys: [key.public] } } } });
+      // snippets enabled on `local` by the admin (a fresh install has none)
+      sim = await startSimulator({ seed: 21, cluster: { localContent: PREPARED_LOCAL_CONTENT, sshUsers: { root: { keys: [key.public] } } } });
       target = await start(sim, [key.public]);
       base = {
         endpoint: sim.url,
