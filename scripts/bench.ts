@@ -4,8 +4,13 @@
 // request), a no-op `pulumi refresh`, `pulumi destroy`; then the same fleet at `--parallel 1`
 // (the baseline) and its destroy. Prints a summary and, with `--json <file>`, every figure.
 //
+// Then the late-agents fleet (scripts/bench/late-agents.ts): VMs whose agent starts only after
+// cloud-init installs it, while agent calls hold pvedaemon workers.
+//
 // Options: --size N (repeatable or comma-separated; default 10,50,100), --time-factor F
-// (default 0.05), --no-baseline, --max-tasks N (proxmox:maxConcurrentTasks), --json FILE.
+// (default 0.05), --no-baseline, --max-tasks N (proxmox:maxConcurrentTasks), --late-agents N
+// (default 30; 0 skips), --late-time-factor F (default 1: real time, so guest-ping's 3 s and the
+// provider's fixed poll intervals weigh what they weigh on a cluster), --json FILE.
 
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -25,10 +30,14 @@ import {
   type RequestCounts,
   type TaskNoticeStats,
 } from "./bench/measure";
+import { IMAGE, PACKAGE_INSTALL_MS, USER_DATA, lateAgentFigures, prepareLateAgents, type LateAgentFigures } from "./bench/late-agents";
 
 const GiB = 1024 ** 3;
 
 /** The latency model (PVE milliseconds, before the time factor); see BENCHMARKS.md. */
+/** The simulator's linked clone time per disk (latency.ts `linkedCloneMs` default). */
+const LINKED_CLONE_MS = 1500;
+
 export const MODEL = {
   forkMs: 50,
   cloneBaseMs: 500,
@@ -55,11 +64,13 @@ interface Options {
   timeFactor: number;
   baseline: boolean;
   maxTasks?: number;
+  lateAgents: number;
+  lateTimeFactor: number;
   json?: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { sizes: [], timeFactor: 0.05, baseline: true };
+  const o: Options = { sizes: [], timeFactor: 0.05, baseline: true, lateAgents: 30, lateTimeFactor: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -71,6 +82,8 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--time-factor") o.timeFactor = Number(next());
     else if (a === "--no-baseline") o.baseline = false;
     else if (a === "--max-tasks") o.maxTasks = Number(next());
+    else if (a === "--late-agents") o.lateAgents = Number(next());
+    else if (a === "--late-time-factor") o.lateTimeFactor = Number(next());
     else if (a === "--json") o.json = next();
     else throw new Error(`unknown option ${a} (see the top of scripts/bench.ts)`);
   }
@@ -111,13 +124,13 @@ interface SizeResult {
   baseline?: { wallMs: number; apiWindowMs: number; ratioWall: number; ratioApi: number; requests: RequestCounts; destroyMs: number };
 }
 
-async function makeTemplate(api: PveClient, vmid: number): Promise<void> {
+async function makeTemplate(api: PveClient, vmid: number, fromImage = false): Promise<void> {
   await api.qemu.createAndWait("pve1", vmid, {
     name: `tpl${vmid}`,
     memory: 2048,
     cores: 2,
     scsihw: "virtio-scsi-pci",
-    scsi0: `local-lvm:${MODEL.diskBytes / GiB}`,
+    scsi0: fromImage ? `local-lvm:0,import-from=local:import/${IMAGE}` : `local-lvm:${MODEL.diskBytes / GiB}`,
     ide2: "local-lvm:cloudinit",
     boot: "order=scsi0",
     serial0: "socket",
@@ -135,12 +148,13 @@ class Bench {
     readonly o: Options,
   ) {}
 
-  async stack(name: string, size: number): Promise<TestStack> {
+  async stack(name: string, size: number, extra: Record<string, { value: string }> = {}): Promise<TestStack> {
     const config: Record<string, { value: string; secret?: boolean }> = {
       "proxmox:endpoint": { value: this.s.url },
       "proxmox:apiToken": { value: this.s.rootToken, secret: true },
       "proxmox:caCert": { value: this.s.caCert },
       "bench:size": { value: String(size) },
+      ...extra,
     };
     if (this.o.maxTasks) config["proxmox:maxConcurrentTasks"] = { value: String(this.o.maxTasks) };
     return createTestStack({
@@ -207,9 +221,9 @@ class Bench {
   }
 }
 
-async function runSize(o: Options, size: number): Promise<SizeResult> {
-  const s = await startSimulator({
-    seed: 1000 + size,
+function benchSimulator(o: Options, size: number, seed: number): Promise<RunningSimulator> {
+  return startSimulator({
+    seed,
     timeFactor: o.timeFactor,
     cluster: {
       ssh: false,
@@ -221,8 +235,64 @@ async function runSize(o: Options, size: number): Promise<SizeResult> {
         startMs: MODEL.startMs,
         bootToAgentMs: MODEL.bootToAgentMs,
       },
+      guest: { packageInstallMs: PACKAGE_INSTALL_MS },
     },
   });
+}
+
+interface LateAgentsResult {
+  size: number;
+  timeFactor: number;
+  idealMs: number;
+  wallMs: number;
+  ratioWall: number;
+  addresses: number;
+  figures: LateAgentFigures;
+}
+
+/** The late-agents fleet: every guest answers only after its user-data installed the agent. */
+async function runLateAgents(options: Options, size: number): Promise<LateAgentsResult> {
+  const o = { ...options, timeFactor: options.lateTimeFactor };
+  const s = await benchSimulator(o, size, 5000 + size);
+  const token = splitApiToken(s.rootToken)!;
+  const api = getClient({ endpoint: s.url, credentials: { kind: "token", ...token }, tls: { caCert: s.caCert } });
+  const bench = new Bench(s, new TaskRecorder(s.sim), o);
+  let ts: TestStack | undefined;
+  try {
+    prepareLateAgents(s, MODEL.diskBytes);
+    await makeTemplate(api, 9000, true);
+    // linked clones, as CI runner fleets are built: no copy to wait for, so every guest boots and
+    // waits for its agent at about the same time, the hardest case for pvedaemon's workers
+    ts = await bench.stack(`bench-late-${size}-${process.pid}`, size, { "bench:userData": { value: USER_DATA }, "bench:full": { value: "false" } });
+    say(`\n== late agents, ${size} linked clones: pulumi up --parallel ${size} (the image ships no agent; user-data installs and starts it)`);
+    const from = s.sim.requestLog.length;
+    const t0 = Date.now();
+    // Each VmClone holds an engine slot until its agent answers, and the engine runs 4 operations
+    // per CPU by default (pulumi/pkg cmd/pulumi/operations/up.go defaultParallel: 8 here): a fleet
+    // that waits a minute for its agents needs --parallel (or PULUMI_PARALLEL) of its size.
+    const up = await ts.stack.up({ parallel: size });
+    const wallMs = Date.now() - t0;
+    if (up.summary.result !== "succeeded") throw new Error(`pulumi up: ${up.summary.result}`);
+    const addresses = (up.outputs.addresses.value as Array<string | undefined>).filter((a) => typeof a === "string" && a !== "").length;
+    if (addresses !== size) throw new Error(`${addresses} of ${size} VMs reported an address`);
+    // per VM: fork, the linked clone, fork, start, boot, package install (PVE clones linked
+    // clones of one template in parallel: the source takes a shared lock)
+    const ideal = (MODEL.forkMs + LINKED_CLONE_MS + MODEL.forkMs + MODEL.startMs + MODEL.bootToAgentMs + PACKAGE_INSTALL_MS) * o.timeFactor;
+    const figures = lateAgentFigures(s.sim.requestLog.slice(from), size);
+    const pve = (ms: number) => `${ms} ms (${(ms / o.timeFactor / 1000).toFixed(1)} s of PVE time)`;
+    say(`   ${(wallMs / 1000).toFixed(1)} s wall, ideal ${(ideal / 1000).toFixed(1)} s (ratio ${(wallMs / ideal).toFixed(2)}x); ${addresses}/${size} addresses`);
+    say(`   ${figures.agentPollsPerVm.toFixed(2)} agent polls per VM, ${figures.silentAgentCalls} of them answered "not running" after guest-ping`);
+    say(`   config writes while agents were polled: ${figures.configWritesDuringPolling}, p95 ${pve(figures.configWriteP95Ms)}, max ${pve(figures.configWriteMaxMs)}; before any poll: p95 ${pve(figures.configWriteP95MsBefore)}`);
+    await bench.destroy(ts.stack);
+    return { size, timeFactor: o.timeFactor, idealMs: ideal, wallMs, ratioWall: wallMs / ideal, addresses, figures };
+  } finally {
+    await removeStack(ts);
+    await s.stop();
+  }
+}
+
+async function runSize(o: Options, size: number): Promise<SizeResult> {
+  const s = await benchSimulator(o, size, 1000 + size);
   const recorder = new TaskRecorder(s.sim);
   const token = splitApiToken(s.rootToken)!;
   const api = getClient({ endpoint: s.url, credentials: { kind: "token", ...token }, tls: { caCert: s.caCert } });
@@ -295,13 +365,19 @@ async function main(): Promise<void> {
   say(`pulumi-pve bench: sizes ${o.sizes.join(", ")}, time factor ${o.timeFactor}${o.baseline ? ", with --parallel 1 baseline" : ""}`);
   say(`machine: ${machine}`);
   const results: SizeResult[] = [];
+  let late: LateAgentsResult | undefined;
   let failed = false;
   try {
     for (const size of o.sizes) results.push(await runSize(o, size));
+    if (o.lateAgents > 0) late = await runLateAgents(o, o.lateAgents);
   } finally {
     await disposePulumiEnv();
   }
   say("\n" + summary(results, o));
+  if (late) {
+    const f = late.figures;
+    say(`\nlate agents (time factor ${late.timeFactor}): ${late.size} linked clones, up ${fmt(late.wallMs)} s (ideal ${fmt(late.idealMs)} s, ${late.ratioWall.toFixed(2)}x), ${late.addresses} addresses, ${f.agentPollsPerVm.toFixed(2)} agent polls/VM (${f.silentAgentCalls} silent), config writes during polling: ${f.configWritesDuringPolling}, p95 ${f.configWriteP95Ms} ms, max ${f.configWriteMaxMs} ms (before polling: p95 ${f.configWriteP95MsBefore} ms)`);
+  }
   say(`\nload average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   for (const r of results) {
     if (r.preview.requests.total !== 0) {
@@ -314,7 +390,7 @@ async function main(): Promise<void> {
       say(`FAIL: the no-op preview of ${r.size} VMs shows changes: ${JSON.stringify(r.preview.changes)}`);
     }
   }
-  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ machine, options: o, model: MODEL, results }, null, 2));
+  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ machine, options: o, model: MODEL, results, lateAgents: late }, null, 2));
   if (failed) process.exitCode = 1;
 }
 

@@ -534,8 +534,10 @@ async function converge(ctx: VmContext, node: string, vmid: number, next: VmClon
       );
     }
   }
+  let justStarted = false;
   if (next.started && status !== "running") {
     await startVm(ctx, node, vmid);
+    justStarted = true;
     status = "running";
     pending = []; // a cold start applies every pending change and regenerates the cloud-init drive
     cloudInit = [];
@@ -554,6 +556,8 @@ async function converge(ctx: VmContext, node: string, vmid: number, next: VmClon
       macAddress: macAddresses(config)[0],
       interfaceName: next.agentInterface,
       timeoutMs: next.agentTimeoutSeconds * 1000,
+      fleetKey: next.templateVmid !== undefined ? `${node}/${next.templateVmid}` : undefined,
+      justStarted,
       describeGuest: () => describeGuest(ctx, config, next),
     });
     primary = r.primary;

@@ -7,16 +7,18 @@
 // - agent not configured in the VM: fails at once (no wait can help);
 // - agent configured but not answering (`QEMU guest agent is not running`): the guest has no
 //   qemu-guest-agent running yet, and each such call holds one of the node's 3 pvedaemon workers
-//   for PVE's 3 s guest-ping timeout (qemu-server Agent.pm qga_check_running). So agent calls
-//   are bounded per node (`AGENT_CALLS_PER_NODE`, leaving a worker for clones and config writes),
-//   and polls back off while the agent is silent;
+//   for PVE's 3 s guest-ping timeout (qemu-server Agent.pm qga_check_running): a node can
+//   afford about one such call per second. So agent calls are bounded per node
+//   (`AGENT_CALLS_PER_NODE`, leaving a worker for clones and config writes) and go to the VM that
+//   has waited longest first; a fleet's VMs (same template, same node) do not ask before the
+//   time the first of them took to answer (less 10%), and polls back off while it is silent;
 // - at the timeout the error says what was seen and what to do: an agent that never answered
 //   is an image without qemu-guest-agent (and user-data that does not install and start it); an
 //   agent that answered without an IPv4 on the NIC is a network configuration matter.
 
 import { PveApiError, type GuestNetworkInterface, type PveClient } from "../../proxmox";
 import type { Clock } from "../../util/clock";
-import { Semaphore } from "../../util/semaphore";
+import { OrderedSlots } from "../../util/ordered-slots";
 
 /** Agent calls in flight per node: pvedaemon runs 3 workers; one stays free for writes. */
 export const AGENT_CALLS_PER_NODE = 2;
@@ -40,6 +42,11 @@ export interface AgentWaitOptions {
   pollIntervalMs?: number;
   maxDelayMs?: number;
   clock?: Clock;
+  /** VMs that boot alike (the template and node): the first answer's boot time is learned. */
+  fleetKey?: string;
+  /** The VM was started just now: no guest answers at once (the first poll waits
+   *  `initialDelayMs`, or the learned boot time). Otherwise the first poll is immediate. */
+  justStarted?: boolean;
   /** What the error at the timeout names as the likely cause when the agent never answered. */
   describeGuest?: () => Promise<GuestHint>;
 }
@@ -96,15 +103,17 @@ function nicLabel(nic: NicSelector): string {
   return nic.interfaceName !== undefined ? `interface ${nic.interfaceName}` : nic.macAddress !== undefined ? `the NIC with MAC ${nic.macAddress.toUpperCase()} (net0)` : "any interface";
 }
 
-const slots = new WeakMap<PveClient, Map<string, Semaphore>>();
+const slots = new WeakMap<PveClient, Map<string, OrderedSlots>>();
+/** Per client and fleet key: the shortest time from the start of a wait to the agent's answer. */
+const learnedBoot = new WeakMap<PveClient, Map<string, number>>();
 
-/** One agent call, in the node's bounded agent slots. */
-async function agentCall(api: PveClient, node: string, vmid: number): ReturnType<PveClient["qemu"]["agentNetworkInterfaces"]> {
+/** One agent call, in the node's bounded agent slots; `waitingSince` orders the waiters. */
+async function agentCall(api: PveClient, node: string, vmid: number, waitingSince = 0): ReturnType<PveClient["qemu"]["agentNetworkInterfaces"]> {
   let perNode = slots.get(api);
   if (!perNode) slots.set(api, (perNode = new Map()));
   let s = perNode.get(node);
-  if (!s) perNode.set(node, (s = new Semaphore(AGENT_CALLS_PER_NODE)));
-  const release = await s.acquire();
+  if (!s) perNode.set(node, (s = new OrderedSlots(AGENT_CALLS_PER_NODE)));
+  const release = await s.acquire(waitingSince);
   try {
     return await api.qemu.agentNetworkInterfaces(node, vmid, { noRetry: true });
   } finally {
@@ -154,7 +163,8 @@ export async function waitForAgentIpv4(api: PveClient, o: AgentWaitOptions): Pro
   const clock = o.clock ?? api.clock;
   const nic: NicSelector = { macAddress: o.macAddress, interfaceName: o.interfaceName };
   const started = clock.now();
-  let delay = o.initialDelayMs ?? 2_000;
+  const learned = o.fleetKey !== undefined ? learnedBoot.get(api)?.get(o.fleetKey) : undefined;
+  let delay = o.justStarted ? Math.max(o.initialDelayMs ?? 2_000, learned !== undefined ? learned * 0.9 : 0) : 0;
   const maxDelay = o.maxDelayMs ?? 5_000;
   let lastProblem = "the agent has not answered yet";
   let answered = false;
@@ -162,8 +172,14 @@ export async function waitForAgentIpv4(api: PveClient, o: AgentWaitOptions): Pro
   for (;;) {
     await clock.sleep(Math.max(0, Math.min(delay, o.timeoutMs - (clock.now() - started))));
     try {
-      const r = await agentCall(api, o.node, o.vmid);
+      const r = await agentCall(api, o.node, o.vmid, started);
       answered = true;
+      if (o.fleetKey !== undefined && o.justStarted) {
+        let perFleet = learnedBoot.get(api);
+        if (!perFleet) learnedBoot.set(api, (perFleet = new Map()));
+        const took = clock.now() - started;
+        perFleet.set(o.fleetKey, Math.min(perFleet.get(o.fleetKey) ?? took, took));
+      }
       if (r.ok) {
         seen = r.interfaces.filter((i) => i.name !== "lo").map((i) => `${i.name} ${(i["hardware-address"] ?? "").toUpperCase()}${ipv4Of([i]).length ? ` ${ipv4Of([i]).join(",")}` : ""}`);
         const primary = ipv4Of(r.interfaces, nic);
