@@ -350,27 +350,46 @@ export function isHotpluggable(key: string, hotplug: string | undefined): boolea
   return false;
 }
 
-// --- privileges per option (`check_vm_modify_config_perm`) -------------------------------
+// --- privileges per option (QEMU API2/Qemu.pm `$check_vm_modify_config_perm`) -----------
 
-const CPU_OPTS = ["cores", "sockets", "vcpus", "cpu", "cpulimit", "cpuunits", "affinity", "numa", "smp"];
-const MEM_OPTS = ["memory", "balloon", "shares", "hugepages", "keephugepages", "allow-ksm"];
-const OPTION_OPTS = [
-  "name", "description", "onboot", "protection", "tags", "startup", "boot", "bootdisk", "agent", "ostype", "kvm",
-  "acpi", "tablet", "localtime", "hotplug", "keyboard", "freeze", "startdate", "tdf", "reboot", "migrate_downtime",
-  "migrate_speed", "vmstatestorage", "hookscript", "lock", "autostart", "template", "smbios1", "vmgenid",
+const CPU_OPTS = ["cores", "cpu", "runningcpu", "cpulimit", "cpuunits", "numa", "smp", "sockets", "vcpus"];
+const MEM_OPTS = ["memory", "balloon", "shares", "allow-ksm"];
+const HWTYPE_OPTS = ["acpi", "hotplug", "kvm", "machine", "runningmachine", "scsihw", "smbios1", "tablet", "vga", "watchdog", "audio0", "rng0"];
+const GENERAL_OPTS = [
+  "agent", "autostart", "bios", "description", "keyboard", "localtime", "migrate_downtime", "migrate_speed", "name",
+  "onboot", "ostype", "protection", "reboot", "startdate", "startup", "tdf", "template",
 ];
+const DISK_OPTS = ["boot", "bootdisk", "vmstatestorage"];
 
-/** The privilege PVE requires to set or delete `key`. */
-export function privilegeFor(key: string, value?: string): string {
-  if (isCloudinitOption(key)) return "VM.Config.Cloudinit";
-  if (key === "cdrom") return "VM.Config.CDROM";
-  if (isDriveKey(key)) return value !== undefined && isCdrom(parseDrive(value)) ? "VM.Config.CDROM" : "VM.Config.Disk";
-  if (/^unused\d+$/.test(key)) return "VM.Config.Disk";
-  if (CPU_OPTS.includes(key) || /^numa\d+$/.test(key)) return "VM.Config.CPU";
-  if (MEM_OPTS.includes(key)) return "VM.Config.Memory";
-  if (/^net\d+$/.test(key)) return "VM.Config.Network";
-  if (OPTION_OPTS.includes(key)) return "VM.Config.Options";
-  return "VM.Config.HWType";
+/** What setting or deleting `key` requires: privileges on the VM (all, or `any` one of them),
+ *  and for `startup` also `Sys.Modify` on `/`; `root` for keys only root@pam may set. */
+export type KeyRequirement = { privs: string[]; any?: boolean; onRoot?: string[] } | "root";
+
+export function keyRequirement(key: string, value?: string): KeyRequirement {
+  // drives are checked by value (QEMU `$check_storage_access`, update_vm_api's drive branch):
+  // a cloud-init drive needs both Cloudinit and CDROM
+  if (isDriveKey(key)) {
+    if (value === undefined) return { privs: ["VM.Config.Disk"] };
+    const d = parseDrive(value);
+    if (isCloudinitVolume(d.file)) return { privs: ["VM.Config.Cloudinit", "VM.Config.CDROM"] };
+    return { privs: [isCdrom(d) ? "VM.Config.CDROM" : "VM.Config.Disk"] };
+  }
+  if (key === "cdrom") return { privs: ["VM.Config.CDROM"] };
+  if (/^unused\d+$/.test(key)) return { privs: ["VM.Config.Disk"] };
+  // `$check_vm_create_serial_perm`: a socket is HWType, a real device root's
+  if (/^serial\d+$/.test(key)) return value === undefined || value === "socket" ? { privs: ["VM.Config.HWType"] } : "root";
+  if (/^(usb|hostpci|virtiofs)\d+$/.test(key)) return { privs: ["VM.Config.HWType"] };
+  if (key === "tags") return { privs: ["VM.Config.Options"] };
+  if (CPU_OPTS.includes(key) || /^numa\d+$/.test(key)) return { privs: ["VM.Config.CPU"] };
+  if (MEM_OPTS.includes(key)) return { privs: ["VM.Config.Memory"] };
+  if (HWTYPE_OPTS.includes(key)) return { privs: ["VM.Config.HWType"] };
+  if (GENERAL_OPTS.includes(key)) return { privs: ["VM.Config.Options"], ...(key === "startup" ? { onRoot: ["Sys.Modify"] } : {}) };
+  if (key === "freeze") return { privs: ["VM.PowerMgmt"] };
+  if (DISK_OPTS.includes(key)) return { privs: ["VM.Config.Disk"] };
+  if (/^net\d+$/.test(key) || key === "running-nets-host-mtu") return { privs: ["VM.Config.Network"] };
+  if (isCloudinitOption(key)) return { privs: ["VM.Config.Cloudinit", "VM.Config.Network"], any: true };
+  if (key === "vmstate") return { privs: ["VM.Config.Disk", "VM.PowerMgmt"] };
+  return "root"; // `die "only root can set '$opt' config\n"` (args, lock, hookscript, vmgenid, affinity, ...)
 }
 
 // --- cloud-init (QEMU Cloudinit.pm, nocloud format) -------------------------------------

@@ -2,6 +2,7 @@
 import type { Sim } from "../sim";
 import { AuthContext, ParamDef, PveError } from "../types";
 import { Cluster } from "../state/cluster";
+import { keyRequirement } from "../qemu-config";
 
 export const NODE: ParamDef = { type: "string", format: "pve-node" };
 export const VMID: ParamDef = { type: "integer", format: "pve-vmid", minimum: 100, maximum: 999999999 };
@@ -30,9 +31,23 @@ export function hasAll(sim: Sim, auth: AuthContext, path: string, privs: string[
 }
 
 /** `check_vm_perm`: the privileges on `/pool/<pool>` suffice, else on `/vms/<vmid>`. */
-export function checkVmPerm(sim: Sim, auth: AuthContext, vmid: number, pool: string | undefined, privs: string[]): void {
-  if (pool && hasAll(sim, auth, `/pool/${pool}`, privs)) return;
-  sim.access.check(auth, `/vms/${vmid}`, privs);
+export function checkVmPerm(sim: Sim, auth: AuthContext, vmid: number, pool: string | undefined, privs: string[], any = false): void {
+  if (pool && (any ? privs.some((p) => hasAll(sim, auth, `/pool/${pool}`, [p])) : hasAll(sim, auth, `/pool/${pool}`, privs))) return;
+  sim.access.check(auth, `/vms/${vmid}`, privs, any);
+}
+
+/** QEMU `$check_vm_modify_config_perm` (and the drive and serial checks beside it) for the keys
+ *  a create or config update sets or deletes; root@pam itself (not its tokens) passes all. */
+export function checkConfigKeys(sim: Sim, auth: AuthContext, vmid: number, pool: string | undefined, keys: Array<[string, string | undefined]>): void {
+  if (auth.userid === "root@pam" && auth.tokenid === undefined) return;
+  for (const [key, value] of keys) {
+    const r = keyRequirement(key, value);
+    if (r === "root") {
+      throw new PveError(500, /^serial\d+$/.test(key) ? `only root can set '${key}' config for real devices` : `only root can set '${key}' config`);
+    }
+    checkVmPerm(sim, auth, vmid, pool, r.privs, r.any);
+    if (r.onRoot) sim.access.check(auth, "/", r.onRoot);
+  }
 }
 
 export const sleepReal = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -12,10 +12,10 @@ import { TaskContext } from "../tasks";
 import {
   Drive, VM_OPTION_PARAMS, VmConfig, agentEnabled, cloneConfig, emptyConfig, formatSize, isCdrom,
   isCloudinitOption, isCloudinitVolume, isDriveKey, isHotpluggable, normaliseTags, optionDef, parseBool,
-  parseConfig, parseDrive, parseNet, parseProps, parseSize, printDrive, printNet, privilegeFor, typedValue,
+  parseConfig, parseDrive, parseNet, parseProps, parseSize, printDrive, printNet, typedValue,
   configDigest, cloudinitDump, snippetVolumes,
 } from "../qemu-config";
-import { checkNode, checkSkiplock, checkVmPerm, DIGEST, NODE, SKIPLOCK, VMID } from "./common";
+import { checkConfigKeys, checkNode, checkSkiplock, checkVmPerm, DIGEST, NODE, SKIPLOCK, VMID } from "./common";
 import { networkInterfaces } from "../agent";
 import { bootGuest, newGuestDisk } from "../guest";
 
@@ -323,8 +323,7 @@ export function register(sim: Sim): void {
         delete values.cdrom;
       }
       checkStorageAccess(sim, req.auth, values, undefined);
-      const privs = [...new Set(Object.keys(values).map((k) => privilegeFor(k, values[k])))];
-      if (privs.length) checkVmPerm(sim, req.auth, vmid, pool, privs);
+      checkConfigKeys(sim, req.auth, vmid, pool, Object.entries(values));
       checkBridges(sim, req.auth, values);
       checkDriveParams(values);
       if (values.sshkeys !== undefined) values.sshkeys = values.sshkeys; // stored URL-encoded
@@ -476,9 +475,11 @@ export function register(sim: Sim): void {
       } else if (k === "vmgenid" && values[k] === "1") values[k] = c.uuid();
     }
     checkDriveParams(values);
-    const delPrivs = del.map((k) => privilegeFor(k));
-    const setPrivs = Object.keys(values).map((k) => privilegeFor(k, values[k]));
-    for (const pr of new Set([...delPrivs, ...setPrivs, ...revert.map((k) => privilegeFor(k))])) sim.access.check(req.auth, `/vms/${vmid}`, [pr]);
+    checkConfigKeys(sim, req.auth, vmid, undefined, [
+      ...del.map((k): [string, string | undefined] => [k, undefined]),
+      ...Object.entries(values),
+      ...revert.map((k): [string, string | undefined] => [k, undefined]),
+    ]);
     checkStorageAccess(sim, req.auth, values);
     checkBridges(sim, req.auth, values);
     c.loadVm(node, vmid);

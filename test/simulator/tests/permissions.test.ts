@@ -210,3 +210,47 @@ describe("over HTTP", () => {
     expect(Object.keys(r2.body.data["/vms/100"]).sort()).toEqual(["VM.Audit", "VM.GuestAgent.Audit"]);
   });
 });
+
+describe("config keys need their own privilege (QEMU API2/Qemu.pm $check_vm_modify_config_perm)", () => {
+  let s: RunningSimulator;
+  const as = (token: string) => (form: Record<string, string>) => call(s, "PUT", "/nodes/pve1/qemu/100/config", { token, form });
+  let put: ReturnType<typeof as>;
+  beforeAll(async () => {
+    s = await startSimulator({ seed: 12, cluster: { ssh: false } });
+    const root = (m: "POST" | "PUT", p: string, form: Record<string, string>) => call(s, m, p, { token: s.rootToken, form });
+    const created = await root("POST", "/nodes/pve1/qemu", { vmid: "100", scsi0: "local-lvm:1", net0: "virtio,bridge=vmbr0" });
+    expect(created.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 50));
+    for (const [m, p, form] of [
+      ["POST", "/access/roles", { roleid: "OptsNet", privs: "VM.Config.Options,VM.Config.Network" }],
+      ["POST", "/access/users", { userid: "ed@pve" }],
+      ["PUT", "/access/acl", { path: "/vms/100", roles: "OptsNet", users: "ed@pve" }],
+    ] as const) {
+      const r = await root(m, p, form);
+      expect([p, r.status, r.reason, r.text]).toEqual([p, 200, "OK", expect.anything()]);
+    }
+    const tok = await root("POST", "/access/users/ed@pve/token/tk", { privsep: "0" });
+    expect([tok.status, tok.reason]).toEqual([200, "OK"]);
+    put = as(`ed@pve!tk=${tok.body.data.value}`);
+  });
+  afterAll(() => s.stop());
+
+  test("HWType and Disk keys are not Options keys; cloud-init keys take Network as well as Cloudinit", async () => {
+    const refused = async (form: Record<string, string>) => {
+      const r = await put(form);
+      return [r.status, r.reason];
+    };
+    expect(await refused({ vga: "serial0" })).toEqual([403, "Permission check failed (/vms/100, VM.Config.HWType)"]);
+    expect(await refused({ scsihw: "virtio-scsi-pci" })).toEqual([403, "Permission check failed (/vms/100, VM.Config.HWType)"]);
+    expect(await refused({ boot: "order=scsi0" })).toEqual([403, "Permission check failed (/vms/100, VM.Config.Disk)"]);
+    expect(await refused({ startup: "order=1" })).toEqual([403, "Permission check failed (/, Sys.Modify)"]);
+    expect((await put({ ipconfig0: "ip=dhcp" })).status).toBe(200);
+    expect((await put({ description: "ok", onboot: "1" })).status).toBe(200);
+  });
+
+  test("keys in no list are root@pam's alone, not even a root token's", async () => {
+    const asRootToken = await call(s, "PUT", "/nodes/pve1/qemu/100/config", { token: s.rootToken, form: { args: "-no-reboot" } });
+    expect([asRootToken.status, asRootToken.reason]).toEqual([500, "only root can set 'args' config"]);
+    expect([(await put({ serial0: "/dev/ttyS0" })).reason]).toEqual(["only root can set 'serial0' config for real devices"]);
+  });
+});
