@@ -924,6 +924,7 @@ export function register(sim: Sim): void {
     vm.pid = undefined;
     vm.agentReadyAt = undefined;
     vm.guest = undefined;
+    vm.paused = false;
   }
 
   const powerParams = (extra: ParamDefs): ParamDefs => ({ node: NODE, vmid: VMID, skiplock: SKIPLOCK, ...extra });
@@ -988,8 +989,9 @@ export function register(sim: Sim): void {
         if (ha) ha.state = "stopped";
         await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
           const vm = c.loadVm(node, vmid);
-          if (!skiplock) checkLock(vm);
+          // QemuServer.pm _do_vm_stop: `return if !$pid` comes before check_lock
           if (!vm.running) return;
+          if (!skiplock) checkLock(vm);
           await ctx.sleep(opts.stopMs);
           stopNow(vm);
         });
@@ -1010,14 +1012,22 @@ export function register(sim: Sim): void {
       const { node, vmid, timeout, forceStop } = req.params;
       checkNode(c, node);
       const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
-      c.loadVm(node, vmid);
+      const target = c.loadVm(node, vmid);
       const ha = c.haManaged(vmid);
+      // QEMU vm_shutdown: a paused guest cannot react (forceStop stops it instead)
+      if (target.paused && !forceStop) throw new PveError(500, "VM is paused - cannot shutdown");
       return fork(req, node, ha ? "hastop" : "qmshutdown", String(vmid), async (ctx) => {
         if (ha) ha.state = "stopped";
         await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
           const vm = c.loadVm(node, vmid);
-          if (!skiplock) checkLock(vm);
           if (!vm.running) return;
+          if (!skiplock) checkLock(vm);
+          if (vm.paused) {
+            ctx.warn("VM is paused - stop instead of shutdown");
+            await ctx.sleep(opts.stopMs);
+            stopNow(vm);
+            return;
+          }
           const cur = vm.config.current;
           // the guest reacts to ACPI, or to the agent's guest-shutdown when the agent runs
           const reacts = parseBool(cur.acpi) !== false || c.agentRunning(vm);
@@ -1039,6 +1049,126 @@ export function register(sim: Sim): void {
     },
   });
 
+  // ---- reboot, reset, suspend, resume (QEMU API2/Qemu.pm vm_reboot, vm_reset, vm_suspend,
+  // vm_resume): refused synchronously when the VM does not run ---------------------------
+
+  const mustRun = (vm: Vm) => {
+    if (!vm.running) throw new PveError(500, `VM ${vm.vmid} not running`);
+  };
+
+  route({
+    method: "POST",
+    path: "/nodes/{node}/qemu/{vmid}/status/reboot",
+    params: { node: NODE, vmid: VMID, timeout: { type: "integer", minimum: 0, optional: true } },
+    permissions: { check: ["perm", "/vms/{vmid}", ["VM.PowerMgmt"]] },
+    protected: true,
+    handler: (req) => {
+      const { node, vmid, timeout } = req.params;
+      checkNode(c, node);
+      const vm = c.loadVm(node, vmid);
+      if (vm.paused) throw new PveError(500, "VM is paused - cannot shutdown");
+      mustRun(vm);
+      // QemuServer.pm vm_reboot: a shutdown, then qmeventd's `qm cleanup` starts it again through
+      // vm_start, which applies pending changes and regenerates the cloud-init drive
+      return fork(req, node, "qmreboot", String(vmid), async (ctx) => {
+        await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
+          const cur = c.loadVm(node, vmid);
+          checkLock(cur);
+          if (!cur.running) return;
+          const limitMs = timeout !== undefined ? timeout * 1000 : opts.shutdownTimeoutMs;
+          const reacts = parseBool(cur.config.current.acpi) !== false || c.agentRunning(cur);
+          if (!reacts || opts.shutdownMs > limitMs) {
+            await ctx.sleep(limitMs);
+            throw new Error("VM quit/powerdown failed - got timeout");
+          }
+          await ctx.sleep(opts.shutdownMs);
+          stopNow(cur);
+        });
+        await startVm(ctx, vm, false);
+      });
+    },
+  });
+
+  route({
+    method: "POST",
+    path: "/nodes/{node}/qemu/{vmid}/status/reset",
+    params: powerParams({}),
+    permissions: { check: ["perm", "/vms/{vmid}", ["VM.PowerMgmt"]] },
+    protected: true,
+    handler: (req) => {
+      const { node, vmid } = req.params;
+      checkNode(c, node);
+      const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
+      mustRun(c.loadVm(node, vmid));
+      return fork(req, node, "qmreset", String(vmid), async () => {
+        const vm = c.loadVm(node, vmid);
+        if (!skiplock) checkLock(vm);
+        // a hardware reset: the same QEMU process and cloud-init drive; the guest boots again
+        // with the data it had, so only its agent goes away until it is back up
+        if (vm.agentReadyAt !== undefined) vm.agentReadyAt = sim.now() + c.latency.real(opts.bootToAgentMs);
+        vm.paused = false;
+      });
+    },
+  });
+
+  route({
+    method: "POST",
+    path: "/nodes/{node}/qemu/{vmid}/status/suspend",
+    params: powerParams({
+      statestorage: { type: "string", format: "pve-storage-id", optional: true },
+      todisk: { type: "boolean", optional: true, default: 0 },
+    }),
+    permissions: { check: ["perm", "/vms/{vmid}", ["VM.PowerMgmt"]] },
+    protected: true,
+    handler: (req) => {
+      const { node, vmid, todisk } = req.params;
+      checkNode(c, node);
+      const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
+      mustRun(c.loadVm(node, vmid));
+      if (todisk && c.haManaged(vmid)) throw new PveError(500, "Cannot suspend HA managed VM to disk");
+      if (todisk) sim.access.check(req.auth, `/vms/${vmid}`, ["VM.Config.Disk"]);
+      return fork(req, node, todisk ? "qmsuspend" : "qmpause", String(vmid), async (ctx) => {
+        await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
+          const vm = c.loadVm(node, vmid);
+          if (!skiplock) checkLock(vm);
+          if (todisk) {
+            // lock `suspending` while the state is saved, `suspended` once the VM is off
+            vm.config.current.lock = "suspending";
+            await ctx.sleep(opts.stopMs);
+            stopNow(vm);
+            vm.config.current.lock = "suspended";
+          } else vm.paused = true;
+        });
+      });
+    },
+  });
+
+  route({
+    method: "POST",
+    path: "/nodes/{node}/qemu/{vmid}/status/resume",
+    params: powerParams({ nocheck: { type: "boolean", optional: true } }),
+    permissions: { check: ["perm", "/vms/{vmid}", ["VM.PowerMgmt"]] },
+    protected: true,
+    handler: (req) => {
+      const { node, vmid } = req.params;
+      checkNode(c, node);
+      const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
+      const vm = c.loadVm(node, vmid);
+      const fromDisk = vm.config.current.lock === "suspended";
+      if (!fromDisk) mustRun(vm);
+      return fork(req, node, "qmresume", String(vmid), async (ctx) => {
+        if (fromDisk) {
+          // resuming a VM suspended to disk is a start from its saved state
+          delete vm.config.current.lock;
+          await startVm(ctx, vm, true);
+          return;
+        }
+        if (!skiplock) checkLock(vm);
+        vm.paused = false;
+      });
+    },
+  });
+
   route({
     method: "GET",
     path: "/nodes/{node}/qemu/{vmid}/status/current",
@@ -1050,7 +1180,7 @@ export function register(sim: Sim): void {
       const cur = vm.config.current;
       const ha = c.haManaged(vm.vmid);
       const out: Record<string, unknown> = {
-        vmid: vm.vmid, name: r.name, status: r.status, qmpstatus: vm.running ? "running" : "stopped",
+        vmid: vm.vmid, name: r.name, status: r.status, qmpstatus: vm.running ? (vm.paused ? "paused" : "running") : "stopped",
         cpus: r.maxcpu, maxmem: r.maxmem, maxdisk: r.maxdisk, mem: r.mem, cpu: r.cpu, disk: 0,
         diskread: 0, diskwrite: 0, netin: 0, netout: 0, uptime: r.uptime,
         ha: ha ? { managed: 1, state: ha.state, group: undefined } : { managed: 0 },

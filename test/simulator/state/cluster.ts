@@ -56,6 +56,8 @@ export interface Vm {
   node: string;
   config: VmConfig;
   running: boolean;
+  /** Paused by `status/suspend` (qmpstatus `paused`; the guest and its agent do not answer). */
+  paused?: boolean;
   startedAt?: number;
   /** sim.now() from which the guest agent answers (undefined: not this boot). */
   agentReadyAt?: number;
@@ -492,7 +494,7 @@ export class Cluster implements ClusterView {
   }
 
   agentRunning(vm: Vm): boolean {
-    return vm.running && agentEnabled(vm.config.current.agent) && vm.agentReadyAt !== undefined && this.sim.now() >= vm.agentReadyAt;
+    return vm.running && !vm.paused && agentEnabled(vm.config.current.agent) && vm.agentReadyAt !== undefined && this.sim.now() >= vm.agentReadyAt;
   }
 
   /** The VM's entry as `GET /cluster/resources` shows it. */
