@@ -171,13 +171,13 @@ describe("reliability: a fleet under faults converges in one up", () => {
 
 const LINKED_DISK: Record<FleetStorage, (vmid: number) => RegExp> = {
     "local-lvm": (vmid) => new RegExp(`^local-lvm:vm-${vmid}-disk-0,`),
-    "dir-images": (vmid) => new RegExp(`^dir-images:9000/base-9000-disk-0\\.qcow2/${vmid}/vm-${vmid}-disk-0\\.qcow2,`),
-    "shared-nfs": (vmid) => new RegExp(`^shared-nfs:9000/base-9000-disk-0\\.qcow2/${vmid}/vm-${vmid}-disk-0\\.qcow2,`),
+    "dir-images": (vmid) => new RegExp(`^dir-images:9000/base-9000-disk-0\\.raw/${vmid}/vm-${vmid}-disk-0\\.qcow2,`),
+    "shared-nfs": (vmid) => new RegExp(`^shared-nfs:9000/base-9000-disk-0\\.raw/${vmid}/vm-${vmid}-disk-0\\.qcow2,`),
 };
 
 describe.each([
     ["lvmthin", "local-lvm", 32],
-    ["dir (qcow2)", "dir-images", 33],
+    ["dir (raw base, qcow2 clones)", "dir-images", 33],
     ["shared nfs", "shared-nfs", 34],
 ] as Array<[string, FleetStorage, number]>)("reliability: pulumi up killed with SIGKILL mid-fleet, then run again, linked clones on %s", (label, storage, seed) => {
     let v: VmSim;

@@ -131,7 +131,8 @@ export function register(sim: Sim): void {
     const storage = m[1] ?? defaultStorage;
     if (!storage) throw new Error(`unable to parse drive options for '${key}' - no storage given`);
     if (m[2] === "cloudinit") {
-      const vol = c.allocVolume(storage, node, vm.vmid, 4 * 1024 * 1024, { name: `vm-${vm.vmid}-cloudinit`, format: "raw" });
+      // QEMU create_disks: the cloud-init image is qcow2 on path storages, raw on block ones
+      const vol = c.allocVolume(storage, node, vm.vmid, 4 * 1024 * 1024, { name: `vm-${vm.vmid}-cloudinit`, format: c.storage(storage).path ? "qcow2" : "raw" });
       ctx?.log(`${key}: successfully created disk '${vol.volid},media=cdrom'`);
       return { value: `${vol.volid},media=cdrom`, created: [vol.volid] };
     }
@@ -721,7 +722,7 @@ export function register(sim: Sim): void {
                 const rest: Drive = { ...d };
                 let vol;
                 if (cloudinit) {
-                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { name: `vm-${newid}-cloudinit`, format: "raw" });
+                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { name: `vm-${newid}-cloudinit`, format: srcVol.format });
                   created.push(vol.volid);
                 } else if (full) {
                   ctx.log(`create full clone of drive ${k} (${d.file})`);

@@ -363,7 +363,9 @@ export class Cluster implements ClusterView {
     if (!s.content.includes("images")) throw new Error(`storage '${storage}' does not support vm images`);
     this.checkSpace(storage, node, opts.parent ? 0 : size);
     const vols = this.volumeMap(storage, node);
-    const fmt = s.type === "lvmthin" ? "raw" : (opts.format ?? "qcow2");
+    // Plugin.pm get_formats: lvmthin is raw only; dir and nfs default to raw (or the storage's
+    // `format`); a linked clone is always a qcow2 overlay on its base (Plugin.pm clone_image)
+    const fmt = s.type === "lvmthin" ? "raw" : opts.parent ? "qcow2" : (opts.format ?? s.extra.format ?? "raw");
     const ext = s.type === "lvmthin" ? "" : `.${fmt}`;
     const base = (name: string) => (s.type === "lvmthin" ? name : `${vmid}/${name}`);
     let name = opts.name;

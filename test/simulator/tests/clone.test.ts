@@ -19,12 +19,13 @@ describe("clone semantics", () => {
   test("volume names of linked clones per storage type: dir/nfs name the base (qcow2 backing file), lvmthin does not", async () => {
     await api.ok("POST", "/storage", { storage: "dirimg", type: "dir", path: "/mnt/dirimg", content: "images" });
     await createVm(api, 9100, { scsi0: "dirimg:4", ide2: "dirimg:cloudinit" }, true);
-    expect((await api.ok("GET", "/nodes/pve1/qemu/9100/config")).scsi0).toBe("dirimg:9100/base-9100-disk-0.qcow2,size=4G");
+    expect((await api.ok("GET", "/nodes/pve1/qemu/9100/config")).scsi0).toBe("dirimg:9100/base-9100-disk-0.raw,size=4G"); // a dir storage's default format is raw
     expect((await api.task("POST", "/nodes/pve1/qemu/9100/clone", { newid: 150 })).exitstatus).toBe("OK");
     const conf = await api.ok("GET", "/nodes/pve1/qemu/150/config");
-    expect(conf.scsi0).toBe("dirimg:9100/base-9100-disk-0.qcow2/150/vm-150-disk-0.qcow2,size=4G");
+    expect(conf.scsi0).toBe("dirimg:9100/base-9100-disk-0.raw/150/vm-150-disk-0.qcow2,size=4G"); // the clone: a qcow2 overlay
     const listed = await api.ok("GET", "/nodes/pve1/storage/dirimg/content");
     expect(listed.find((v: { volid: string }) => v.volid.includes("/150/"))).toMatchObject({ format: "qcow2", vmid: 150 });
+    expect((await api.ok("GET", "/nodes/pve1/qemu/150/config")).ide2).toBe("dirimg:150/vm-150-cloudinit.qcow2,media=cdrom");
     expect((await api.task("DELETE", "/nodes/pve1/qemu/150")).exitstatus).toBe("OK");
     expect((await api.task("DELETE", "/nodes/pve1/qemu/9100")).exitstatus).toBe("OK");
     await api.ok("DELETE", "/storage/dirimg");
