@@ -16,6 +16,10 @@ import { disposePulumiEnv, pulumiEnv, type ConfigEntry } from "../test/e2e/harne
 import { createRootProjectDir } from "../test/e2e/root-project";
 
 const keep = process.argv.includes("--keep");
+// `--pve-version 8.4` runs it on a stock PVE 8.4 cluster instead of 9.1
+const versionArg = process.argv.indexOf("--pve-version");
+const pveVersion = (versionArg >= 0 ? process.argv[versionArg + 1] : "9.1") as "8.4" | "9.1";
+if (pveVersion !== "8.4" && pveVersion !== "9.1") throw new Error(`--pve-version takes 8.4 or 9.1, not ${String(pveVersion)}`);
 const started = Date.now();
 const timings: Array<[string, number]> = [];
 
@@ -77,9 +81,10 @@ async function main(): Promise<void> {
   say("pulumi-pve demo: a cloud-init VM fleet on Proxmox VE, declared with Pulumi");
 
   const sshKey = generateEd25519KeyPair();
-  const sim = await step("Starting a simulated 3-node Proxmox VE 9.1 cluster", async () => {
+  const sim = await step(`Starting a simulated 3-node Proxmox VE ${pveVersion} cluster, as freshly installed`, async () => {
     const s = await startSimulator({
       seed: 2026,
+      pveVersion,
       // Real PVE timings (clone of a 10 GiB disk at a shared 1 GiB/s, boot to agent 8 s) at 1/20 speed.
       timeFactor: 0.05,
       cluster: { sshUsers: { root: { keys: [sshKey.public] } } },
