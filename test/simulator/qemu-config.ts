@@ -402,10 +402,12 @@ export function snippetVolumes(cicustom: string): string[] {
 
 /** `GET .../cloudinit/dump`: the generated user/network/meta data (nocloud flavour). A
  *  `cicustom` snippet replaces the generated part; `readSnippet` reads it from the node. */
-export function cloudinitDump(vmid: number, conf: Record<string, string>, _iface: string, type: string, readSnippet: (volid: string) => string): string {
-  const custom = conf.cicustom ? parseProps(conf.cicustom) : {};
+export function cloudinitDump(vmid: number, conf: Record<string, string>, _iface: string, type: string, readSnippet?: (volid: string) => string): string {
+  // without `readSnippet`: PVE's own data, as `GET .../cloudinit/dump` shows it (Cloudinit.pm
+  // dump_cloudinit_config ignores cicustom); with it, what the drive holds (generate_nocloud)
+  const custom = conf.cicustom && readSnippet ? parseProps(conf.cicustom) : {};
   if (type === "user") {
-    if (custom.user) return readSnippet(custom.user);
+    if (custom.user && readSnippet) return readSnippet(custom.user);
     const lines = ["#cloud-config", `hostname: ${conf.name ?? `VM${vmid}`}`, "manage_etc_hosts: true", "fqdn: " + (conf.name ?? `VM${vmid}`)];
     if (conf.ciuser) lines.push(`user: ${conf.ciuser}`);
     if (conf.cipassword) lines.push("password: **********");
@@ -418,7 +420,7 @@ export function cloudinitDump(vmid: number, conf: Record<string, string>, _iface
     return lines.join("\n") + "\n";
   }
   if (type === "network") {
-    if (custom.network) return readSnippet(custom.network);
+    if (custom.network && readSnippet) return readSnippet(custom.network);
     // QEMU Cloudinit.pm nocloud_network: only NICs with an ipconfigN are listed (`next if
     // !$conf->{"ipconfig$id"}`), each renamed eth<N> by MAC; a static IPv4 as address + netmask
     const lines = ["version: 1", "config:"];
@@ -447,7 +449,7 @@ export function cloudinitDump(vmid: number, conf: Record<string, string>, _iface
     }
     return lines.join("\n") + "\n";
   }
-  if (custom.meta) return readSnippet(custom.meta);
+  if (custom.meta && readSnippet) return readSnippet(custom.meta);
   // QEMU Cloudinit.pm nocloud_gen_metadata: the instance-id is the SHA-1 of user-data . network-data,
   // so new user-data or network config makes the next boot a new instance for cloud-init
   const data = ["user", "network"].map((t) => cloudinitDump(vmid, conf, _iface, t, readSnippet)).join("");

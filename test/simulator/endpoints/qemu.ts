@@ -1447,11 +1447,8 @@ export function register(sim: Sim): void {
     permissions: { check: VMS_AUDIT },
     handler: (req) => {
       const vm = c.loadVm(req.params.node, req.params.vmid);
-      return cloudinitDump(vm.vmid, vm.config.current, c.opts.agentInterface ?? "ens18", req.params.type, (volid) => {
-        const path = fileVolumePath(c, vm.node, volid);
-        if (!path || !fs.existsSync(path)) throw new PveError(500, `volume '${volid}' does not exist`);
-        return fs.readFileSync(path, "utf8");
-      });
+      // Cloudinit.pm dump_cloudinit_config: PVE's generated data, whatever cicustom says
+      return cloudinitDump(vm.vmid, vm.config.current, c.opts.agentInterface ?? "ens18", req.params.type);
     },
   });
 
