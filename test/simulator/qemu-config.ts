@@ -37,7 +37,7 @@ export const VM_OPTION_PARAMS: ParamDefs = {
   freeze: {type: "boolean", optional: true},
   hookscript: {type: "string", optional: true},
   "hostpci[n]": {type: "string", optional: true},
-  hotplug: {type: "string", optional: true},
+  hotplug: {type: "string", optional: true, format: "pve-hotplug-features"},
   hugepages: {type: "string", optional: true, enum: ["any", "2", "1024"]},
   "ide[n]": {type: "string", optional: true},
   "intel-tdx": {type: "string", optional: true, sincePve9: true},
@@ -333,20 +333,110 @@ const FAST_PLUG = new Set([
   "name", "description", "onboot", "protection", "tags", "startup", "hookscript", "lock", "shares",
   "migrate_downtime", "migrate_speed", "vmstatestorage",
 ]);
+/** `$fast_plug_option` plus every cloud-init option (`$confdesc_cloudinit`). */
+export const isFastPlug = (k: string) => FAST_PLUG.has(k) || isCloudinitOption(k);
 
-/** Whether a change to `key` on a running VM takes effect now (`vmconfig_hotplug_pending`);
- *  `hotplug` is the VM's hotplug option (default `network,disk,usb`). */
-export function isHotpluggable(key: string, hotplug: string | undefined): boolean {
-  if (FAST_PLUG.has(key) || isCloudinitOption(key)) return true;
-  const raw = hotplug ?? "network,disk,usb";
-  const feats = new Set(raw === "1" ? ["network", "disk", "usb"] : raw === "0" ? [] : raw.split(",").map((s) => s.trim()));
-  if (/^net\d+$/.test(key)) return feats.has("network");
-  if (/^usb\d+$/.test(key)) return feats.has("usb");
-  if (/^(efidisk|ide|sata|tpmstate)\d+$/.test(key)) return false;
-  if (/^(scsi|virtio)\d+$/.test(key)) return feats.has("disk");
+/** `parse_hotplug_features` (QEMU QemuServer.pm): `0` none, `1` the default `network,disk,usb`;
+ *  any other feature dies `invalid hotplug feature 'x'`. */
+export function parseHotplugFeatures(raw: string): Set<string> {
+  if (raw === "0") return new Set();
+  const feats = new Set<string>();
+  for (const f of (raw === "1" ? "network,disk,usb" : raw).split(/[\s,;]+/).filter((x) => x !== "")) {
+    if (!/^(network|disk|cpu|memory|usb|cloudinit)$/.test(f)) throw new Error(`invalid hotplug feature '${f}'`);
+    feats.add(f);
+  }
+  return feats;
+}
+
+/** `windows_version` (QEMU Helpers.pm). */
+function windowsVersion(ostype: string | undefined): number {
+  if (!ostype) return 0;
+  if (/^(wxp|w2k3|w2k)$/.test(ostype)) return 5;
+  if (/^(w2k8|wvista)$/.test(ostype)) return 6;
+  const m = /^win(\d+)$/.exec(ostype);
+  return m ? Number(m[1]) : 0;
+}
+
+/** `safe_num_ne`: both unset is equal, one unset differs. */
+const numNe = (a: string | undefined, b: string | undefined) => (a === undefined || b === undefined ? a !== b : Number(a) !== Number(b));
+
+/** Drive options `vmconfig_update_disk` cannot change on a running VM (same volume). */
+const DRIVE_COLD_OPTS = ["aio", "discard", "iothread", "queues", "product", "cache", "ssd", "vendor", "ro"];
+
+/** What `vmconfig_hotplug_pending` does with one pending change of a running VM: `true` applied
+ *  now, `false` stays pending (PVE's `die "skip\n"`), `{error}` fails (`hotplug problem - <msg>`).
+ *  `value` undefined is a pending delete; `cur` is the current config, `feats` its parsed `hotplug`
+ *  (computed once per update, as PVE does); `qemuVersion` the running QEMU. */
+export function hotplugChange(key: string, cur: Record<string, string>, value: string | undefined, feats: Set<string>, qemuVersion: string): boolean | { error: string } {
+  // `$is_usb_hotplug_supported`: usb feature, machine version >= 7.1 (pinned `pc-*-X.Y` or the
+  // running QEMU), ostype l26 or Windows > 7
+  const usbOk = () => {
+    const machine = (cur.machine ?? "").split(",")[0].replace(/^type=/, "");
+    const m = /^pc(?:-i440fx|-q35)?-(\d+)\.(\d+)/.exec(machine) ?? /^(\d+)\.(\d+)/.exec(qemuVersion);
+    const v = m ? Number(m[1]) * 1000 + Number(m[2]) : 0;
+    return feats.has("usb") && v >= 7001 && (cur.ostype === "l26" || windowsVersion(cur.ostype) > 7);
+  };
+  // `vm_deviceunplug`: a drive in the boot order cannot be unplugged, nor an ide/sata one
+  const unplug = (): true | { error: string } => {
+    const boot = parseProps(cur.boot ?? "", "legacy");
+    const bootdisks = boot.order !== undefined ? boot.order.split(/[\s,;]+/).filter(isDriveKey) : cur.bootdisk ? [cur.bootdisk] : [];
+    if (bootdisks.includes(key)) return { error: `can't unplug bootdisk '${key}'` };
+    if (!/^(scsi|virtio|net|usb)\d+$/.test(key)) return { error: `can't unplug device '${key}'` };
+    return true;
+  };
+  if (key === "hotplug") {
+    if (value !== undefined && /cpu|memory/.test(value)) return false;
+    return !/cpu|memory/.test(cur.hotplug ?? "");
+  }
+  if (key === "tablet") return feats.has("usb");
+  if (/^usb\d+$/.test(key)) return usbOk();
   if (key === "vcpus") return feats.has("cpu");
-  if (key === "balloon") return true;
   if (key === "memory") return feats.has("memory");
+  if (key === "cpuunits" || key === "cpulimit") return true; // cgroup change, no feature needed
+  if (key === "balloon") {
+    // enabling/disabling the balloon device is not hot-pluggable
+    if (value === undefined) return !(cur.balloon !== undefined && Number(cur.balloon) === 0);
+    return (cur.balloon === undefined || Number(cur.balloon) !== 0) === (Number(value) !== 0);
+  }
+  if (isFastPlug(key)) return true;
+  if (/^net\d+$/.test(key)) {
+    if (value === undefined || !cur[key]) return feats.has("network") && (value === undefined ? unplug() : true);
+    // vmconfig_update_net: bridge/tag/trunks/firewall/rate/link_down change live, the rest needs
+    // an unplug (network feature)
+    const o = parseNet(cur[key]);
+    const n = parseNet(value);
+    if (o.model !== n.model || o.macaddr !== n.macaddr || numNe(o.rest.queues, n.rest.queues) || numNe(o.rest.mtu, n.rest.mtu) || !(o.rest.bridge && n.rest.bridge)) {
+      return feats.has("network");
+    }
+    return true;
+  }
+  if (isDriveKey(key)) {
+    if (value === undefined) {
+      if (!feats.has("disk") || /^(efidisk|ide|sata|tpmstate)\d+$/.test(key)) return false;
+      return unplug();
+    }
+    if (key === "efidisk0" || key === "tpmstate0") return false;
+    // vmconfig_update_disk
+    const n = parseDrive(value);
+    if (cur[key] !== undefined) {
+      const o = parseDrive(cur[key]);
+      const media = (d: Drive) => d.media ?? (d.file === "none" || d.file === "cdrom" ? "cdrom" : "disk");
+      if (media(n) !== media(o)) return { error: "unable to change media type" };
+      if (media(o) === "cdrom") return true; // change_medium, on any bus, whatever `hotplug` says
+      if (n.file !== o.file) return feats.has("disk") && unplug();
+      if (DRIVE_COLD_OPTS.some((k) => n[k] !== o[k])) return false;
+      return true; // same volume: throttling (mbps*, iops*) is applied live
+    }
+    return feats.has("disk") && !/^(ide|sata)\d+$/.test(key);
+  }
+  if (key === "agent") {
+    // vmconfig_update_agent: live only if nothing but fstrim_cloned_disks changes
+    if (value === undefined || !cur.agent) return false;
+    const strip = (a: string) => { const p = parseProps(a, "enabled"); delete p.fstrim_cloned_disks; return p; };
+    const o = strip(cur.agent);
+    const n = strip(value);
+    return [...new Set([...Object.keys(o), ...Object.keys(n)])].every((k) => o[k] === n[k]);
+  }
   return false;
 }
 
@@ -400,23 +490,31 @@ export function snippetVolumes(cicustom: string): string[] {
   return ["meta", "network", "user", "vendor"].map((k) => p[k]).filter((v): v is string => !!v);
 }
 
+/** The nodes' /etc/resolv.conf (search domain, dns1-3), as the installer wrote it. */
+export const HOST_RESOLV_CONF = { search: "lan", dns: ["10.0.0.1"] };
+
 /** `GET .../cloudinit/dump`: the generated user/network/meta data (nocloud flavour). A
  *  `cicustom` snippet replaces the generated part; `readSnippet` reads it from the node. */
-export function cloudinitDump(vmid: number, conf: Record<string, string>, _iface: string, type: string, readSnippet?: (volid: string) => string): string {
+export function cloudinitDump(vmid: number, conf: Record<string, string>, _iface: string, type: string, readSnippet?: (volid: string) => string, maskPassword = true): string {
   // without `readSnippet`: PVE's own data, as `GET .../cloudinit/dump` shows it (Cloudinit.pm
   // dump_cloudinit_config ignores cicustom); with it, what the drive holds (generate_nocloud)
   const custom = conf.cicustom && readSnippet ? parseProps(conf.cicustom) : {};
   if (type === "user") {
     if (custom.user && readSnippet) return readSnippet(custom.user);
-    const lines = ["#cloud-config", `hostname: ${conf.name ?? `VM${vmid}`}`, "manage_etc_hosts: true", "fqdn: " + (conf.name ?? `VM${vmid}`)];
-    if (conf.ciuser) lines.push(`user: ${conf.ciuser}`);
-    if (conf.cipassword) lines.push("password: **********");
+    // QEMU Cloudinit.pm get_hostname_fqdn, cloudinit_userdata
+    const name = conf.name ?? `VM${vmid}`;
+    const fqdn = name.includes(".") ? name : conf.searchdomain ? `${name}.${conf.searchdomain}` : name;
+    const lines = ["#cloud-config", `hostname: ${name.replace(/\..*$/, "")}`, "manage_etc_hosts: true", `fqdn: ${fqdn}`];
+    if (conf.ciuser !== undefined) lines.push(`user: ${conf.ciuser}`);
+    if (conf.ciuser === "root") lines.push("disable_root: False");
+    if (conf.cipassword !== undefined) lines.push(`password: ${maskPassword ? "**********" : conf.cipassword}`);
     if (conf.sshkeys) {
       lines.push("ssh_authorized_keys:");
       for (const k of decodeURIComponent(conf.sshkeys).split("\n").filter((x) => x.trim() !== "")) lines.push(`  - ${k}`);
     }
     lines.push("chpasswd:", "  expire: False");
-    lines.push(`package_upgrade: ${parseBool(conf.ciupgrade) === false ? "false" : "true"}`);
+    if (conf.ciuser !== "root") lines.push("users:", "  - default");
+    if (parseBool(conf.ciupgrade) !== false) lines.push("package_upgrade: true");
     return lines.join("\n") + "\n";
   }
   if (type === "network") {
@@ -440,19 +538,25 @@ export function cloudinitDump(vmid: number, conf: Record<string, string>, _iface
       }
       if (ip.ip6 === "dhcp") lines.push("      - type: dhcp6");
       else if (ip.ip6 === "auto") lines.push("      - type: ipv6_slaac");
-      else if (ip.ip6) lines.push("      - type: static6", `        address: '${ip.ip6}'`);
+      else if (ip.ip6) {
+        lines.push("      - type: static6", `        address: '${ip.ip6}'`);
+        if (ip.gw6) lines.push(`        gateway: '${ip.gw6}'`);
+      }
     }
-    if (conf.nameserver || conf.searchdomain) {
-      lines.push("    - type: nameserver");
-      if (conf.nameserver) lines.push("      address:", ...conf.nameserver.split(/[ ,;]+/).map((a) => `      - '${a}'`));
-      if (conf.searchdomain) lines.push("      search:", ...conf.searchdomain.split(/[ ,;]+/).map((a) => `      - '${a}'`));
-    }
+    // Cloudinit.pm get_dns_conf: unset nameserver/searchdomain come from the host's resolv.conf,
+    // so the nameserver block is always written
+    const search = (conf.searchdomain ?? HOST_RESOLV_CONF.search).split(/[ ,;]+/).filter((x) => x);
+    const dns = conf.nameserver !== undefined ? conf.nameserver.split(/[ ,;]+/).filter((x) => x) : HOST_RESOLV_CONF.dns;
+    lines.push("    - type: nameserver");
+    if (dns.length) lines.push("      address:", ...dns.map((a) => `      - '${a}'`));
+    if (search.length) lines.push("      search:", ...search.map((a) => `      - '${a}'`));
     return lines.join("\n") + "\n";
   }
   if (custom.meta && readSnippet) return readSnippet(custom.meta);
   // QEMU Cloudinit.pm nocloud_gen_metadata: the instance-id is the SHA-1 of user-data . network-data,
   // so new user-data or network config makes the next boot a new instance for cloud-init
-  const data = ["user", "network"].map((t) => cloudinitDump(vmid, conf, _iface, t, readSnippet)).join("");
+  // (dump_cloudinit_config: "Don't mask password here to get correct uuid")
+  const data = ["user", "network"].map((t) => cloudinitDump(vmid, conf, _iface, t, readSnippet, false)).join("");
   const uuid = createHash("sha1").update(data).digest("hex");
   return `instance-id: ${uuid}\n`;
 }

@@ -4,6 +4,7 @@
 // Returns typed values: integers and numbers as numbers, booleans as 0/1 numbers.
 
 import { ParamDef, ParamDefs, paramError } from "./types";
+import { parseHotplugFeatures } from "./qemu-config";
 
 /** Where a parameter came from: form/query values are strings; JSON keeps its types. */
 export type RawValue = string | number | boolean | null | unknown[] | Record<string, unknown>;
@@ -46,6 +47,15 @@ const FORMATS: Record<string, (v: string) => string | undefined> = {
   email: (v) => (EMAIL_RE.test(v) ? undefined : "value does not look like a valid email address"),
   "email-opt": (v) => (v === "" || EMAIL_RE.test(v) ? undefined : "value does not look like a valid email address"),
   "pve-tag": (v) => (TAG_RE.test(v) ? undefined : `invalid characters in tag '${v}'`),
+  // QEMU QemuServer.pm `pve_verify_hotplug_features` → `parse_hotplug_features`
+  "pve-hotplug-features": (v) => {
+    try {
+      parseHotplugFeatures(v);
+      return undefined;
+    } catch (e: any) {
+      return e.message;
+    }
+  },
 };
 
 /** Formats that are lists of another format. */

@@ -36,7 +36,7 @@ function storageConfigEntry(s: StorageDef): Record<string, unknown> {
   if (s.path && s.type === "dir") e.path = s.path;
   if (s.type === "nfs") Object.assign(e, { path: s.path, server: s.server, export: s.export });
   if (s.type === "lvmthin") Object.assign(e, { vgname: s.vgname, thinpool: s.thinpool });
-  if (s.shared && s.type === "dir") e.shared = 1;
+  if (s.shared) e.shared = 1; // STORAGE Plugin.pm parse_config sets it for nfs (@SHARED_STORAGE)
   if (s.nodes) e.nodes = s.nodes.join(",");
   if (s.disable) e.disable = 1;
   Object.assign(e, s.extra);
@@ -74,9 +74,37 @@ export function register(sim: Sim): void {
     handler: (req) => {
       const type = req.params.type;
       const out: unknown[] = [];
+      // MGR API2/Cluster.pm `resources`: pools first (those with Pool.Audit), then VMs (VM.Audit;
+      // their `pool` field only with Pool.Audit on it), nodes, storage (Datastore.Audit only)
+      if (!type) {
+        for (const pool of sim.pools.all().map((p) => p.poolid).sort()) {
+          if (sim.access.has(req.auth, `/pool/${pool}`, "Pool.Audit")) out.push({ id: `/pool/${pool}`, pool, type: "pool" });
+        }
+      }
+      // a pool entry sums uptime (max), mem, maxmem, cpu (weighted), maxcpu of its members that
+      // have an uptime, whether or not the user may audit those VMs
+      const poolEntry = (pool: string) => out.find((x: any) => x.type === "pool" && x.pool === pool) as Record<string, any> | undefined;
+      if (!type) {
+        for (const vm of c.vms.values()) {
+          const e = c.vmResource(vm.vmid)!;
+          const pe = typeof e.pool === "string" ? poolEntry(e.pool) : undefined;
+          if (!pe || !e.uptime) continue;
+          const [up, mem, maxmem, cpu, maxcpu] = [e.uptime, e.mem, e.maxmem, e.cpu, e.maxcpu] as number[];
+          if (!pe.uptime || up > pe.uptime) pe.uptime = up;
+          pe.mem = (pe.mem ?? 0) + mem;
+          pe.maxmem = (pe.maxmem ?? 0) + maxmem;
+          pe.cpu ??= 0;
+          pe.maxcpu ??= 0;
+          pe.cpu = (pe.cpu * pe.maxcpu + cpu * maxcpu) / (pe.maxcpu + maxcpu);
+          pe.maxcpu += maxcpu;
+        }
+      }
       if (!type || type === "vm") {
         for (const vm of [...c.vms.values()].sort((a, b) => a.vmid - b.vmid)) {
-          if (sim.access.has(req.auth, `/vms/${vm.vmid}`, "VM.Audit")) out.push(c.vmResource(vm.vmid));
+          if (!sim.access.has(req.auth, `/vms/${vm.vmid}`, "VM.Audit")) continue;
+          const e = c.vmResource(vm.vmid)!;
+          if (typeof e.pool === "string" && !sim.access.has(req.auth, `/pool/${e.pool}`, "Pool.Audit")) delete e.pool;
+          out.push(e);
         }
       }
       if (!type || type === "node") {
@@ -84,13 +112,11 @@ export function register(sim: Sim): void {
       }
       if (!type || type === "storage") {
         for (const s of c.storages.values()) {
-          const ok = sim.access.has(req.auth, `/storage/${s.storage}`, "Datastore.Audit") || sim.access.has(req.auth, `/storage/${s.storage}`, "Datastore.AllocateSpace");
-          if (!ok) continue;
-          for (const e of c.storageResources(s.storage)) {
-            const pools = sim.pools.poolOfStorage(s.storage);
-            if (pools.length) e.pool = pools[0];
-            out.push(e);
-          }
+          if (!sim.access.has(req.auth, `/storage/${s.storage}`, "Datastore.Audit")) continue;
+          // only where storage_check_enabled (a disabled storage is left out); API2Tools.pm
+          // extract_storage_stats: no `pool` field
+          if (s.disable) continue;
+          for (const e of c.storageResources(s.storage)) out.push(e);
         }
       }
       return out;
@@ -243,8 +269,10 @@ export function register(sim: Sim): void {
       if (type === "nfs" && !p.export) throw missing("export");
       if (type === "lvmthin" && !p.vgname) throw missing("vgname");
       if (type === "lvmthin" && !p.thinpool) throw missing("thinpool");
-      const defaults: Record<StorageType, string[]> = { dir: ["images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import"], lvmthin: ["images", "rootdir"], nfs: ["images"] };
-      const content = p.content !== undefined ? parseContent(p.content, type) : defaults[type].filter((x) => x !== "rootdir" || type !== "dir");
+      // a storage without `content` gets the plugin's default (plugindata content->[1]; STORAGE
+      // Plugin.pm parse_config): dir `images,rootdir` (DirPlugin.pm), lvmthin `images,rootdir`, nfs `images`
+      const defaults: Record<StorageType, string[]> = { dir: ["images", "rootdir"], lvmthin: ["images", "rootdir"], nfs: ["images"] };
+      const content = p.content !== undefined ? parseContent(p.content, type) : [...defaults[type]];
       const extra: Record<string, string> = {};
       for (const k of ["options", "prune-backups", "format", "preallocation", "mkdir", "create-base-path", "create-subdirs"]) if (p[k] !== undefined) extra[k] = String(p[k]);
       const def: StorageDef = {

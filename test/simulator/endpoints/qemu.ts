@@ -11,7 +11,7 @@ import { Cluster, Vm, clusterOf, parseVolid } from "../state/cluster";
 import { TaskContext } from "../tasks";
 import {
   Drive, VM_OPTION_PARAMS, VmConfig, agentEnabled, cloneConfig, emptyConfig, formatSize, isCdrom,
-  isCloudinitOption, isCloudinitVolume, isDriveKey, isHotpluggable, normaliseTags, optionDef, parseBool,
+  isCloudinitOption, isCloudinitVolume, isDriveKey, hotplugChange, isFastPlug, parseHotplugFeatures, normaliseTags, optionDef, parseBool,
   parseConfig, parseDrive, parseNet, parseProps, parseSize, printDrive, printNet, typedValue,
   configDigest, cloudinitDump, snippetVolumes,
 } from "../qemu-config";
@@ -42,14 +42,29 @@ function checkLock(vm: Vm): void {
   if (lock) throw new PveError(500, `VM is locked (${lock})`);
 }
 
-/** `check_bridge_access`: SDN.Use on `/sdn/zones/localnetwork/<bridge>[/<tag>]`. */
+/** QEMU QemuServer.pm `check_bridge_access` → GUEST GuestHelpers.pm `check_vnet_access`: SDN.Use
+ *  on `/sdn/zones/localnetwork/<bridge>/<tag>` for the tag and for every trunk VLAN, on the bridge
+ *  itself only when neither is set; root@pam (not its tokens) skips it. */
 function checkBridges(sim: Sim, auth: AuthContext, values: Record<string, string>): void {
+  if (auth.principal === "root@pam") return;
   for (const [k, v] of Object.entries(values)) {
     if (!/^net\d+$/.test(k)) continue;
     const n = parseNet(v);
     if (!n.rest.bridge) continue;
-    const p = `/sdn/zones/localnetwork/${n.rest.bridge}${n.rest.tag ? `/${n.rest.tag}` : ""}`;
-    sim.access.check(auth, p, ["SDN.Use"]);
+    const base = `/sdn/zones/localnetwork/${n.rest.bridge}`;
+    const { tag, trunks } = n.rest;
+    if (tag) sim.access.check(auth, `${base}/${tag}`, ["SDN.Use"]);
+    if (trunks) {
+      // get_tags_from_trunk: `10;20-22` → 10, 20, 21, 22 (sorted as strings, like Perl's `sort keys`)
+      const tags = new Set<string>();
+      for (const part of trunks.split(";")) {
+        const [a, b] = part.split("-");
+        if (b !== undefined && Number(b) > Number(a)) for (let i = Number(a); i <= Number(b); i++) tags.add(String(i));
+        else tags.add(a);
+      }
+      for (const t of [...tags].sort()) sim.access.check(auth, `${base}/${t}`, ["SDN.Use"]);
+    }
+    if (!tag && !trunks) sim.access.check(auth, base, ["SDN.Use"]);
   }
 }
 
@@ -60,23 +75,104 @@ function newDiskStorage(value: string): string | undefined {
   return m ? m[1] : undefined;
 }
 
-/** `check_storage_access`: Datastore.AllocateSpace on storages where disks get allocated. */
-function checkStorageAccess(sim: Sim, auth: AuthContext, values: Record<string, string>, defaultStorage?: string): void {
-  for (const [k, v] of Object.entries(values)) {
+/** STORAGE Plugin.pm/LvmThinPlugin.pm `parse_volname`, as far as permissions need it: the
+ *  content type, the owning VMID, whether an import needs extraction (an OVA member). */
+function volnameInfo(volname: string): { vtype: string; owner?: number; extract?: boolean } {
+  const f = /^(iso|vztmpl|snippets|import|backup)\/(.+)$/.exec(volname);
+  if (f) {
+    const owner = f[1] === "backup" ? /^vzdump-(?:qemu|lxc|openvz)-(\d+)-/.exec(f[2])?.[1] : undefined;
+    return { vtype: f[1], ...(owner ? { owner: Number(owner) } : {}), ...(f[1] === "import" && /\.ova\/.+/.test(f[2]) ? { extract: true } : {}) };
+  }
+  // dir: `100/vm-100-disk-0.qcow2`, linked `100/base-100-disk-0.qcow2/101/vm-101-disk-0.qcow2`; lvm: `vm-100-disk-0`
+  const m = /(?:^|\/)(?:vm|base)-(\d+)-[^/]+$/.exec(volname);
+  return m ? { vtype: "images", owner: Number(m[1]) } : { vtype: "images" };
+}
+
+/** STORAGE Storage.pm `check_volume_access`. */
+function checkVolumeAccess(sim: Sim, c: Cluster, auth: AuthContext, vmid: number, volid: string, type?: string): void {
+  const pv = parseVolid(volid);
+  if (!pv) {
+    if (auth.principal !== "root@pam") throw new PveError(500, "Only root can pass arbitrary filesystem paths.");
+    return;
+  }
+  c.storage(pv.storage);
+  const { vtype, owner } = volnameInfo(pv.volname);
+  if (type !== undefined && vtype !== type) throw new PveError(500, `unable to use volume ${volid} - content type needs to be '${type}'`);
+  const path = `/storage/${pv.storage}`;
+  if (sim.access.has(auth, path, "Datastore.Allocate")) return;
+  if (["iso", "vztmpl", "import"].includes(vtype)) sim.access.check(auth, path, ["Datastore.AllocateSpace", "Datastore.Audit"], true);
+  else if (owner !== undefined && owner === vmid) return;
+  else if (vtype === "backup" && owner) {
+    sim.access.check(auth, path, ["Datastore.AllocateSpace"]);
+    sim.access.check(auth, `/vms/${owner}`, ["VM.Backup"]);
+  } else if (vtype === "images" && owner) {
+    sim.access.check(auth, path, ["Datastore.Audit"]);
+    sim.access.check(auth, `/vms/${owner}`, ["VM.Config.Disk"]);
+  } else throw new PveError(500, `missing privileges to access ${volid}`);
+}
+
+const NEW_DISK_RE = /^(([^/:\s]+):)?(\d+(\.\d+)?)$/;
+
+/** QEMU API2/Qemu.pm `$check_storage_access` (create and config update, before the fork). */
+function checkStorageAccess(sim: Sim, c: Cluster, auth: AuthContext, vmid: number, values: Record<string, string>, defaultStorage?: string, extractionStorage?: string): void {
+  for (const [k, v] of Object.entries(values).sort(([a], [b]) => a.localeCompare(b))) {
     if (!isDriveKey(k)) continue;
-    const s = newDiskStorage(v);
-    if (s) sim.access.check(auth, `/storage/${s}`, ["Datastore.AllocateSpace"]);
-    const imp = parseDrive(v)["import-from"];
-    if (imp) {
-      const p = parseVolid(imp);
-      if (p) sim.access.check(auth, `/storage/${p.storage}`, ["Datastore.Audit"]);
+    const d = parseDrive(v);
+    const volid = d.file;
+    const pv = parseVolid(volid);
+    const cdrom = d.media === "cdrom";
+    if (!volid || volid === "none" || volid === "cloudinit" || pv?.volname === "cloudinit") {
+      // nothing to check
+    } else if (cdrom && volid === "cdrom") {
+      sim.access.check(auth, "/", ["Sys.Console"]); // a physical drive of the host
+    } else if (!cdrom && NEW_DISK_RE.test(volid)) {
+      const sid = NEW_DISK_RE.exec(volid)![2] ?? defaultStorage;
+      if (!sid) throw new PveError(500, "no storage ID specified (and no default storage)");
+      sim.access.check(auth, `/storage/${sid}`, ["Datastore.AllocateSpace"]);
+      if (!c.storage(sid).content.includes("images")) throw paramError({ storage: `storage '${sid}' does not support vm images` });
+    } else {
+      checkVolumeAccess(sim, c, auth, vmid, volid);
+      if (pv) {
+        const { vtype } = volnameInfo(pv.volname);
+        if (vtype !== "images" && vtype !== "iso") throw paramError({ [k]: "content type needs to be 'images' or 'iso'" });
+      }
+    }
+    const src = d["import-from"];
+    if (src) {
+      const ps = parseVolid(src);
+      let srcOwner: number | undefined;
+      if (ps) {
+        const s = c.storage(ps.storage);
+        const info = volnameInfo(ps.volname);
+        srcOwner = info.owner;
+        if (info.vtype !== "images" && info.vtype !== "import") {
+          throw paramError({ [k]: `${src} has wrong type '${info.vtype}' - needs to be 'images' or 'import'` });
+        }
+        if (info.extract) {
+          const xs = extractionStorage !== undefined ? c.storage(extractionStorage) : s;
+          const xid = extractionStorage ?? ps.storage;
+          if (!xs.content.includes("images") || !xs.path) {
+            throw paramError({ [extractionStorage !== undefined ? "import-working-storage" : k]: `import working storage '${xid}' does not support 'images' content type or is not file based.` });
+          }
+          sim.access.check(auth, `/storage/${xid}`, ["Datastore.AllocateSpace"]);
+        }
+      }
+      // a VM disk may be in use by its VM and is copied via clone_disk
+      if (srcOwner) sim.access.check(auth, `/vms/${srcOwner}`, ["VM.Clone"]);
+      else checkVolumeAccess(sim, c, auth, vmid, src);
     }
   }
-  if (defaultStorage) sim.access.check(auth, `/storage/${defaultStorage}`, ["Datastore.AllocateSpace"]);
+  for (const [k, v] of Object.entries(values).sort(([a], [b]) => a.localeCompare(b))) {
+    if (!/^unused\d+$/.test(k)) continue;
+    const volid = parseProps(v, "file").file;
+    if (!volid || !parseVolid(volid)) throw paramError({ [k]: `not a valid volid: ${volid}` });
+    checkVolumeAccess(sim, c, auth, vmid, volid, "images");
+  }
+  if (values.vmstatestorage !== undefined) sim.access.check(auth, `/storage/${values.vmstatestorage}`, ["Datastore.AllocateSpace"]);
 }
 
 /** Validates drive syntax as `check_drive_param`/`parse_drive` would. */
-function checkDriveParams(values: Record<string, string>): void {
+function checkDriveParams(values: Record<string, string>, c?: Cluster): void {
   for (const [k, v] of Object.entries(values)) {
     if (!isDriveKey(k)) continue;
     const d = parseDrive(v);
@@ -84,6 +180,12 @@ function checkDriveParams(values: Record<string, string>): void {
     if (d.size !== undefined && parseSize(d.size) === undefined) throw paramError({ [k]: `invalid format - unable to parse size '${d.size}'` });
     if (d["import-from"] && !/^[a-zA-Z][\w\-.]*:0$/.test(d.file)) {
       throw paramError({ [k]: "'import-from' requires special syntax - use <storage ID>:0,import-from=<source>" });
+    }
+    // QEMU `$check_drive_param`: an existing ISO volume must be attached as a CD-ROM
+    const pv = parseVolid(d.file);
+    if (c && pv && c.storages.has(pv.storage) && !NEW_DISK_RE.test(d.file) && pv.volname !== "cloudinit"
+      && volnameInfo(pv.volname).vtype === "iso" && d.media !== "cdrom") {
+      throw paramError({ [k]: "explicit 'media=cdrom' is required for iso images" });
     }
   }
 }
@@ -113,11 +215,34 @@ export function register(sim: Sim): void {
 
   /** Allocates/attaches the drive `key=value` of a VM being created/updated on `node`;
    *  returns the final drive string and the volids created. */
-  async function createDrive(ctx: TaskContext | undefined, vm: Vm, key: string, value: string, defaultStorage: string | undefined): Promise<{ value: string; created: string[] }> {
+  /** QEMU create_disks: one cloud-init drive per VM (has_cloudinit over the config as it will be,
+   *  pending included, skipping this key; drive_is_cloudinit also matches `<sid>:cloudinit`). */
+  function checkOneCloudinit(key: string, siblings: Record<string, string>): void {
+    const other = Object.keys(siblings).sort().find((k) => k !== key && isDriveKey(k) && /[:/](vm-\d+-)?cloudinit(\.\w+)?$/.test(parseDrive(siblings[k]).file));
+    if (other) throw new Error(`${key} - cloud-init drive is already attached at '${other}'`);
+  }
+
+  /** QEMU create_disks, the branch for an existing volume: `format=` must be the volume's own
+   *  (file volumes: raw), and a cloud-init volume must be the only one. */
+  function checkExistingDrive(vm: Vm, key: string, d: Drive, siblings: Record<string, string>): void {
+    const pv = parseVolid(d.file);
+    if (!pv || !c.storages.has(pv.storage)) return;
+    const fmt = c.findVolume(d.file, vm.node)?.format ?? (fileVolumePath(c, vm.node, d.file) ? "raw" : undefined);
+    if (d.format && fmt && d.format !== fmt) {
+      throw new Error(`drive '${key}' - volume '${d.file}' - 'format=${d.format}' option different from storage format '${fmt}'`);
+    }
+    if (isCloudinitVolume(d.file)) checkOneCloudinit(key, siblings);
+  }
+
+  async function createDrive(
+    ctx: TaskContext | undefined, vm: Vm, key: string, value: string, defaultStorage: string | undefined,
+    siblings: Record<string, string> = { ...vm.config.current, ...vm.config.pending },
+  ): Promise<{ value: string; created: string[] }> {
     const d = parseDrive(value);
     const node = vm.node;
     const m = /^(?:([a-zA-Z][\w\-.]*):)?(\d+(?:\.\d+)?|cloudinit)$/.exec(d.file);
     if (!m) {
+      checkExistingDrive(vm, key, d, siblings);
       if (isCdrom(d) || d.file === "none") {
         if (d.file !== "none" && d.file !== "cdrom") {
           const path = fileVolumePath(c, node, d.file);
@@ -131,6 +256,7 @@ export function register(sim: Sim): void {
     const storage = m[1] ?? defaultStorage;
     if (!storage) throw new Error(`unable to parse drive options for '${key}' - no storage given`);
     if (m[2] === "cloudinit") {
+      checkOneCloudinit(key, siblings);
       // QEMU create_disks: the cloud-init image is qcow2 on path storages, raw on block ones
       const vol = c.allocVolume(storage, node, vm.vmid, 4 * 1024 * 1024, { name: `vm-${vm.vmid}-cloudinit`, format: c.storage(storage).path ? "qcow2" : "raw" });
       ctx?.log(`${key}: successfully created disk '${vol.volid},media=cdrom'`);
@@ -140,6 +266,8 @@ export function register(sim: Sim): void {
     const importFrom = rest["import-from"];
     delete rest["import-from"];
     delete rest.size;
+    const format = rest.format;
+    delete rest.format; // create_disks: "no longer needed" once the volume is allocated
     let size = Math.round(Number(m[2]) * GiB);
     if (importFrom) {
       let srcSize: number | undefined;
@@ -154,14 +282,14 @@ export function register(sim: Sim): void {
       }
       size = srcSize;
       const image = path ? importFrom.replace(/^.*[/:]/, "") : c.findVolume(importFrom, node)?.image;
-      const vol = c.allocVolume(storage, node, vm.vmid, size, { format: rest.format, image });
+      const vol = c.allocVolume(storage, node, vm.vmid, size, { format, image });
       ctx?.log(`importing disk '${importFrom}' to VM ${vm.vmid} ...`);
       ctx?.log(`transferred ${formatSize(size)} of ${formatSize(size)} (100.00%)`);
       if (ctx) await ctx.transfer(c.storageKey(storage, node), size);
       ctx?.log(`${key}: successfully created disk '${vol.volid},size=${formatSize(size)}'`);
       return { value: printDrive({ ...rest, file: vol.volid, size: formatSize(size) } as Drive), created: [vol.volid] };
     }
-    const vol = c.allocVolume(storage, node, vm.vmid, size, { format: rest.format });
+    const vol = c.allocVolume(storage, node, vm.vmid, size, { format });
     if (ctx) await ctx.sleep(opts.allocateDiskMs);
     ctx?.log(`${key}: successfully created disk '${vol.volid},size=${formatSize(size)}'`);
     return { value: printDrive({ ...rest, file: vol.volid, size: formatSize(size) } as Drive), created: [vol.volid] };
@@ -212,26 +340,69 @@ export function register(sim: Sim): void {
       const old = cur[key];
       if (newDiskStorage(value) || parseDrive(value)["import-from"]) {
         value = (await createDrive(ctx, vm, key, value, undefined)).value;
-      }
+      } else checkExistingDrive(vm, key, parseDrive(value), { ...cur, ...conf.pending });
       if (old !== undefined) {
         const od = parseDrive(old);
         const nd = parseDrive(value);
-        if (od.file !== nd.file && !isCdrom(od)) cur[freeUnusedSlot(cur)] = od.file;
+        // vmconfig_register_unused_drive: a replaced cloud-init drive is freed
+        if (od.file !== nd.file && isCloudinitVolume(od.file)) c.freeVolume(od.file, vm.node);
+        else if (od.file !== nd.file && !isCdrom(od)) cur[freeUnusedSlot(cur)] = od.file;
       }
     }
     cur[key] = value;
   }
 
-  async function applyPending(ctx: TaskContext | undefined, vm: Vm, onlyHotplug: boolean): Promise<string[]> {
-    const keys = [...new Set([...Object.keys(vm.config.pendingDelete), ...Object.keys(vm.config.pending)])];
-    const applied: string[] = [];
-    const hotplug = vm.config.pending.hotplug ?? vm.config.current.hotplug;
-    for (const k of keys) {
-      if (onlyHotplug && !isHotpluggable(k, vm.config.current.hotplug ?? (k === "hotplug" ? hotplug : undefined))) continue;
-      await applyOne(ctx, vm, k);
-      applied.push(k);
+  /** Stopped VM (`onlyHotplug` false): `vmconfig_apply_pending`, everything. Running VM:
+   *  `vmconfig_hotplug_pending` — fast-plug values always, then of the keys this update touched
+   *  (`selection`; all when undefined) the deletes, then the values, each as `hotplugChange`
+   *  decides. Returns the hot-plug errors (`hotplug problem - <msg>`) by key. */
+  async function applyPending(ctx: TaskContext | undefined, vm: Vm, onlyHotplug: boolean, selection?: Set<string>): Promise<Record<string, string>> {
+    const conf = vm.config;
+    const errors: Record<string, string> = {};
+    if (!onlyHotplug) {
+      for (const k of [...new Set([...Object.keys(conf.pendingDelete), ...Object.keys(conf.pending)])]) await applyOne(ctx, vm, k);
+      return errors;
     }
-    return applied;
+    // QEMU vmconfig_hotplug_pending `$cloudinit_record_changed`: what the cloud-init image was
+    // made with, for the keys `cloudinit_pending_properties` lists (cloud-init ones, name, netN);
+    // "" marks a key the image did not have (PVE's `added`)
+    const record = (k: string, old: string | undefined) => {
+      if (!(isCloudinitOption(k) || k === "name" || /^net\d+$/.test(k))) return;
+      const nw = conf.current[k];
+      const ci = (conf.cloudinit ??= {});
+      const recorded = ci[k];
+      if (nw !== undefined) {
+        if (recorded !== undefined && recorded !== "" && nw === recorded) delete ci[k];
+        else if (recorded === undefined) ci[k] = old ?? "";
+      } else if (old !== undefined) {
+        if (recorded === "") delete ci[k];
+        else if (recorded === undefined) ci[k] = old;
+      }
+      if (Object.keys(ci).length === 0) delete conf.cloudinit;
+    };
+    const apply = async (k: string) => {
+      const old = conf.current[k];
+      await applyOne(ctx, vm, k);
+      record(k, old);
+    };
+    for (const k of Object.keys(conf.pending)) if (isFastPlug(k)) await apply(k);
+    const feats = parseHotplugFeatures(conf.current.hotplug ?? "1");
+    const qemu = c.opts.qemuVersion ?? "10.0.2";
+    const keys = [...Object.keys(conf.pendingDelete).sort(), ...Object.keys(conf.pending).filter((k) => !(k in conf.pendingDelete))];
+    for (const k of keys) {
+      if (selection && !selection.has(k)) continue;
+      const r = hotplugChange(k, conf.current, k in conf.pendingDelete ? undefined : conf.pending[k], feats, qemu);
+      if (r === true) await apply(k);
+      else if (r !== false) errors[k] = `hotplug problem - ${r.error}`;
+    }
+    // `$hotplug_features->{cloudinit}`: the cloud-init drive is regenerated now (QEMU
+    // vmconfig_update_cloudinit_drive); otherwise at the next start or `PUT .../cloudinit`
+    const hasCi = Object.entries(conf.current).some(([k, v]) => isDriveKey(k) && isCloudinitVolume(parseDrive(v).file));
+    if (feats.has("cloudinit") && conf.cloudinit && hasCi) {
+      checkSnippets(vm);
+      delete conf.cloudinit;
+    }
+    return errors;
   }
 
   // ---- list / create --------------------------------------------------------------------
@@ -310,7 +481,8 @@ export function register(sim: Sim): void {
       checkNode(c, node);
       if (p.archive) throw new PveError(501, "restore from backup archives is not simulated");
       const pool: string | undefined = p.pool;
-      if (pool !== undefined && !sim.pools.exists(pool)) throw new PveError(500, `pool '${pool}' does not exist`);
+      // ACCESS RPCEnvironment.pm check_pool_exist: raise_perm_exc, a 403
+      if (pool !== undefined && !sim.pools.exists(pool)) throw new PveError(403, `Permission check failed (pool '${pool}' does not exist)`);
       if (p.storage) sim.access.check(req.auth, `/storage/${p.storage}`, ["Datastore.AllocateSpace"]);
       if (p["ha-managed"]) sim.access.check(req.auth, "/", ["Sys.Console"]);
       if (p.start) checkVmPerm(sim, req.auth, vmid, pool, ["VM.PowerMgmt"]);
@@ -323,10 +495,11 @@ export function register(sim: Sim): void {
         values.ide2 = values.cdrom.includes("media=") ? values.cdrom : `${values.cdrom},media=cdrom`;
         delete values.cdrom;
       }
-      checkStorageAccess(sim, req.auth, values, undefined);
-      checkConfigKeys(sim, req.auth, vmid, pool, Object.entries(values));
+      checkStorageAccess(sim, c, req.auth, vmid, values, p.storage, p["import-working-storage"]);
+      // create_vm: `$check_vm_modify_config_perm` skips drives and unusedN (VM.Allocate covers them)
+      checkConfigKeys(sim, req.auth, vmid, pool, Object.entries(values).filter(([k]) => !isDriveKey(k) && !/^unused\d+$/.test(k)));
       checkBridges(sim, req.auth, values);
-      checkDriveParams(values);
+      checkDriveParams(values, c);
       if (values.sshkeys !== undefined) values.sshkeys = values.sshkeys; // stored URL-encoded
       for (const k of Object.keys(values)) {
         if (/^net\d+$/.test(k)) {
@@ -356,7 +529,7 @@ export function register(sim: Sim): void {
             const conf: Record<string, string> = {};
             for (const [k, v] of Object.entries(values)) {
               if (isDriveKey(k)) {
-                const r = await createDrive(ctx, vm, k, v, p.storage);
+                const r = await createDrive(ctx, vm, k, v, p.storage, values); // create_vm: $conf is $param
                 created.push(...r.created);
                 conf[k] = r.value;
               } else conf[k] = v;
@@ -464,9 +637,13 @@ export function register(sim: Sim): void {
     }
     for (const k of del) {
       if (values[k] !== undefined) throw paramError({ delete: `you can't use '-${k}' and -delete ${k}' at the same time` });
-      if (!optionDef(k) && k !== "meta") throw paramError({ delete: `invalid format - invalid configuration ID '${k}'` });
+      // QEMU update_vm_api: `option_exists` or `unknown option`
+      if (!optionDef(k) && k !== "meta") throw paramError({ delete: `unknown option '${k}'` });
     }
-    for (const k of revert) if (values[k] !== undefined || del.includes(k)) throw paramError({ revert: `you can't use '-${k}' and '-revert ${k}' at the same time` });
+    for (const k of revert) {
+      if (!optionDef(k) && k !== "meta") throw paramError({ revert: `unknown option '${k}'` });
+      if (values[k] !== undefined || del.includes(k)) throw paramError({ revert: `you can't use '-${k}' and '-revert ${k}' at the same time` });
+    }
     if (values.tags !== undefined) values.tags = normaliseTags(values.tags);
     for (const k of Object.keys(values)) {
       if (/^net\d+$/.test(k)) {
@@ -475,13 +652,15 @@ export function register(sim: Sim): void {
         values[k] = printNet(n);
       } else if (k === "vmgenid" && values[k] === "1") values[k] = c.uuid();
     }
-    checkDriveParams(values);
+    checkDriveParams(values, c);
+    // drives and unusedN are checked by value under the lock (`$updatefn` below)
+    const byValue = ([k]: [string, string | undefined]) => !isDriveKey(k) && !/^unused\d+$/.test(k);
     checkConfigKeys(sim, req.auth, vmid, undefined, [
       ...del.map((k): [string, string | undefined] => [k, undefined]),
       ...Object.entries(values),
       ...revert.map((k): [string, string | undefined] => [k, undefined]),
-    ]);
-    checkStorageAccess(sim, req.auth, values);
+    ].filter(byValue));
+    checkStorageAccess(sim, c, req.auth, vmid, values, undefined, p["import-working-storage"]);
     checkBridges(sim, req.auth, values);
     c.loadVm(node, vmid);
 
@@ -489,9 +668,52 @@ export function register(sim: Sim): void {
       const vm = c.loadVm(node, vmid);
       if (p.digest && p.digest !== c.digest(vm)) throw new PveError(500, "checksum mismatch (file change by other user?)");
       if (!skiplock) checkLock(vm);
+      // `$load_and_check_config`: balloon against the (new or pending or current) memory
+      if (values.memory !== undefined || values.balloon !== undefined) {
+        const memory = values.memory ?? vm.config.pending.memory ?? vm.config.current.memory ?? "512";
+        const maxmem = Number(parseProps(memory, "current").current);
+        const balloon = Number(values.balloon ?? vm.config.pending.balloon ?? vm.config.current.balloon ?? 0);
+        if (balloon && balloon > maxmem) throw new PveError(500, "balloon value too large (must be smaller than assigned memory)");
+      }
       return vm;
     };
+    /** QEMU API2/Qemu.pm update_vm_api `$updatefn` (under the lock, so a task error for POST):
+     *  `$check_drive_perms` on a drive's old and new value, protection for removed drives and
+     *  unusedN, AllocateSpace to free an owned unused volume (QemuServer.pm try_deallocate_drive),
+     *  and the bridge of a NIC being changed or removed. */
+    const checkLockedPerms = (vm: Vm) => {
+      const conf = vm.config;
+      const drivePerms = (val: string) => {
+        const d = parseDrive(val);
+        const privs = /[:/](?:vm-\d+-)?cloudinit(?:\.(?:raw|qcow2|vmdk))?$/.test(d.file) ? ["VM.Config.Cloudinit", "VM.Config.CDROM"]
+          : d.media === "cdrom" ? ["VM.Config.CDROM"] : ["VM.Config.Disk"];
+        checkVmPerm(sim, req.auth, vmid, undefined, privs);
+      };
+      const protectedVm = parseBool(conf.current.protection) === true;
+      for (const k of del) {
+        const val = conf.current[k] ?? conf.pending[k];
+        if (val === undefined) continue;
+        if (/^unused\d+$/.test(k)) {
+          const file = parseProps(val, "file").file;
+          if (protectedVm) throw new PveError(500, `can't remove unused disk '${file}' - protection mode enabled`);
+          checkVmPerm(sim, req.auth, vmid, undefined, ["VM.Config.Disk"]);
+          const pv = parseVolid(file);
+          if (pv && volnameInfo(pv.volname).owner === vmid) sim.access.check(req.auth, `/storage/${pv.storage}`, ["Datastore.AllocateSpace"]);
+        } else if (isDriveKey(k)) {
+          if (protectedVm) throw new PveError(500, `can't remove drive '${k}' - protection mode enabled`);
+          drivePerms(val);
+        } else if (/^net\d+$/.test(k) && conf.current[k]) checkBridges(sim, req.auth, { [k]: conf.current[k] });
+      }
+      for (const [k, v] of Object.entries(values)) {
+        if (conf.pending[k] === v) continue;
+        if (isDriveKey(k)) {
+          if (conf.current[k]) drivePerms(conf.current[k]);
+          drivePerms(v);
+        } else if (/^net\d+$/.test(k) && conf.current[k]) checkBridges(sim, req.auth, { [k]: conf.current[k] });
+      }
+    };
     const writeAndApply = async (vm: Vm, ctx?: TaskContext) => {
+      checkLockedPerms(vm);
       const conf = vm.config;
       for (const k of revert) {
         delete conf.pending[k];
@@ -503,14 +725,27 @@ export function register(sim: Sim): void {
         if (!(k in conf.cloudinit)) conf.cloudinit[k] = conf.current[k] ?? "";
       };
       for (const k of del) {
-        if (conf.current[k] === undefined && conf.pending[k] === undefined) continue;
+        if (conf.current[k] === undefined && conf.pending[k] === undefined) {
+          // QEMU update_vm_api: a `warn` (the worker's task ends `WARNINGS: n`)
+          ctx?.warn(`cannot delete '${k}' - not set in current configuration!`);
+          continue;
+        }
         if (k in conf.pending && conf.current[k] === undefined) {
+          delete conf.pending[k];
+          continue;
+        }
+        if (/^unused\d+$/.test(k)) {
+          // removed at once, never pending; the volume is freed if this VM owns it (try_deallocate_drive)
+          const file = parseProps(conf.current[k], "file").file;
+          const pv = parseVolid(file);
+          if (pv && volnameInfo(pv.volname).owner === vmid) c.freeVolume(file, vm.node);
+          delete conf.current[k];
           delete conf.pending[k];
           continue;
         }
         delete conf.pending[k];
         conf.pendingDelete[k] = !!p.force;
-        recordCi(k);
+        if (!vm.running) recordCi(k);
       }
       for (const [k, v] of Object.entries(values)) {
         delete conf.pendingDelete[k];
@@ -519,14 +754,17 @@ export function register(sim: Sim): void {
           continue;
         }
         conf.pending[k] = v;
-        recordCi(k);
+        if (!vm.running) recordCi(k);
       }
-      if (conf.cloudinit) {
+      // a running VM records `[special:cloudinit]` as changes are hot-plugged (applyPending)
+      if (conf.cloudinit && !vm.running) {
         for (const k of Object.keys(conf.cloudinit)) if ((conf.pending[k] ?? conf.current[k] ?? "") === conf.cloudinit[k] && !(k in conf.pendingDelete)) delete conf.cloudinit[k];
         if (Object.keys(conf.cloudinit).length === 0) delete conf.cloudinit;
       }
       if (ctx) await ctx.sleep(opts.configMs);
-      await applyPending(ctx, vm, vm.running);
+      // `vmconfig_hotplug_pending` gets `$modified`: only the keys of this update (but fast-plug ones)
+      const errors = await applyPending(ctx, vm, vm.running, new Set([...del, ...Object.keys(values), ...revert]));
+      if (Object.keys(errors).length) throw paramError(errors);
     };
 
     // Before qemu-server 9.2.0 (797ab238 "fork before locking"), so in PVE 8.4 and 9.1, the
@@ -552,6 +790,8 @@ export function register(sim: Sim): void {
       try {
         await writeAndApply(vm, ctx);
       } catch (e: any) {
+        // a raise_param_exc in the worker: PVE::Exception stringify, newlines → spaces
+        if (e instanceof PveError && e.errors) throw new Error(`${e.status} ${e.message} ${Object.entries(e.errors).map(([k, v]) => `${k}: ${v}`).join(" ")}`);
         throw new Error(e.message);
       }
     });
@@ -627,7 +867,8 @@ export function register(sim: Sim): void {
       const running = c.vms.get(vmid)?.running ?? false;
 
       const loadAndCheck = () => {
-        if (pool !== undefined && !sim.pools.exists(pool)) throw new PveError(500, `pool '${pool}' does not exist`);
+        // ACCESS RPCEnvironment.pm check_pool_exist: raise_perm_exc, a 403
+        if (pool !== undefined && !sim.pools.exists(pool)) throw new PveError(403, `Permission check failed (pool '${pool}' does not exist)`);
         if (target && !c.hasNode(target)) throw new PveError(500, `no such cluster node '${target}'`);
         if (storage) {
           const s = c.checkStorageEnabled(storage, node);
@@ -653,11 +894,16 @@ export function register(sim: Sim): void {
         for (const k of Object.keys(old).sort()) {
           const v = old[k];
           if (/^unused\d+$/.test(k) || ["parent", "snaptime", "vmstate", "runningcpu", "runningmachine", "running-nets-host-mtu"].includes(k)) continue;
+          if (full && running && k === "tpmstate0") throw new PveError(500, "cannot clone TPM state while VM is running");
           if (/^net\d+$/.test(k)) {
             newconf[k] = v; // MAC regenerated in the worker
           } else if (isDriveKey(k)) {
             const d = parseDrive(v);
             if (isCdrom(d) && !isCloudinitVolume(d.file)) {
+              // $check_storage_access_clone: an ISO on a non-shared storage makes the VM local too
+              const iso = parseVolid(d.file);
+              if (d.file === "cdrom") sim.access.check(req.auth, "/", ["Sys.Console"]);
+              else if (iso && !c.storage(iso.storage).shared) sharedvm = false;
               newconf[k] = v;
               continue;
             }
@@ -665,8 +911,9 @@ export function register(sim: Sim): void {
             const s = c.storage(sid);
             if (!s.shared) sharedvm = false;
             const tgt = storage ?? sid;
-            sim.access.check(req.auth, `/storage/${tgt}`, ["Datastore.AllocateSpace"]);
             const cloudinit = isCloudinitVolume(d.file);
+            // a cloud-init drive has media=cdrom, which `$check_storage_access_clone` lets through
+            if (!cloudinit) sim.access.check(req.auth, `/storage/${tgt}`, ["Datastore.AllocateSpace"]);
             if (!full && !cloudinit && k !== "tpmstate0") {
               const vol = c.findVolume(d.file, node);
               const isBase = !!vol && /(^|\/)base-\d+-disk-\d+/.test(vol.volname) && !vol.parent;
@@ -675,6 +922,7 @@ export function register(sim: Sim): void {
             drives[k] = d;
           } else newconf[k] = v;
         }
+        if (old.vmstatestorage !== undefined) sim.access.check(req.auth, `/storage/${old.vmstatestorage}`, ["Datastore.AllocateSpace"]);
         checkBridges(sim, req.auth, old);
         if (target && !sharedvm) throw new PveError(500, `can't clone VM to node '${target}' (VM uses local storage)`);
         if (c.vms.has(newid)) throw new PveError(500, `unable to create VM ${newid}: config file already exists`);
@@ -720,13 +968,16 @@ export function register(sim: Sim): void {
                 const cloudinit = isCloudinitVolume(d.file);
                 const tgtStorage = cloudinit ? sid : (storage ?? sid);
                 const rest: Drive = { ...d };
+                delete rest.format; // clone_disk: the new volume's format is its own
                 let vol;
                 if (cloudinit) {
                   vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { name: `vm-${newid}-cloudinit`, format: srcVol.format });
                   created.push(vol.volid);
                 } else if (full) {
                   ctx.log(`create full clone of drive ${k} (${d.file})`);
-                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { format: p.format, image: srcVol.image });
+                  // QemuServer.pm resolve_dst_disk_format: `format`, else the source's format, if the
+                  // target supports it (allocVolume: lvmthin raw only), else the target's default
+                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { format: p.format ?? srcVol.format, image: srcVol.image });
                   // freed on failure from here on, like $newvollist in clone_disk
                   created.push(vol.volid);
                   // read from the source storage, write to the target: the slower shared channel
@@ -830,6 +1081,9 @@ export function register(sim: Sim): void {
           if (!value) throw new Error(`disk '${disk}' does not exist`);
           const d = parseDrive(value);
           if (isCdrom(d)) throw new Error("you can't resize a cdrom");
+          // QEMU resize_vm: the storage privilege is checked in the worker, so it fails the task
+          const rpv = parseVolid(d.file);
+          if (rpv) sim.access.check(req.auth, `/storage/${rpv.storage}`, ["Datastore.AllocateSpace"]);
           const vol = c.findVolume(d.file, vm.node);
           if (!vol) throw new Error(`Could not determine current size of volume '${d.file}'`);
           const m = /^(\+)?(\d+(?:\.\d+)?)([KMGT])?$/.exec(sizestr)!;
@@ -928,7 +1182,50 @@ export function register(sim: Sim): void {
     vm.paused = false;
   }
 
+  /** QEMU vm_start/vm_stop/vm_shutdown/vm_resume: options only root@pam may pass. */
+  const rootOnly = (req: SimRequest, keys: string[]) => {
+    for (const k of keys) if (req.params[k] && req.auth.principal !== "root@pam") throw paramError({ [k]: "Only root may use this option." });
+  };
   const powerParams = (extra: ParamDefs): ParamDefs => ({ node: NODE, vmid: VMID, skiplock: SKIPLOCK, ...extra });
+
+  /** `ha-manager <cmd>` as the hastart/hastop task runs it: refused while the service is in
+   *  the error state (HA API2/HA/Resources.pm check_service_state, also CLI/ha_manager.pm `stop`). */
+  const haCommand = (ctx: TaskContext, vmid: number, cmd: string) => {
+    if (c.haManaged(vmid)?.serviceState === "error") {
+      ctx.log(`service 'vm:${vmid}' in error state, must be disabled and fixed first`);
+      throw new Error(`command 'ha-manager ${cmd}' failed: exit code 255`);
+    }
+  };
+
+  /** After `crm-command stop vm:<id> <timeout>` the task is done; the CRM acts at its next round
+   *  (~10 s): request state `stopped` in resources.cfg, service `request_stop`; the LRM then stops
+   *  (timeout 0) or shuts down with forceStop (HA Manager.pm `stop`, Resources/PVEVM.pm `shutdown`). */
+  const haStop = (ctx: TaskContext, vmid: number, timeout: number) => {
+    const ha = c.haManaged(vmid)!;
+    void (async () => {
+      await ctx.sleep(10_000);
+      const vm = c.vms.get(vmid);
+      if (c.haManaged(vmid) !== ha || !vm) return;
+      // next_state_stopped: a service already stopped ignores the command
+      if (!vm.running && ha.state !== "started") return;
+      ha.state = "stopped";
+      ha.serviceState = "request_stop";
+      try {
+        await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
+          if (!vm.running) return;
+          checkLock(vm);
+          const reacts = !vm.paused && (parseBool(vm.config.current.acpi) !== false || c.agentRunning(vm));
+          const waitMs = timeout === 0 || vm.paused ? opts.stopMs : reacts ? Math.min(opts.shutdownMs, timeout * 1000) : timeout * 1000;
+          await ctx.sleep(waitMs);
+          stopNow(vm);
+        });
+        if (ha.serviceState === "request_stop") delete ha.serviceState;
+      } catch {
+        // next_state_request_stop: a failed stop puts the service in the error state
+        if (ha.serviceState === "request_stop") ha.serviceState = "error";
+      }
+    })();
+  };
 
   route({
     method: "POST",
@@ -950,17 +1247,21 @@ export function register(sim: Sim): void {
       const { node, vmid } = req.params;
       checkNode(c, node);
       const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
+      rootOnly(req, ["stateuri", "migratedfrom", "migration_type", "migration_network", "targetstorage", "force-cpu", "with-conntrack-state", "nets-host-mtu"]);
       const vm = c.loadVm(node, vmid);
       const ha = c.haManaged(vmid);
       if (ha) {
         return fork(req, node, "hastart", String(vmid), async (ctx) => {
-          ha.state = "started";
           ctx.log(`Requesting HA start for VM ${vmid}`);
+          haCommand(ctx, vmid, `set vm:${vmid} --state started`);
+          ha.state = "started";
           void (async () => {
             try {
               await startVm({ ...ctx, log: () => undefined, warn: () => undefined }, vm, false);
             } catch {
-              // the HA manager would retry; the resource stays requested 'started'
+              // the LRM retries (max_restart), then relocates (max_relocate), then the CRM puts the
+              // service in the error state (HA Manager.pm); modelled as error at once
+              if (c.haManaged(vmid) === ha) ha.serviceState = "error";
             }
           })();
         });
@@ -983,11 +1284,19 @@ export function register(sim: Sim): void {
       const { node, vmid } = req.params;
       checkNode(c, node);
       const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
+      rootOnly(req, ["keepActive", "migratedfrom"]);
       c.loadVm(node, vmid);
       const ha = c.haManaged(vmid);
-      const type = ha ? "hastop" : "qmstop";
-      return fork(req, node, type, String(vmid), async (ctx) => {
-        if (ha) ha.state = "stopped";
+      // QEMU vm_stop: for an HA resource (not a migration's stop) the task only queues a CRM command
+      if (ha && req.params.migratedfrom === undefined) {
+        if (req.params["overrule-shutdown"]) throw paramError({ "overrule-shutdown": "Not applicable for HA resources." });
+        return fork(req, node, "hastop", String(vmid), (ctx) => {
+          ctx.log(`Requesting HA stop for VM ${vmid}`);
+          haCommand(ctx, vmid, `crm-command stop vm:${vmid} 0`);
+          haStop(ctx, vmid, 0);
+        });
+      }
+      return fork(req, node, "qmstop", String(vmid), async (ctx) => {
         await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
           const vm = c.loadVm(node, vmid);
           // QemuServer.pm _do_vm_stop: `return if !$pid` comes before check_lock
@@ -1013,12 +1322,21 @@ export function register(sim: Sim): void {
       const { node, vmid, timeout, forceStop } = req.params;
       checkNode(c, node);
       const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
+      rootOnly(req, ["keepActive"]);
       const target = c.loadVm(node, vmid);
       const ha = c.haManaged(vmid);
       // QEMU vm_shutdown: a paused guest cannot react (forceStop stops it instead)
       if (target.paused && !forceStop) throw new PveError(500, "VM is paused - cannot shutdown");
-      return fork(req, node, ha ? "hastop" : "qmshutdown", String(vmid), async (ctx) => {
-        if (ha) ha.state = "stopped";
+      if (ha) {
+        // QEMU vm_shutdown: `crm-command stop vm:<id> <timeout // 60>`; forceStop is not passed on
+        const t = timeout ?? 60;
+        return fork(req, node, "hastop", String(vmid), (ctx) => {
+          ctx.log(`Requesting HA stop for VM ${vmid}`);
+          haCommand(ctx, vmid, `crm-command stop vm:${vmid} ${t}`);
+          haStop(ctx, vmid, t);
+        });
+      }
+      return fork(req, node, "qmshutdown", String(vmid), async (ctx) => {
         await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
           const vm = c.loadVm(node, vmid);
           if (!vm.running) return;
@@ -1032,7 +1350,9 @@ export function register(sim: Sim): void {
           const cur = vm.config.current;
           // the guest reacts to ACPI, or to the agent's guest-shutdown when the agent runs
           const reacts = parseBool(cur.acpi) !== false || c.agentRunning(vm);
-          const limitMs = timeout !== undefined ? timeout * 1000 : opts.shutdownTimeoutMs;
+          // QemuServer.pm _do_vm_stop: the timeout param, else the `startup` property's `down=`, else 60 s
+          const down = cur.startup ? Number(parseProps(cur.startup).down) || undefined : undefined;
+          const limitMs = timeout !== undefined ? timeout * 1000 : down !== undefined ? down * 1000 : opts.shutdownTimeoutMs;
           if (reacts && opts.shutdownMs <= limitMs) {
             await ctx.sleep(opts.shutdownMs);
             stopNow(vm);
@@ -1040,7 +1360,7 @@ export function register(sim: Sim): void {
           }
           await ctx.sleep(limitMs);
           if (forceStop) {
-            ctx.warn("VM quit/powerdown failed - terminating now with SIGTERM");
+            ctx.warn("VM still running - terminating now with SIGTERM");
             stopNow(vm);
             return;
           }
@@ -1127,7 +1447,26 @@ export function register(sim: Sim): void {
       const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
       mustRun(c.loadVm(node, vmid));
       if (todisk && c.haManaged(vmid)) throw new PveError(500, "Cannot suspend HA managed VM to disk");
-      if (todisk) sim.access.check(req.auth, `/vms/${vmid}`, ["VM.Config.Disk"]);
+      if (todisk) {
+        sim.access.check(req.auth, `/vms/${vmid}`, ["VM.Config.Disk"]);
+        // QEMU vm_suspend: AllocateSpace on the state storage, by default QemuConfig.pm
+        // find_vmstate_storage (vmstatestorage, else a shared then a local storage of a disk, else `local`)
+        const cur = c.loadVm(node, vmid).config.current;
+        let statestorage: string | undefined = req.params.statestorage ?? cur.vmstatestorage;
+        if (!statestorage) {
+          let shared: string | undefined;
+          let local: string | undefined;
+          for (const [k, v] of Object.entries(cur)) {
+            if (!isDriveKey(k) && !/^unused\d+$/.test(k)) continue;
+            const sid = parseVolid(parseProps(v, "file").file)?.storage;
+            const s = sid ? c.storages.get(sid) : undefined;
+            if (!s) continue;
+            if (s.shared) { if (!shared || s.path) shared = sid; } else if (!local || s.path) local = sid;
+          }
+          statestorage = shared ?? local ?? "local";
+        }
+        sim.access.check(req.auth, `/storage/${statestorage}`, ["Datastore.AllocateSpace"]);
+      }
       return fork(req, node, todisk ? "qmsuspend" : "qmpause", String(vmid), async (ctx) => {
         await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
           const vm = c.loadVm(node, vmid);
@@ -1154,6 +1493,7 @@ export function register(sim: Sim): void {
       const { node, vmid } = req.params;
       checkNode(c, node);
       const skiplock = checkSkiplock(sim, req.auth, req.params.skiplock);
+      rootOnly(req, ["nocheck"]);
       const vm = c.loadVm(node, vmid);
       const fromDisk = vm.config.current.lock === "suspended";
       if (!fromDisk) mustRun(vm);
@@ -1184,9 +1524,9 @@ export function register(sim: Sim): void {
         vmid: vm.vmid, name: r.name, status: r.status, qmpstatus: vm.running ? (vm.paused ? "paused" : "running") : "stopped",
         cpus: r.maxcpu, maxmem: r.maxmem, maxdisk: r.maxdisk, mem: r.mem, cpu: r.cpu, disk: 0,
         diskread: 0, diskwrite: 0, netin: 0, netout: 0, uptime: r.uptime,
-        ha: ha ? { managed: 1, state: ha.state, group: undefined } : { managed: 0 },
+        ha: ha ? { managed: 1, state: c.haState(vm.vmid), group: undefined } : { managed: 0 },
       };
-      if (ha) out.ha = { managed: 1, state: ha.state };
+      if (ha) out.ha = { managed: 1, state: c.haState(vm.vmid) };
       if (agentEnabled(cur.agent)) out.agent = 1;
       if (r.lock) out.lock = r.lock;
       if (r.tags) out.tags = r.tags;
@@ -1232,19 +1572,29 @@ export function register(sim: Sim): void {
         await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
           const vm = earlyChecks();
           if (!skiplock && vm.config.current.lock !== "suspended") checkLock(vm);
+          // QemuServer.pm destroy_vm: a template whose base volume is still used by linked clones
+          // is refused before anything is freed (volume_is_base_and_used: never true on lvmthin)
+          if (c.isTemplate(vm)) {
+            for (const v of referencedVolumes(vm.config.current)) {
+              if (c.volumeIsBaseAndUsed(v, node)) throw new Error(`base volume '${v}' is still in use by linked cloned`);
+            }
+          }
           vm.config.current.lock = "destroyed";
           await ctx.sleep(opts.destroyMs);
           const vols = referencedVolumes({ ...vm.config.current, ...vm.config.pending });
-          for (const v of vols) {
-            if (c.findVolume(v, node)?.vmid === vmid || c.findVolume(v, node)) {
-              const vol = c.findVolume(v, node)!;
-              if (vol.vmid !== vmid) continue; // base volume of another VM (linked clone parent)
-              if ([...c.vms.values()].some((o) => o.vmid !== vmid && referencedVolumes(o.config.current).some((x) => c.findVolume(x, o.node)?.parent === vol.volid))) {
-                throw new Error(`base volume '${vol.volid}' is still in use by linked cloned`);
-              }
-              c.freeVolume(v, node);
-              ctx.log(`  Logical volume "${vol.volname}" successfully removed.`);
+          for (const v of [...new Set(vols)]) {
+            const vol = c.findVolume(v, node);
+            if (!vol || vol.vmid !== vmid) continue; // not owned by this VM (e.g. a linked clone's base)
+            // destroy_vm $remove_owned_drive: vdisk_free failing is only a warning, the config still goes
+            try {
+              c.checkStorageEnabled(vol.storage, node); // vdisk_free -> activate_storage
+              if (c.volumeIsBaseAndUsed(v, node)) throw new Error(`base volume '${vol.volname}' is still in use by linked clones`);
+            } catch (e: any) {
+              ctx.warn(`Could not remove disk '${v}', check manually: ${e.message}`);
+              continue;
             }
+            c.freeVolume(v, node);
+            ctx.log(`  Logical volume "${vol.volname}" successfully removed.`);
           }
           if (req.params["destroy-unreferenced-disks"]) {
             for (const s of c.storages.values()) {
@@ -1261,6 +1611,90 @@ export function register(sim: Sim): void {
   });
 
   // ---- migrate --------------------------------------------------------------------------
+
+  /** GUEST AbstractMigrate.pm migrate: an error is logged `migration aborted (duration …): <err>`
+   *  and the task ends `migration aborted` (not for the simulated HA path, which migrates inline). */
+  async function migrationTask(ctx: TaskContext, ha: boolean, run: () => Promise<void>): Promise<void> {
+    const startedAt = sim.nowSeconds();
+    try {
+      await run();
+    } catch (e: any) {
+      if (ha) throw e;
+      const d = sim.nowSeconds() - startedAt;
+      const hms = [Math.floor(d / 3600), Math.floor(d / 60) % 60, d % 60].map((x) => String(x).padStart(2, "0")).join(":");
+      ctx.log(`ERROR: migration aborted (duration ${hms}): ${e.message}`);
+      throw new Error("migration aborted");
+    }
+  }
+
+  /** QemuServer.pm check_storage_availability (migrate_vm, before the fork): every volume's
+   *  storage enabled on this node and the target, and configured for the volume's content type. */
+  function checkStorageAvailability(vm: Vm, target: string): void {
+    for (const [k, v] of Object.entries(vm.config.current)) {
+      if (!isDriveKey(k)) continue;
+      const file = parseDrive(v).file;
+      const p = parseVolid(file);
+      if (!p) continue; // `cdrom`, `none`, absolute paths
+      const s = c.checkStorageEnabled(p.storage, vm.node);
+      c.checkStorageEnabled(p.storage, target);
+      const vtype = /^(iso|vztmpl|snippets|import|backup)\//.exec(p.volname)?.[1] ?? "images";
+      if (!s.content.includes(vtype)) throw new PveError(500, `${file}: content type '${vtype}' is not available on storage '${p.storage}'`);
+    }
+  }
+
+  /** QemuMigrate.pm scan_local_volumes: each local volume's problem is logged (`can't migrate
+   *  local disk '<volid>': <why>`), then one error; returns that error (phase1's message) or
+   *  undefined. The log lines lack PVE's timestamp prefix, like the simulator's other ones. */
+  function scanLocalVolumes(ctx: TaskContext, vm: Vm, target: string, withLocalDisks: boolean, storageMapped: boolean): string | undefined {
+    const errors = new Map<string, string>();
+    const other: string[] = [];
+    const local: string[] = [];
+    for (const [k, v] of Object.entries(vm.config.current)) {
+      let file: string;
+      let cdrom = false;
+      if (isDriveKey(k)) {
+        const d = parseDrive(v);
+        cdrom = isCdrom(d);
+        file = d.file;
+      } else if (/^unused\d+$/.test(k)) file = parseProps(v, "file").file;
+      else continue;
+      if (cdrom && file === "cdrom") {
+        other.push("can't migrate local cdrom drive");
+        continue;
+      }
+      const p = parseVolid(file);
+      const s = p && c.storages.get(p.storage);
+      if (!s || s.shared) continue;
+      // $test_volid: target_storage_check_available (a mapped volume's target is checked by the API)
+      if (!storageMapped && (s.disable || !c.storageOnNode(s, target))) {
+        errors.set(file, s.disable ? `storage '${s.storage}' is disabled` : `storage '${s.storage}' is not available on node '${target}'`);
+        continue;
+      }
+      if (cdrom) {
+        // the cloud-init image is "generated" (copied offline); any other local image is refused
+        if (!isCloudinitVolume(file)) errors.set(file, "local cdrom image");
+        continue;
+      }
+      local.push(file);
+      const owner = c.findVolume(file, vm.node)?.vmid;
+      if (owner !== undefined && owner !== vm.vmid) errors.set(file, `owned by other VM (owner = VM ${owner})`);
+      else if (c.volumeIsBaseAndUsed(file, vm.node)) errors.set(file, "referenced by linked clone(s)");
+      else if (vm.running && !withLocalDisks && isDriveKey(k) && k !== "tpmstate0") {
+        errors.set(file, "can't live migrate attached local disks without with-local-disks option");
+      }
+    }
+    for (const volid of [...errors.keys()].sort()) ctx.log(`can't migrate local disk '${volid}': ${errors.get(volid)}`);
+    for (const e of other) ctx.log(e);
+    if (errors.size || other.length) return "Problem found while scanning volumes - can't migrate VM - check log";
+    // "additional checks for local storage": the simulated local types (dir, lvmthin) qualify; a
+    // linked clone whose name has a base cannot move (lvmthin clone names have none). That die
+    // lacks a newline, so Perl appends where it died (line as of qemu-server e6352be6).
+    for (const volid of local) {
+      const base = c.volumeBasename(volid);
+      if (base) return `Problem found while scanning volumes - can't migrate '${volid}' as it's a clone of '${base}' at /usr/share/perl5/PVE/QemuMigrate.pm line 586.`;
+    }
+    return undefined;
+  }
 
   function localDisks(vm: Vm): { volid: string; size: number; cdrom: boolean; is_unused: boolean; key: string }[] {
     const out = [];
@@ -1324,29 +1758,44 @@ export function register(sim: Sim): void {
       checkNode(c, node);
       if (target === node) throw paramError({ target: "target is local node." });
       if (!c.hasNode(target)) throw new PveError(500, `no such cluster node '${target}'`);
-      if (req.params.force && req.auth.principal !== "root@pam") throw paramError({ force: "Only root may use this option." });
+      for (const k of ["force", "migration_type", "migration_network"]) {
+        if (req.params[k] && req.auth.principal !== "root@pam") throw paramError({ [k]: "Only root may use this option." });
+      }
       const vm = c.loadVm(node, vmid);
       const ha = c.haManaged(vmid);
-      if (!ha) {
-        if (vm.running && !online) throw new PveError(500, "can't migrate running VM without --online");
-        checkLock(vm);
+      // QEMU migrate_vm: the lock, running and storage checks come before the HA branch, so they
+      // hold for HA-managed VMs too; check_storage_availability unless a storage map (not `1`) is given
+      checkLock(vm);
+      if (vm.running && !online) throw new PveError(500, "can't migrate running VM without --online");
+      const storageMapped = !!req.params.targetstorage && !String(req.params.targetstorage).split(/[,;\s]+/).includes("1");
+      if (!storageMapped) checkStorageAvailability(vm, target);
+      if (req.params.targetstorage) {
+        // QEMU migrate_vm: parse_idmap, VM.Config.Disk unless `1` (identity), then
+        // `$check_storage_access_migrate` on every target storage (enabled on the target node,
+        // AllocateSpace, images content)
+        const entries: string[] = [];
+        let identity = false;
+        for (const e of String(req.params.targetstorage).split(/[,;\s]+/).filter(Boolean)) {
+          if (e === "1") identity = true;
+          else entries.push(/^[^:]+:([^:]+)$/.exec(e)?.[1] ?? e);
+        }
+        if (!identity) checkVmPerm(sim, req.auth, vmid, undefined, ["VM.Config.Disk"]);
+        for (const sid of entries) {
+          const s = c.checkStorageEnabled(sid, target);
+          sim.access.check(req.auth, `/storage/${sid}`, ["Datastore.AllocateSpace"]);
+          if (!s.content.includes("images")) throw new PveError(500, `storage '${sid}' does not support vm images`);
+        }
       }
       return fork(req, node, ha ? "hamigrate" : "qmigrate", String(vmid), async (ctx) => {
-        await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
+        await migrationTask(ctx, !!ha, () => c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
           const cur = c.loadVm(node, vmid);
           checkLock(cur);
           if (cur.running && !online && !ha) throw new Error("can't migrate running VM without --online");
           const disks = localDisks(cur);
-          for (const d of disks) {
-            if (d.cdrom) throw new Error(`can't migrate local cdrom drive (${d.key}) - volume '${d.volid}'`);
-          }
-          if (cur.running && disks.some((d) => !d.is_unused && !isCloudinitVolume(d.volid)) && !req.params["with-local-disks"]) {
-            const d = disks.find((x) => !x.is_unused)!;
-            throw new Error(`can't live migrate attached local disks without with-local-disks option (${d.volid})`);
-          }
-          for (const d of disks) {
-            const s = c.storage(parseVolid(d.volid)!.storage);
-            if (!c.storageOnNode(s, target)) throw new Error(`storage '${s.storage}' is not available on node '${target}'`);
+          const problem = scanLocalVolumes(ctx, cur, target, !!req.params["with-local-disks"], storageMapped);
+          if (problem) {
+            ctx.log(`ERROR: ${problem}`); // phase1's error, logged before the abort
+            throw new Error(problem);
           }
           ctx.log(`starting migration of VM ${vmid} to node '${target}'`);
           cur.config.current.lock = "migrate";
@@ -1364,7 +1813,7 @@ export function register(sim: Sim): void {
           cur.node = target;
           delete cur.config.current.lock;
           ctx.log("migration finished successfully");
-        });
+        }));
       });
     },
   });
@@ -1407,19 +1856,21 @@ export function register(sim: Sim): void {
       const vm = c.loadVm(req.params.node, req.params.vmid);
       const cur = vm.config.current;
       const image = vm.config.cloudinit ?? {};
-      const keys = new Set([...Object.keys(cur).filter(isCloudinitOption), ...Object.keys(image)]);
+      // QEMU cloudinit_pending: unchanged keys only from `$cloudinitoptions` (no ipconfigN) and
+      // only when Perl-true (`next if !$conf->{$opt}`); recorded keys whose value is false are `delete`
+      const perlTrue = (v: string | undefined) => v !== undefined && v !== "" && v !== "0";
+      const keys = new Set([...Object.keys(cur).filter((k) => isCloudinitOption(k) && !/^ipconfig\d+$/.test(k) && perlTrue(cur[k])), ...Object.keys(image)]);
       // QEMU cloudinit_pending: added keys have only `pending`, deleted ones only `delete`
       const mask = (k: string, v: string) => (k === "cipassword" ? "**********" : v);
-      return [...keys].sort().map((key) => {
-        const e: Record<string, unknown> = { key };
-        if (cur[key] === undefined) e.delete = 1;
-        else if (!(key in image)) e.value = mask(key, cur[key]);
-        else {
-          if (image[key] !== "") e.value = mask(key, image[key]);
-          e.pending = mask(key, cur[key]);
-        }
-        return e;
-      });
+      const out: Record<string, unknown>[] = [];
+      for (const key of [...keys].sort()) {
+        if (image[key] === "" && cur[key] !== undefined) out.push({ key, pending: mask(key, cur[key]) });
+        else if (!perlTrue(cur[key])) out.push({ key, delete: 1 });
+        else if (!(key in image)) out.push({ key, value: mask(key, cur[key]) });
+        // a changed ipconfigN is recorded, but neither loop lists it
+        else if (isCloudinitOption(key) && !/^ipconfig\d+$/.test(key)) out.push({ key, value: mask(key, image[key]), pending: mask(key, cur[key]) });
+      }
+      return out;
     },
   });
 
@@ -1448,7 +1899,10 @@ export function register(sim: Sim): void {
     handler: (req) => {
       const vm = c.loadVm(req.params.node, req.params.vmid);
       // Cloudinit.pm dump_cloudinit_config: PVE's generated data, whatever cicustom says
-      return cloudinitDump(vm.vmid, vm.config.current, c.opts.agentInterface ?? "ens18", req.params.type);
+      // QEMU cloudinit_generated_config_dump: the password is masked only for a caller without
+      // VM.Config.Cloudinit (cloudinit_userdata prints the stored value otherwise)
+      const mask = !sim.access.has(req.auth, `/vms/${vm.vmid}`, "VM.Config.Cloudinit");
+      return cloudinitDump(vm.vmid, vm.config.current, c.opts.agentInterface ?? "ens18", req.params.type, undefined, mask);
     },
   });
 

@@ -17,6 +17,14 @@ const EXT_RE: Record<string, RegExp> = {
   vztmpl: /\.tar\.([gx]z|zst|bz2)$/i,
   import: /\.(ova|ovf|qcow2|raw|vmdk)$/i,
 };
+// What download-url accepts (STORAGE API2/Storage/Status.pm `download_url`; Storage.pm
+// `$ISO_EXT_RE_0`, `$VZTMPL_EXT_RE_1` (plain `.tar` too), `$UPLOAD_IMPORT_EXT_RE_1`: no `.ovf`,
+// case-sensitive, after `$SAFE_CHAR_CLASS_RE` characters).
+const DOWNLOAD_EXT_RE: Record<string, RegExp> = {
+  iso: /[^/]+\.(?:iso|img)$/i,
+  vztmpl: /[^/]+\.(?:tar(?!\.)|tar\.(?:gz|xz|zst|bz2))$/i,
+  import: /[a-zA-Z0-9\-.+=_]+\.(ova|qcow2|raw|vmdk)$/,
+};
 
 function fileFormat(content: string, name: string): string {
   if (content === "iso") return "iso";
@@ -84,7 +92,10 @@ export function register(sim: Sim): void {
       used_fraction: u.total ? u.used / u.total : 0,
     };
     if (withFormats) {
-      e.formats = s.type === "lvmthin" ? { default: "raw", supported: ["raw"] } : { default: "qcow2", supported: ["qcow2", "raw", "vmdk"] };
+      // STORAGE Plugin.pm get_formats (storage_info sorts `supported`): default raw or the storage's `format`
+      e.formats = s.type === "lvmthin"
+        ? { default: "raw", supported: ["raw"] }
+        : { default: s.extra.format ?? "raw", supported: s.type === "dir" ? ["qcow2", "raw", "subvol", "vmdk"] : ["qcow2", "raw", "vmdk"] };
       e.select_existing = 0;
     }
     return e;
@@ -217,7 +228,7 @@ export function register(sim: Sim): void {
         await ctx.sleep(100);
         if (r.file) fs.rmSync(r.file, { force: true });
         else {
-          if (c.volumesOf(r.s.storage, node).some((v) => v.parent === r.volid)) {
+          if (c.volumeIsBaseAndUsed(r.volid, node)) {
             throw new Error(`base volume '${r.vol!.volname}' is still in use by linked clones`);
           }
           c.freeVolume(r.volid, node);
@@ -246,7 +257,7 @@ export function register(sim: Sim): void {
       filename: { type: "string", maxLength: 255 },
       checksum: { type: "string", optional: true },
       "checksum-algorithm": { type: "string", enum: ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"], optional: true },
-      compression: { type: "string", optional: true },
+      compression: { type: "string", enum: ["gz", "lzo", "zst", "bz2"], optional: true },
       "verify-certificates": { type: "boolean", optional: true },
     },
     permissions: {
@@ -254,16 +265,34 @@ export function register(sim: Sim): void {
     },
     handler: (req) => {
       const p = req.params;
-      const s = storageOn(p.node, p.storage);
-      if (!s.content.includes(p.content)) throw new PveError(500, `storage '${p.storage}' is not configured for content-type '${p.content}'`);
       if (p.checksum !== undefined && p["checksum-algorithm"] === undefined) throw paramError({ checksum: "parameter 'checksum' requires parameter 'checksum-algorithm'" });
       if (p["checksum-algorithm"] !== undefined && p.checksum === undefined) throw paramError({ "checksum-algorithm": "parameter 'checksum-algorithm' requires parameter 'checksum'" });
-      const filename = String(p.filename).replace(/[^-a-zA-Z0-9_.]/g, "_");
-      if (!EXT_RE[p.content].test(filename)) throw paramError({ filename: "wrong file extension" });
+      const s = storageOn(p.node, p.storage);
+      // STORAGE Status.pm download_url: the file-based check comes before the content check
+      if (!s.path) throw new PveError(500, `can't upload to storage type '${s.type}', not a file based storage!`);
+      if (!s.content.includes(p.content)) throw new PveError(500, `storage '${p.storage}' is not configured for content-type '${p.content}'`);
+      // Storage.pm normalize_content_filename: the path part is stripped, then unsafe characters replaced
+      const filename = String(p.filename).replace(/\n$/, "").replace(/^.*[/\\]/, "").replace(/[^-a-zA-Z0-9_.]/g, "_");
+      if (!DOWNLOAD_EXT_RE[p.content].test(filename)) {
+        throw paramError({ filename: p.content === "import" ? "invalid filename or wrong extension" : "wrong file extension" });
+      }
       const target = c.hostPath(p.node, `${s.path}/${CONTENT_SUBDIR[p.content]}/${filename}`);
       const volid = `${s.storage}:${p.content}/${filename}`;
       return c.tasks.start(p.node, "download", filename, req.auth.principal, async (ctx) => {
-        ctx.log(`downloading ${p.url} to ${path.posix.join(s.path!, CONTENT_SUBDIR[p.content], filename)}`);
+        if (p.compression && p.content !== "iso") throw new Error(`decompression not supported for ${p.content}`);
+        const dest = path.posix.join(s.path!, CONTENT_SUBDIR[p.content], filename);
+        ctx.log(`downloading ${p.url} to ${dest}`);
+        // COMMON Tools.pm download_file_from_url: an existing file is kept only when its checksum matches
+        if (fs.existsSync(target)) {
+          if (!p.checksum) throw new Error(`refusing to override existing file '${dest}'`);
+          const have = createHash(p["checksum-algorithm"]).update(fs.readFileSync(target)).digest("hex");
+          if (have.toLowerCase() === String(p.checksum).toLowerCase()) {
+            ctx.log("calculating checksum of existing file...OK, got correct file already, no need to download");
+            return;
+          }
+          ctx.log("calculating checksum of existing file...");
+          throw new Error(`checksum mismatch: got '${have}' != expect '${p.checksum}', aborting`);
+        }
         const status = /\/(4\d\d|5\d\d)(\/|$|\?)/.exec(p.url);
         if (status) {
           await ctx.sleep(200);
@@ -273,9 +302,11 @@ export function register(sim: Sim): void {
         const data = Buffer.from(`pve-sim download: ${p.url}\n`);
         if (p.checksum) {
           const got = createHash(p["checksum-algorithm"]).update(data).digest("hex");
-          ctx.log(`calculating checksum...`);
-          if (got.toLowerCase() !== String(p.checksum).toLowerCase()) throw new Error(`checksum mismatch: got '${got}' != expect '${p.checksum}'`);
-          ctx.log("checksum verified");
+          if (got.toLowerCase() !== String(p.checksum).toLowerCase()) {
+            ctx.log("calculating checksum...");
+            throw new Error(`checksum mismatch: got '${got}' != expect '${p.checksum}'`);
+          }
+          ctx.log("calculating checksum...OK, checksum verified");
         }
         fs.mkdirSync(path.dirname(target), { recursive: true });
         fs.writeFileSync(target, data);

@@ -79,6 +79,9 @@ export interface HaResource {
   max_relocate: number;
   failback: number;
   comment?: string;
+  /** The CRM's service state (`request_stop`, `error`, …) while it differs from what `state`
+   *  implies (HA Manager.pm); shown as `hastate`. */
+  serviceState?: string;
 }
 
 export interface SshUser {
@@ -372,7 +375,9 @@ export class Cluster implements ClusterView {
     if (!name) {
       for (let i = 0; ; i++) {
         const cand = `vm-${vmid}-disk-${i}`;
-        if (![...vols.values()].some((v) => v.volname.endsWith(`${cand}${ext}`) || v.volname.endsWith(cand))) {
+        // Plugin.pm get_next_vm_diskname: a number is taken by `(vm|base)-<vmid>-disk-<n>` whatever
+        // the existing file's format
+        if (![...vols.values()].some((v) => new RegExp(`(^|/)(vm|base)-${vmid}-disk-${i}(\\.\\w+)?$`).test(v.volname))) {
           name = cand;
           break;
         }
@@ -398,6 +403,25 @@ export class Cluster implements ClusterView {
     const p = parseVolid(volid);
     if (!p || !this.storages.has(p.storage)) return undefined;
     return this.volumeMap(p.storage, node).get(p.volname);
+  }
+
+  /** STORAGE Storage.pm `volume_is_base_and_used`: some volume's name points at this base (its
+   *  parse_volname basename). LvmThinPlugin clone names carry no base, so an lvmthin base never
+   *  counts as used ("LVM-thin allows deletion of still referenced base volumes!", vdisk_free). */
+  volumeIsBaseAndUsed(volid: string, node: string): boolean {
+    const p = parseVolid(volid);
+    const s = p && this.storages.get(p.storage);
+    if (!p || !s || s.type === "lvmthin") return false;
+    return this.volumesOf(p.storage, node).some((v) => v.parent === volid);
+  }
+
+  /** The base a volume's name points at (STORAGE Plugin.pm parse_volname `$basename`: dir/nfs
+   *  linked clones `<tpl>/<base>/<vmid>/vm-…`); undefined for lvmthin clones and other volumes. */
+  volumeBasename(volid: string): string | undefined {
+    const p = parseVolid(volid);
+    const s = p && this.storages.get(p.storage);
+    if (!p || !s || s.type === "lvmthin") return undefined;
+    return /^\d+\/(\S+)\/\d+\/\S+$/.exec(p.volname)?.[1];
   }
 
   freeVolume(volid: string, node: string): void {
@@ -468,6 +492,15 @@ export class Cluster implements ClusterView {
     return this.ha.get(`vm:${vmid}`);
   }
 
+  /** The HA manager's state of the VM's service (MGR API2/Cluster.pm `resources` `hastate`,
+   *  QEMU `vm_status` `ha.state`): `starting` until a requested start has happened. */
+  haState(vmid: number): string | undefined {
+    const ha = this.haManaged(vmid);
+    if (!ha) return undefined;
+    if (ha.serviceState) return ha.serviceState;
+    return ha.state === "started" && !this.vms.get(vmid)?.running ? "starting" : ha.state;
+  }
+
   /** Root disk size in bytes: the boot disk or the first non-cdrom disk. */
   maxdisk(vm: Vm): number {
     const c = vm.config.current;
@@ -512,13 +545,15 @@ export class Cluster implements ClusterView {
       cpu: vm.running ? 0.01 : 0, mem: vm.running ? Math.floor(this.maxmem(vm) * 0.4) : 0, disk: 0,
       diskread: 0, diskwrite: 0, netin: 0, netout: 0, uptime: this.uptime(vm),
     };
+    // API2Tools.pm extract_vm_stats: `memhost` from the 9.x RRD format (`pve-vm-9.0` keys) only
+    if (this.sim.options.pveVersion !== "8.4") e.memhost = e.mem;
     if (vm.tempClone) e.name = `VM ${vmid}`;
     if (c.tags) e.tags = c.tags;
     if (c.lock) e.lock = c.lock;
     const pool = this.sim.pools.poolOfVm(vmid);
     if (pool) e.pool = pool;
-    const ha = this.haManaged(vmid);
-    if (ha) e.hastate = ha.state === "started" && !vm.running ? "starting" : ha.state;
+    const hastate = this.haState(vmid);
+    if (hastate) e.hastate = hastate;
     return e;
   }
 

@@ -65,7 +65,8 @@ describe("clone semantics", () => {
     r = await api.req("POST", "/nodes/pve1/qemu/200/clone", { newid: 102, full: 0 });
     expect(r.reason).toBe("Linked clone feature is not supported for 'local-lvm:vm-200-disk-0' (scsi0)");
     r = await api.req("POST", "/nodes/pve1/qemu/9000/clone", { newid: 102, pool: "nope" });
-    expect(r.reason).toBe("pool 'nope' does not exist");
+    // ACCESS RPCEnvironment.pm check_pool_exist: raise_perm_exc, a 403
+    expect([r.status, r.reason]).toEqual([403, "Permission check failed (pool 'nope' does not exist)"]);
   });
 
   test("pool membership after clone", async () => {

@@ -162,7 +162,7 @@ describe("storage", () => {
     r = await api.req("POST", "/nodes/pve1/storage/local/download-url", { url: "https://x/a.txt", content: "iso", filename: "a.txt" });
     expect(r.body.errors).toEqual({ filename: "wrong file extension" });
     r = await api.req("POST", "/nodes/pve1/storage/local-lvm/download-url", { url: "https://x/a.iso", content: "iso", filename: "a.iso" });
-    expect(r.reason).toBe("storage 'local-lvm' is not configured for content-type 'iso'");
+    expect(r.reason).toBe("can't upload to storage type 'lvmthin', not a file based storage!");
     let st = await api.task("POST", "/nodes/pve1/storage/local/download-url", { url: "https://x/404/a.iso", content: "iso", filename: "a.iso" });
     expect(st.exitstatus).toBe("download failed: 404 Not Found");
     st = await api.task("POST", "/nodes/pve1/storage/local/download-url", { url: "https://x/a.iso", content: "iso", filename: "a.iso", checksum: "00", "checksum-algorithm": "sha256" });
