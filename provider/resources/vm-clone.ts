@@ -59,6 +59,7 @@ import {
   getConfig,
   confirmGone,
   isNotFound,
+  liveStatus,
   locateVm,
   migrateVm,
   pendingKeys,
@@ -779,6 +780,12 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       if (!where) return confirmGone(ctx, vmid, props?.node ?? parseId(id).node);
       read = await configWithPending(ctx, where.node, vmid);
     }
+    // /cluster/resources shows the power state of pvestatd's last broadcast (every 10 s): when it
+    // disagrees with the state, or is not yet known, ask the node (one request, only then)
+    if (where.status !== "running" && where.status !== "stopped" || (props?.status !== undefined && props.status !== where.status)) {
+      const live = await liveStatus(ctx, where.node, vmid);
+      where = { ...where, status: live.status, ...(live.uptime !== undefined ? { uptime: live.uptime } : {}) };
+    }
     const config = read.config;
     const like = props ? settingsOf(props) : undefined;
     const settings = settingsFromConfig(config, like);
@@ -864,12 +871,14 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
     const where = await locateVm(ctx, vmid);
     if (!where) throw new Error(`VM ${vmid} (resource id ${id}) no longer exists on the cluster. Run \`pulumi refresh\` to forget it, then \`pulumi up\` to create it again.`);
     let node = where.node;
+    // the node's answer, not /cluster/resources' (stale for up to pvestatd's 10 s)
+    const live = await liveStatus(ctx, node, vmid);
     if (news.node && news.node !== node) {
-      await migrateVm(ctx, node, vmid, news.node, where.status === "running");
+      await migrateVm(ctx, node, vmid, news.node, live.status === "running");
       node = news.node;
     }
     await convergePool(ctx, vmid, where.pool, news.pool, olds.pool);
-    let known: KnownState = { status: where.status, uptime: where.uptime }; // a migration keeps the power state
+    let known: KnownState = live; // a migration keeps the power state
     const outs = await retryConvergent(ctx, `updating VM ${vmid}`, () => {
       const k = known;
       known = {};

@@ -124,8 +124,49 @@ interface NetEntry {
   ipv6?: GuestNic["ipv6"];
 }
 
-/** Network-config (v1 as PVE writes it, or v2) by lower-case MAC. */
+/** ENI network data as PVE writes it for configdrive2 (Cloudinit.pm `configdrive2_network`,
+ *  `cloudbase_network_eni`): `auto eth<N>`, `iface eth<N> inet dhcp|static` + `address`/`netmask`,
+ *  `iface eth<N> inet6 ...`. ENI names no MAC: entries are keyed `#<N>`, the N of `eth<N>`, which
+ *  PVE takes from `net<N>`; the model assumes the guest applies `eth<N>` to that NIC (it keeps the
+ *  name it has: nothing renames it without a MAC). */
+function parseEni(text: string): Map<string, NetEntry> {
+  const out = new Map<string, NetEntry>();
+  let cur: { entry: NetEntry; family: string; method: string; address?: string; netmask?: string } | undefined;
+  const flush = () => {
+    if (!cur) return;
+    if (cur.family === "inet") {
+      if (cur.method === "dhcp") cur.entry.ipv4 = "dhcp";
+      else if (cur.method === "static" && cur.address) cur.entry.ipv4 = staticAddress(cur.address, cur.netmask);
+    } else if (cur.family === "inet6" && cur.method === "static" && cur.address) {
+      cur.entry.ipv6 = staticAddress(cur.netmask !== undefined && !cur.address.includes("/") ? `${cur.address}/${cur.netmask}` : cur.address);
+    }
+    cur = undefined;
+  };
+  for (const raw of text.split("\n")) {
+    const line = raw.trim();
+    const iface = /^iface\s+eth(\d+)\s+(inet6?)\s+(\S+)/.exec(line);
+    if (iface) {
+      flush();
+      const key = `#${iface[1]}`;
+      const entry = out.get(key) ?? {};
+      out.set(key, entry);
+      cur = { entry, family: iface[2], method: iface[3] };
+      continue;
+    }
+    if (/^(auto|iface|allow-|mapping|source)\b/.test(line)) {
+      flush();
+      continue;
+    }
+    const opt = /^(address|netmask)\s+(\S+)/.exec(line);
+    if (opt && cur) cur[opt[1] as "address" | "netmask"] = opt[2];
+  }
+  flush();
+  return out;
+}
+
+/** Network-config (v1 as PVE writes it, or v2) by lower-case MAC; ENI (configdrive2) by `#<N>`. */
 export function parseNetworkConfig(text: string): Map<string, NetEntry> {
+  if (/^\s*(auto|iface)\s/m.test(text) && !/^\s*(version|network|config)\s*:/m.test(text)) return parseEni(text);
   const out = new Map<string, NetEntry>();
   const doc = parseYaml(text);
   const root = doc?.network ?? doc;
@@ -187,7 +228,7 @@ export function bootGuest(b: BootInput, opts: GuestOptions = {}): GuestBoot {
   for (const k of netKeys) {
     const i = Number(k.slice(3));
     const mac = (/(?:^|,)(?:[a-z0-9]+=)?([0-9A-Fa-f]{2}(?::[0-9A-Fa-f]{2}){5})/.exec(b.config[k])?.[1] ?? "").toLowerCase();
-    const entry = netCfg.get(mac);
+    const entry = netCfg.get(mac) ?? netCfg.get(`#${i}`);
     const nic: GuestNic = { mac, name: entry?.name ?? predictableName(i, b.firstNicName) };
     if (entry) {
       if (entry.ipv4) nic.ipv4 = entry.ipv4;
@@ -210,7 +251,7 @@ export function bootGuest(b: BootInput, opts: GuestOptions = {}): GuestBoot {
     why = `image ${b.image} ships no ${AGENT_PACKAGE}`;
   }
   if (b.cloudinit) {
-    const instanceId = /instance-id:\s*(\S+)/.exec(b.cloudinit.meta)?.[1] ?? createHash("sha1").update(b.cloudinit.user + b.cloudinit.network).digest("hex");
+    const instanceId = (/instance-id:\s*(\S+)/.exec(b.cloudinit.meta) ?? /"uuid":\s*"([^"]+)"/.exec(b.cloudinit.meta))?.[1] ?? createHash("sha1").update(b.cloudinit.user + b.cloudinit.network).digest("hex");
     const firstBoot = !b.disk.instanceIds.has(instanceId);
     b.disk.instanceIds.add(instanceId);
     if (firstBoot) {

@@ -349,7 +349,7 @@ export function parseHotplugFeatures(raw: string): Set<string> {
 }
 
 /** `windows_version` (QEMU Helpers.pm). */
-function windowsVersion(ostype: string | undefined): number {
+export function windowsVersion(ostype: string | undefined): number {
   if (!ostype) return 0;
   if (/^(wxp|w2k3|w2k)$/.test(ostype)) return 5;
   if (/^(w2k8|wvista)$/.test(ostype)) return 6;
@@ -493,7 +493,63 @@ export function snippetVolumes(cicustom: string): string[] {
 /** The nodes' /etc/resolv.conf (search domain, dns1-3), as the installer wrote it. */
 export const HOST_RESOLV_CONF = { search: "lan", dns: ["10.0.0.1"] };
 
-/** `GET .../cloudinit/dump`: the generated user/network/meta data (nocloud flavour). A
+/** QEMU Cloudinit.pm `get_cloudinit_format`: `citype`, else `configdrive2` for a Windows
+ *  `ostype` (cloudbase-init reads only that), else `nocloud`. */
+export function cloudinitFormat(conf: Record<string, string>): string {
+  if (conf.citype !== undefined) return conf.citype;
+  return windowsVersion(conf.ostype) ? "configdrive2" : "nocloud";
+}
+
+/** The static IPv4 netmask of a prefix length (`$PVE::Network::ipv4_reverse_mask`). */
+function ipv4Mask(bits: number): string {
+  return [0, 1, 2, 3].map((o) => (bits >= (o + 1) * 8 ? 255 : bits <= o * 8 ? 0 : (0xff << (8 - (bits - o * 8))) & 0xff)).join(".");
+}
+
+/** Cloudinit.pm `get_dns_conf`: unset nameserver/searchdomain come from the host's resolv.conf. */
+function dnsConf(conf: Record<string, string>): { search: string[]; dns: string[] } {
+  const search = (conf.searchdomain ?? HOST_RESOLV_CONF.search).split(/\s+/).filter((x) => x);
+  const dns = conf.nameserver !== undefined ? conf.nameserver.split(/\s+/).filter((x) => x) : HOST_RESOLV_CONF.dns;
+  return { search, dns };
+}
+
+/** Cloudinit.pm `configdrive2_network` (`cloudbase` true: `cloudbase_network_eni`, what a
+ *  Windows guest's drive holds): ENI text, `auto eth<N>` + `iface eth<N> inet dhcp|static` for
+ *  each NIC with an `ipconfigN`. */
+function configdrive2Network(conf: Record<string, string>, cloudbase: boolean): string {
+  const { search, dns } = dnsConf(conf);
+  let out = "";
+  if (!cloudbase) {
+    out += "auto lo\niface lo inet loopback\n\n";
+    if (dns.length) out += `        dns_nameservers ${dns.join(" ")}\n`;
+    if (search.length) out += `        dns_search ${search.join(" ")}\n`;
+  }
+  const nsLine = cloudbase && dns.length ? `        dns-nameservers ${dns.join(" ")}\n` : "";
+  for (const k of Object.keys(conf).filter((x) => /^net\d+$/.test(x)).sort()) {
+    const i = k.slice(3);
+    if (!conf[`ipconfig${i}`]) continue;
+    const ip = parseProps(conf[`ipconfig${i}`]);
+    const id = `eth${i}`;
+    out += `auto ${id}\n`;
+    if (ip.ip === "dhcp") out += `iface ${id} inet dhcp\n`;
+    else if (ip.ip) {
+      const [addr, prefix] = ip.ip.split("/");
+      out += `iface ${id} inet static\n        address ${addr}\n        netmask ${ipv4Mask(Number(prefix))}\n`;
+      if (ip.gw) out += `        gateway ${ip.gw}\n`;
+      out += nsLine;
+    }
+    if (ip.ip6 === "auto" || ip.ip6 === "dhcp") out += `iface ${id} inet6 ${ip.ip6}\n`;
+    else if (ip.ip6) {
+      const [addr, prefix] = ip.ip6.split("/");
+      out += `iface ${id} inet6 static\n        address ${addr}\n        netmask ${prefix}\n`;
+      if (ip.gw6) out += `        gateway ${ip.gw6}\n`;
+      out += nsLine;
+    }
+  }
+  return out;
+}
+
+/** `GET .../cloudinit/dump`: the generated user/network/meta data (format as
+ *  `cloudinitFormat` says: nocloud YAML, or configdrive2 ENI network data and JSON metadata). A
  *  `cicustom` snippet replaces the generated part; `readSnippet` reads it from the node. */
 export function cloudinitDump(vmid: number, conf: Record<string, string>, _iface: string, type: string, readSnippet?: (volid: string) => string, maskPassword = true): string {
   // without `readSnippet`: PVE's own data, as `GET .../cloudinit/dump` shows it (Cloudinit.pm
@@ -519,6 +575,9 @@ export function cloudinitDump(vmid: number, conf: Record<string, string>, _iface
   }
   if (type === "network") {
     if (custom.network && readSnippet) return readSnippet(custom.network);
+    // Cloudinit.pm dump_cloudinit_config/generate_configdrive2: every format but nocloud gets
+    // ENI network data; the drive of a Windows guest the cloudbase-init flavour
+    if (cloudinitFormat(conf) !== "nocloud") return configdrive2Network(conf, !!readSnippet && windowsVersion(conf.ostype) > 0);
     // QEMU Cloudinit.pm nocloud_network: only NICs with an ipconfigN are listed (`next if
     // !$conf->{"ipconfig$id"}`), each renamed eth<N> by MAC; a static IPv4 as address + netmask
     const lines = ["version: 1", "config:"];
@@ -558,5 +617,19 @@ export function cloudinitDump(vmid: number, conf: Record<string, string>, _iface
   // (dump_cloudinit_config: "Don't mask password here to get correct uuid")
   const data = ["user", "network"].map((t) => cloudinitDump(vmid, conf, _iface, t, readSnippet, false)).join("");
   const uuid = createHash("sha1").update(data).digest("hex");
+  if (cloudinitFormat(conf) !== "nocloud") {
+    if (readSnippet && windowsVersion(conf.ostype)) {
+      // Cloudinit.pm cloudbase_configdrive2_metadata (encode_json: key order not fixed)
+      const meta: Record<string, unknown> = { uuid, network_config: { content_path: "/content/0000" } };
+      if (conf.cipassword) meta.admin_pass = conf.cipassword;
+      if (conf.sshkeys !== undefined) {
+        const keys = decodeURIComponent(conf.sshkeys).split("\n").filter((x) => /\S/.test(x));
+        if (keys.length) meta.public_keys = Object.fromEntries(keys.map((k, i) => [`key-${i}`, k]));
+      }
+      return JSON.stringify(meta);
+    }
+    // Cloudinit.pm configdrive2_metadata
+    return `{\n     "uuid": "${uuid}",\n     "network_config": { "content_path": "/content/0000" }\n}\n`;
+  }
   return `instance-id: ${uuid}\n`;
 }

@@ -363,12 +363,22 @@ async function destroyOnce(ctx: VmContext, vmid: number, hintNode: string | unde
   if (!where) return;
   const node = where.node ?? hintNode;
   try {
-    if (where.status === "running") await stopVm(ctx, node, vmid, o);
+    if ((await liveStatus(ctx, node, vmid)).status === "running") await stopVm(ctx, node, vmid, o);
     await runTask(ctx, () => ctx.api.qemu.delete(node, vmid, { purge: true, destroyUnreferencedDisks: true }));
   } catch (err) {
     if (isNotFound(err)) return;
     throw err;
   }
+}
+
+/**
+ * Whether the VM runs, as its node says now. `/cluster/resources` reports the power state
+ * pvestatd last broadcast (every 10 s, pve-manager PVE/Service/pvestatd.pm), so right after a
+ * start or stop it is stale: decisions (stop before destroy, start or not) ask the node.
+ */
+export async function liveStatus(ctx: VmContext, node: string, vmid: number): Promise<{ status: string; uptime?: number }> {
+  const s = await ctx.api.qemu.status(node, vmid);
+  return { status: s.status, ...(s.uptime !== undefined ? { uptime: Number(s.uptime) } : {}) };
 }
 
 /** Keys PVE holds as pending (applied at the next cold start). */

@@ -4,12 +4,22 @@
 
 import type { Sim } from "../sim";
 import { ParamDefs, PveError, paramError } from "../types";
-import { Cluster, HaResource, StorageDef, StorageType, clusterOf } from "../state/cluster";
+import { Cluster, HaResource, STORAGE_CONTENT, StorageDef, StorageType, clusterOf } from "../state/cluster";
 import { OPT_VMID, STORAGE } from "./common";
 import { createHash } from "crypto";
 
 const STORAGE_TYPES = ["btrfs", "cephfs", "cifs", "dir", "esxi", "iscsi", "iscsidirect", "lvm", "lvmthin", "nfs", "pbs", "rbd", "zfs", "zfspool"];
-const SIMULATED_TYPES: StorageType[] = ["dir", "lvmthin", "nfs"];
+const SIMULATED_TYPES: StorageType[] = ["dir", "lvmthin", "nfs", "zfspool", "rbd"];
+/** The config keys a type takes (STORAGE `options` of ZFSPoolPlugin.pm, RBDPlugin.pm; `keyring`
+ *  is a sensitive parameter, not stored); SectionConfig `check_config` dies `unexpected property
+ *  '<k>'` on any other, `can't change value of fixed parameter '<k>'` on an update of a fixed one. */
+const TYPE_OPTIONS: Partial<Record<StorageType, { options: string[]; fixed: string[]; required: string[] }>> = {
+  zfspool: { options: ["pool", "blocksize", "sparse", "nodes", "disable", "content", "bwlimit", "mountpoint"], fixed: ["pool"], required: ["pool"] },
+  rbd: { options: ["nodes", "disable", "monhost", "pool", "data-pool", "namespace", "username", "content", "krbd", "keyring", "bwlimit"], fixed: [], required: [] },
+};
+/** Type-specific keys of zfspool/rbd kept in `StorageDef.extra` (pool has its own field). */
+const ZFS_RBD_KEYS = ["blocksize", "sparse", "mountpoint", "bwlimit", "monhost", "data-pool", "namespace", "username", "krbd"];
+const BOOLEAN_KEYS = ["sparse", "krbd"];
 const CONTENT_TYPES = ["images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import"];
 
 /** `sid` as PVE parses it: `vm:100`, `ct:100` or a bare VMID. */
@@ -36,10 +46,12 @@ function storageConfigEntry(s: StorageDef): Record<string, unknown> {
   if (s.path && s.type === "dir") e.path = s.path;
   if (s.type === "nfs") Object.assign(e, { path: s.path, server: s.server, export: s.export });
   if (s.type === "lvmthin") Object.assign(e, { vgname: s.vgname, thinpool: s.thinpool });
-  if (s.shared) e.shared = 1; // STORAGE Plugin.pm parse_config sets it for nfs (@SHARED_STORAGE)
+  if ((s.type === "zfspool" || s.type === "rbd") && s.pool !== undefined) e.pool = s.pool;
+  if (s.shared) e.shared = 1; // STORAGE Plugin.pm parse_config sets it for nfs, rbd (@SHARED_STORAGE)
   if (s.nodes) e.nodes = s.nodes.join(",");
   if (s.disable) e.disable = 1;
   Object.assign(e, s.extra);
+  for (const k of BOOLEAN_KEYS) if (typeof e[k] === "string") e[k] = Number(e[k]);
   e.digest = createHash("sha1").update(JSON.stringify(s)).digest("hex");
   return e;
 }
@@ -226,10 +238,43 @@ export function register(sim: Sim): void {
     "prune-backups": { type: "string", optional: true },
     format: { type: "string", enum: ["raw", "qcow2", "subvol", "vmdk"], optional: true },
     preallocation: { type: "string", enum: ["off", "metadata", "falloc", "full"], optional: true },
+    // zfspool (ZFSPoolPlugin.pm properties/options) and rbd (RBDPlugin.pm)
+    pool: { type: "string", optional: true },
+    blocksize: { type: "string", optional: true },
+    sparse: { type: "boolean", optional: true },
+    mountpoint: { type: "string", optional: true },
+    bwlimit: { type: "string", optional: true },
+    monhost: { type: "string", optional: true },
+    krbd: { type: "boolean", optional: true },
+    "data-pool": { type: "string", optional: true },
+    namespace: { type: "string", optional: true },
+    username: { type: "string", optional: true },
+    keyring: { type: "string", optional: true },
   };
 
-  const parseContent = (s: string | undefined, type: StorageType): string[] => {
+  /** SectionConfig check_config for the types with a TYPE_OPTIONS entry: the given keys against
+   *  the type's options (create: required ones present; update: fixed ones untouched). */
+  const checkTypeOptions = (type: StorageType, p: Record<string, unknown>, create: boolean, prefix: string) => {
+    const t = TYPE_OPTIONS[type];
+    if (!t) return;
+    for (const k of Object.keys(p)) {
+      if (k === "storage" || k === "type" || k === "delete" || k === "digest" || p[k] === undefined) continue;
+      if (!create && t.fixed.includes(k)) throw new PveError(500, `${prefix}can't change value of fixed parameter '${k}'`);
+      if (!t.options.includes(k)) throw new PveError(500, `${prefix}unexpected property '${k}'`);
+    }
+    if (create) for (const k of t.required) if (p[k] === undefined) throw new PveError(500, `missing value for required option '${k}'`);
+  };
+
+  const parseContent = (s: string | undefined, type: StorageType, prefix = ""): string[] => {
     const list = (s ?? "").split(/[,;\s]+/).filter((x) => x !== "");
+    if (type === "zfspool" || type === "rbd") {
+      for (const x of list) if (!CONTENT_TYPES.includes(x) && x !== "none") throw paramError({ content: `invalid format - invalid content type '${x}'` });
+      // STORAGE Plugin.pm decode_value (in check_config): a type the plugin does not support is
+      // only warned about and dropped; nothing left dies
+      const kept = list.filter((x) => STORAGE_CONTENT[type].valid.includes(x));
+      if (!kept.length) throw new PveError(500, `${prefix}storage does not support content type 'none'`);
+      return [...new Set(kept)];
+    }
     for (const x of list) {
       if (!CONTENT_TYPES.includes(x) && x !== "none") throw paramError({ content: `invalid format - invalid content type '${x}'` });
       const allowed = type === "lvmthin" ? ["images", "rootdir", "none"] : [...CONTENT_TYPES, "none"];
@@ -261,7 +306,9 @@ export function register(sim: Sim): void {
     handler: (req) => {
       const p = req.params;
       const type = p.type as StorageType;
-      if (!SIMULATED_TYPES.includes(type)) throw new PveError(501, `storage type '${p.type}' is not simulated (dir, lvmthin, nfs are)`);
+      if (!SIMULATED_TYPES.includes(type)) throw new PveError(501, `storage type '${p.type}' is not simulated (${SIMULATED_TYPES.join(", ")} are)`);
+      // check_config runs before the config lock (no `create storage failed: ` prefix)
+      checkTypeOptions(type, p, true, "");
       if (c.storages.has(p.storage)) throw new PveError(500, `create storage failed: storage ID '${p.storage}' already defined`);
       const missing = (k: string) => paramError({ [k]: "property is missing and it is not optional" });
       if ((type === "dir") && !p.path) throw missing("path");
@@ -271,14 +318,18 @@ export function register(sim: Sim): void {
       if (type === "lvmthin" && !p.thinpool) throw missing("thinpool");
       // a storage without `content` gets the plugin's default (plugindata content->[1]; STORAGE
       // Plugin.pm parse_config): dir `images,rootdir` (DirPlugin.pm), lvmthin `images,rootdir`, nfs `images`
-      const defaults: Record<StorageType, string[]> = { dir: ["images", "rootdir"], lvmthin: ["images", "rootdir"], nfs: ["images"] };
-      const content = p.content !== undefined ? parseContent(p.content, type) : [...defaults[type]];
+      // zfspool, rbd: `images,rootdir` / `images` (ZFSPoolPlugin.pm, RBDPlugin.pm plugindata)
+      const content = p.content !== undefined ? parseContent(p.content, type) : [...STORAGE_CONTENT[type].default];
       const extra: Record<string, string> = {};
-      for (const k of ["options", "prune-backups", "format", "preallocation", "mkdir", "create-base-path", "create-subdirs"]) if (p[k] !== undefined) extra[k] = String(p[k]);
+      for (const k of ["options", "prune-backups", "format", "preallocation", "mkdir", "create-base-path", "create-subdirs", ...ZFS_RBD_KEYS]) if (p[k] !== undefined) extra[k] = String(p[k]);
+      // ZFSPoolPlugin.pm on_add_hook: `mountpoint` from `zfs get mountpoint <pool>` when not given
+      if (type === "zfspool" && extra.mountpoint === undefined) extra.mountpoint = `/${p.pool}`;
       const def: StorageDef = {
         storage: p.storage, type, content,
-        shared: type === "nfs" ? true : !!p.shared,
+        // Plugin.pm parse_config: nfs and rbd are in @SHARED_STORAGE; zfspool takes no `shared`
+        shared: type === "nfs" || type === "rbd" ? true : !!p.shared,
         path: type === "nfs" ? `/mnt/pve/${p.storage}` : p.path,
+        pool: p.pool,
         vgname: p.vgname, thinpool: p.thinpool, server: p.server, export: p.export,
         nodes: parseNodes(p.nodes), disable: !!p.disable, extra,
       };
@@ -302,19 +353,36 @@ export function register(sim: Sim): void {
       const p = req.params;
       const s = c.storage(p.storage);
       if (p.digest && p.digest !== storageConfigEntry(s).digest) throw new PveError(500, "update storage failed: detected modified configuration - file changed by other user? Try again.");
+      checkTypeOptions(s.type, p, false, "update storage failed: ");
       for (const k of (p.delete ?? "").split(/[,;\s]+/).filter((x: string) => x)) {
+        const t = TYPE_OPTIONS[s.type];
+        if (t) {
+          // API2/Storage/Config.pm update: `no such option`, then `unable to delete required option`
+          // (zfspool `pool` is fixed, hence not optional), then `cannot set and delete`
+          if (!t.options.includes(k)) throw new PveError(500, `update storage failed: no such option '${k}'`);
+          if (t.fixed.includes(k)) throw new PveError(500, `update storage failed: unable to delete required option '${k}'`);
+          if (p[k] !== undefined) throw new PveError(500, `update storage failed: cannot set and delete property '${k}' at the same time!`);
+          if (k === "pool") s.pool = undefined;
+          else if (k === "content") s.content = [...STORAGE_CONTENT[s.type].default]; // parse_config: the plugin default
+          else if (k === "nodes") s.nodes = undefined;
+          else if (k === "disable") s.disable = false;
+          else delete s.extra[k];
+          continue;
+        }
         if (k === "nodes") s.nodes = undefined;
         else if (k === "disable") s.disable = false;
         else if (k === "shared" && s.type === "dir") s.shared = false;
         else if (k === "content") throw new PveError(500, "update storage failed: cannot delete required option 'content'");
         else delete s.extra[k];
       }
-      if (p.content !== undefined) s.content = parseContent(p.content, s.type);
+      if (p.content !== undefined) s.content = parseContent(p.content, s.type, "update storage failed: ");
       if (p.nodes !== undefined) s.nodes = parseNodes(p.nodes);
       if (p.disable !== undefined) s.disable = !!p.disable;
       if (p.shared !== undefined && s.type === "dir") s.shared = !!p.shared;
       if (p.server !== undefined && s.type === "nfs") s.server = p.server;
       for (const k of ["options", "prune-backups", "format", "preallocation"]) if (p[k] !== undefined) s.extra[k] = String(p[k]);
+      if (TYPE_OPTIONS[s.type]) for (const k of ZFS_RBD_KEYS) if (p[k] !== undefined) s.extra[k] = String(p[k]);
+      if (p.pool !== undefined && s.type === "rbd") s.pool = p.pool;
       c.addStorage(s);
       return { storage: s.storage, type: s.type };
     },

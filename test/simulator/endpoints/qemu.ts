@@ -13,11 +13,13 @@ import {
   Drive, VM_OPTION_PARAMS, VmConfig, agentEnabled, cloneConfig, emptyConfig, formatSize, isCdrom,
   isCloudinitOption, isCloudinitVolume, isDriveKey, hotplugChange, isFastPlug, parseHotplugFeatures, normaliseTags, optionDef, parseBool,
   parseConfig, parseDrive, parseNet, parseProps, parseSize, printDrive, printNet, typedValue,
-  configDigest, cloudinitDump, snippetVolumes,
+  configDigest, cloudinitDump, snippetVolumes, windowsVersion,
 } from "../qemu-config";
 import { checkConfigKeys, checkNode, checkSkiplock, checkVmPerm, DIGEST, NODE, SKIPLOCK, VMID } from "./common";
 import { networkInterfaces } from "../agent";
 import { bootGuest, newGuestDisk } from "../guest";
+import { validateSshPublicKeys } from "../ssh-pubkey";
+import { encryptPw, isCryptHash } from "../sha-crypt";
 
 
 const GiB = 1024 ** 3;
@@ -65,6 +67,51 @@ function checkBridges(sim: Sim, auth: AuthContext, values: Record<string, string
       for (const t of [...tags].sort()) sim.access.check(auth, `${base}/${t}`, ["SDN.Use"]);
     }
     if (!tag && !trunks) sim.access.check(auth, base, ["SDN.Use"]);
+  }
+}
+
+/** Keys `$check_vm_modify_config_perm` skips because their privilege depends on the value
+ *  (checked by `checkDevicePerm`) or, for `tags`, on the change (`assert_tag_permissions`). */
+const isValueCheckedKey = (k: string) => /^(serial|usb|hostpci|virtiofs)\d+$/.test(k);
+
+/** QEMU API2/Qemu.pm `$check_vm_create_serial_perm` and the serial branches of update_vm_api,
+ *  `check_usb_perm`, `check_hostpci_perm`, `check_dir_perm` for one device value. `verb` is the
+ *  message's: `set` (create), `modify`/`delete` (update; usb/hostpci always say `set`). `old` is
+ *  the current value on a serial update (socket → socket needs only HWType). root@pam passes. */
+function checkDevicePerm(sim: Sim, auth: AuthContext, vmid: number, pool: string | undefined, key: string, value: string, verb: string, old?: string): void {
+  if (auth.userid === "root@pam" && auth.tokenid === undefined) return;
+  if (/^serial\d+$/.test(key)) {
+    if (value === "socket" && (old === undefined || old === "socket")) checkVmPerm(sim, auth, vmid, pool, ["VM.Config.HWType"]);
+    else throw new PveError(500, `only root can ${verb} '${key}' config for real devices`);
+  } else if (/^usb\d+$/.test(key)) {
+    checkVmPerm(sim, auth, vmid, pool, ["VM.Config.HWType"]);
+    const d = parseProps(value, "host");
+    if (d.host) {
+      if (!/^spice$/i.test(d.host)) throw new PveError(500, `only root can set '${key}' config for real devices`);
+    } else if (d.mapping) sim.access.check(auth, `/mapping/usb/${d.mapping}`, ["Mapping.Use"]);
+    else throw new PveError(500, "either 'host' or 'mapping' must be set.");
+  } else if (/^hostpci\d+$/.test(key)) {
+    const d = parseProps(value, "host");
+    if (d.host) throw new PveError(500, `only root can set '${key}' config for non-mapped devices`);
+    else if (d.mapping) {
+      sim.access.check(auth, `/mapping/pci/${d.mapping}`, ["Mapping.Use"]);
+      checkVmPerm(sim, auth, vmid, pool, ["VM.Config.HWType"]);
+    } else throw new PveError(500, "either 'host' or 'mapping' must be set.");
+    if (d.romfile !== undefined) throw paramError({ [key]: "only root@pam can set 'romfile' option" });
+  } else if (/^virtiofs\d+$/.test(key)) {
+    checkVmPerm(sim, auth, vmid, pool, ["VM.Config.Disk"]);
+    sim.access.check(auth, `/mapping/dir/${parseProps(value, "dirid").dirid}`, ["Mapping.Use"]);
+  }
+}
+
+/** QEMU create_vm/update_vm_api: `uri_unescape` the keys, then COMMON validate_ssh_public_keys
+ *  (`ssh-keygen -l` per line), a plain `die`: 500. */
+function checkSshKeys(raw: string): void {
+  const bytes = Buffer.from(raw.replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16))), "latin1");
+  try {
+    validateSshPublicKeys(bytes.toString("utf8"));
+  } catch (e: any) {
+    throw new PveError(500, e.message);
   }
 }
 
@@ -324,8 +371,10 @@ export function register(sim: Sim): void {
       if (/^unused\d+$/.test(key)) c.freeVolume(parseProps(old, "file").file, vm.node);
       else if (isDriveKey(key)) {
         const d = parseDrive(old);
-        if (isCloudinitVolume(d.file)) c.freeVolume(d.file, vm.node);
-        else if (!isCdrom(d)) {
+        if (isCloudinitVolume(d.file)) {
+          c.freeVolume(d.file, vm.node);
+          delete conf.cloudinit; // vmconfig_register_unused_drive drops the special section
+        } else if (!isCdrom(d)) {
           if (force) c.freeVolume(d.file, vm.node);
           else cur[freeUnusedSlot(cur)] = d.file;
         }
@@ -345,8 +394,10 @@ export function register(sim: Sim): void {
         const od = parseDrive(old);
         const nd = parseDrive(value);
         // vmconfig_register_unused_drive: a replaced cloud-init drive is freed
-        if (od.file !== nd.file && isCloudinitVolume(od.file)) c.freeVolume(od.file, vm.node);
-        else if (od.file !== nd.file && !isCdrom(od)) cur[freeUnusedSlot(cur)] = od.file;
+        if (od.file !== nd.file && isCloudinitVolume(od.file)) {
+          c.freeVolume(od.file, vm.node);
+          delete conf.cloudinit;
+        } else if (od.file !== nd.file && !isCdrom(od)) cur[freeUnusedSlot(cur)] = od.file;
       }
     }
     cur[key] = value;
@@ -360,7 +411,11 @@ export function register(sim: Sim): void {
     const conf = vm.config;
     const errors: Record<string, string> = {};
     if (!onlyHotplug) {
+      // vmconfig_apply_pending records nothing in `[special:cloudinit]`; only a newly applied
+      // cloud-init drive is generated at once, which drops the section
+      const newCi = Object.entries(conf.pending).some(([k, v]) => isDriveKey(k) && /[:/](vm-\d+-)?cloudinit(\.\w+)?$/.test(parseDrive(v).file));
       for (const k of [...new Set([...Object.keys(conf.pendingDelete), ...Object.keys(conf.pending)])]) await applyOne(ctx, vm, k);
+      if (newCi) delete conf.cloudinit;
       return errors;
     }
     // QEMU vmconfig_hotplug_pending `$cloudinit_record_changed`: what the cloud-init image was
@@ -408,7 +463,7 @@ export function register(sim: Sim): void {
   // ---- list / create --------------------------------------------------------------------
 
   const vmListEntry = (vm: Vm, full: boolean) => {
-    const r = c.vmResource(vm.vmid)!;
+    const r = c.vmResource(vm.vmid, true)!; // QemuServer vmstatus: the node's own, current view
     const e: Record<string, unknown> = {
       vmid: vm.vmid, name: r.name, status: r.status, cpus: r.maxcpu, maxmem: r.maxmem, maxdisk: r.maxdisk,
       mem: r.mem, cpu: r.cpu, disk: 0, diskread: 0, diskwrite: 0, netin: 0, netout: 0, uptime: r.uptime,
@@ -480,6 +535,8 @@ export function register(sim: Sim): void {
       const vmid: number = p.vmid;
       checkNode(c, node);
       if (p.archive) throw new PveError(501, "restore from backup archives is not simulated");
+      // create_vm: the keys are URL-decoded and checked (COMMON validate_ssh_public_keys) first
+      if (p.sshkeys !== undefined) checkSshKeys(String(p.sshkeys));
       const pool: string | undefined = p.pool;
       // ACCESS RPCEnvironment.pm check_pool_exist: raise_perm_exc, a 403
       if (pool !== undefined && !sim.pools.exists(pool)) throw new PveError(403, `Permission check failed (pool '${pool}' does not exist)`);
@@ -496,8 +553,13 @@ export function register(sim: Sim): void {
         delete values.cdrom;
       }
       checkStorageAccess(sim, c, req.auth, vmid, values, p.storage, p["import-working-storage"]);
-      // create_vm: `$check_vm_modify_config_perm` skips drives and unusedN (VM.Allocate covers them)
-      checkConfigKeys(sim, req.auth, vmid, pool, Object.entries(values).filter(([k]) => !isDriveKey(k) && !/^unused\d+$/.test(k)));
+      // create_vm: `$check_vm_modify_config_perm` skips drives and unusedN (VM.Allocate covers
+      // them), devices checked by value and `tags` (checked in the worker, on /vms/{vmid} only)
+      checkConfigKeys(sim, req.auth, vmid, pool, Object.entries(values).filter(([k]) => !isDriveKey(k) && !/^unused\d+$/.test(k) && !isValueCheckedKey(k) && k !== "tags"));
+      // $check_vm_create_serial_perm, check_vm_create_usb_perm, _hostpci_perm, _dir_perm
+      for (const re of [/^serial\d+$/, /^usb\d+$/, /^hostpci\d+$/, /^virtiofs\d+$/]) {
+        for (const [k, v] of Object.entries(values)) if (re.test(k)) checkDevicePerm(sim, req.auth, vmid, pool, k, v, "set");
+      }
       checkBridges(sim, req.auth, values);
       checkDriveParams(values, c);
       if (values.sshkeys !== undefined) values.sshkeys = values.sshkeys; // stored URL-encoded
@@ -538,7 +600,11 @@ export function register(sim: Sim): void {
             if (!conf.boot) conf.boot = defaultBoot(conf);
             if (!conf.smbios1) conf.smbios1 = `uuid=${c.uuid()}`;
             if ((conf.vmgenid === undefined || conf.vmgenid === "1") && conf.arch !== "aarch64") conf.vmgenid = c.uuid();
-            if (conf.tags !== undefined) conf.tags = normaliseTags(conf.tags);
+            if (conf.tags !== undefined) {
+              // create_vm worker: assert_tag_permissions($vmid, ...) checks /vms/{vmid}, never the pool
+              sim.access.check(req.auth, `/vms/${vmid}`, ["VM.Config.Options"]);
+              conf.tags = normaliseTags(conf.tags);
+            }
             vm.config = { current: conf, pending: {}, pendingDelete: {} };
             if (pool) sim.pools.addVm(pool, vmid);
           });
@@ -593,6 +659,8 @@ export function register(sim: Sim): void {
         Object.assign(src, vm.config.pending);
         for (const k of Object.keys(vm.config.pendingDelete)) delete src[k];
       }
+      // QEMU vm_config: `$conf->{cipassword} = '**********' if $conf->{cipassword}`
+      if (src.cipassword && src.cipassword !== "0") src.cipassword = "**********";
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(src)) out[k] = typedValue(k, v);
       out.digest = vm.tempClone ? configDigest({ current: { lock: "clone" }, pending: {}, pendingDelete: {} }) : c.digest(vm);
@@ -622,6 +690,7 @@ export function register(sim: Sim): void {
     const vmid: number = p.vmid;
     checkNode(c, node);
     const skiplock = checkSkiplock(sim, req.auth, p.skiplock);
+    if (p.sshkeys !== undefined) checkSshKeys(String(p.sshkeys));
     const split = (s: string | undefined) => (s ?? "").split(/[,;\s]+/).filter((x) => x !== "");
     const del = split(p.delete);
     const revert = split(p.revert);
@@ -654,7 +723,7 @@ export function register(sim: Sim): void {
     }
     checkDriveParams(values, c);
     // drives and unusedN are checked by value under the lock (`$updatefn` below)
-    const byValue = ([k]: [string, string | undefined]) => !isDriveKey(k) && !/^unused\d+$/.test(k);
+    const byValue = ([k]: [string, string | undefined]) => !isDriveKey(k) && !/^unused\d+$/.test(k) && !isValueCheckedKey(k);
     checkConfigKeys(sim, req.auth, vmid, undefined, [
       ...del.map((k): [string, string | undefined] => [k, undefined]),
       ...Object.entries(values),
@@ -703,6 +772,7 @@ export function register(sim: Sim): void {
           if (protectedVm) throw new PveError(500, `can't remove drive '${k}' - protection mode enabled`);
           drivePerms(val);
         } else if (/^net\d+$/.test(k) && conf.current[k]) checkBridges(sim, req.auth, { [k]: conf.current[k] });
+        else if (isValueCheckedKey(k)) checkDevicePerm(sim, req.auth, vmid, undefined, k, val, "delete");
       }
       for (const [k, v] of Object.entries(values)) {
         if (conf.pending[k] === v) continue;
@@ -710,6 +780,12 @@ export function register(sim: Sim): void {
           if (conf.current[k]) drivePerms(conf.current[k]);
           drivePerms(v);
         } else if (/^net\d+$/.test(k) && conf.current[k]) checkBridges(sim, req.auth, { [k]: conf.current[k] });
+        else if (/^serial\d+$/.test(k)) checkDevicePerm(sim, req.auth, vmid, undefined, k, v, "modify", conf.current[k]);
+        else if (isValueCheckedKey(k)) {
+          // the old device too (`if (my $oldvalue = $conf->{$opt})`)
+          if (conf.current[k]) checkDevicePerm(sim, req.auth, vmid, undefined, k, conf.current[k], "set");
+          checkDevicePerm(sim, req.auth, vmid, undefined, k, v, "set");
+        }
       }
     };
     const writeAndApply = async (vm: Vm, ctx?: TaskContext) => {
@@ -719,16 +795,22 @@ export function register(sim: Sim): void {
         delete conf.pending[k];
         delete conf.pendingDelete[k];
       }
-      const recordCi = (k: string) => {
-        if (!isCloudinitOption(k)) return;
-        conf.cloudinit ??= {};
-        if (!(k in conf.cloudinit)) conf.cloudinit[k] = conf.current[k] ?? "";
+      // QEMU update_vm_api `@bootorder`: the current `boot` order; a deleted device leaves it, a
+      // new CD-ROM joins it (print_bootorder: `order=a;b`, "" when empty)
+      const bootorder = (parseProps(conf.current.boot ?? "", "legacy").order ?? "").split(/[,;\s]+/).filter((x) => x !== "");
+      const setBootorder = () => {
+        conf.pending.boot = bootorder.length ? `order=${bootorder.join(";")}` : "";
+        delete conf.pendingDelete.boot;
       };
       for (const k of del) {
         if (conf.current[k] === undefined && conf.pending[k] === undefined) {
           // QEMU update_vm_api: a `warn` (the worker's task ends `WARNINGS: n`)
           ctx?.warn(`cannot delete '${k}' - not set in current configuration!`);
           continue;
+        }
+        if (bootorder.includes(k)) {
+          bootorder.splice(bootorder.indexOf(k), 1);
+          setBootorder();
         }
         if (k in conf.pending && conf.current[k] === undefined) {
           delete conf.pending[k];
@@ -745,25 +827,53 @@ export function register(sim: Sim): void {
         }
         delete conf.pending[k];
         conf.pendingDelete[k] = !!p.force;
-        if (!vm.running) recordCi(k);
       }
       for (const [k, v] of Object.entries(values)) {
+        if (isDriveKey(k) && conf.pending[k] !== v && bootorder.length && !bootorder.includes(k)) {
+          // "append new CD drives to bootorder to mark them bootable" (drive_is_cdrom($drive, 1):
+          // not a cloud-init drive)
+          const d = parseDrive(v);
+          if (isCdrom(d) && !isCloudinitVolume(d.file) && !/^([^:]+:)?cloudinit$/.test(d.file)) {
+            bootorder.push(k);
+            setBootorder();
+          }
+        }
+        if (k === "cipassword") {
+          // not pending: into the current config at once, crypt-hashed (COMMON encrypt_pw, `$5$`)
+          // unless already a crypt hash or the (current) ostype is Windows
+          conf.current.cipassword = windowsVersion(conf.current.ostype) || isCryptHash(v) ? v : encryptPw(v);
+          delete conf.pending[k];
+          delete conf.pendingDelete[k];
+          continue;
+        }
+        if (k === "boot") {
+          const order = parseProps(v, "legacy").order;
+          if (order) {
+            const devs = order.split(/[,;\s]+/).filter((x) => x !== "");
+            for (const dev of devs) {
+              const exists = conf.current[dev] || conf.pending[dev] || values[dev];
+              if (!exists || del.includes(dev)) throw new PveError(500, `invalid bootorder: device '${dev}' does not exist'`);
+            }
+            // the legacy `bootdisk` goes with a new order
+            delete conf.pendingDelete.boot;
+            conf.pending.boot = `order=${devs.join(";")}`;
+            if (conf.current.bootdisk) conf.pendingDelete.bootdisk = false;
+            if (conf.current.boot === conf.pending.boot) delete conf.pending.boot;
+            continue;
+          }
+        }
         delete conf.pendingDelete[k];
         if (conf.current[k] === v) {
           delete conf.pending[k];
           continue;
         }
         conf.pending[k] = v;
-        if (!vm.running) recordCi(k);
       }
-      // a running VM records `[special:cloudinit]` as changes are hot-plugged (applyPending)
-      if (conf.cloudinit && !vm.running) {
-        for (const k of Object.keys(conf.cloudinit)) if ((conf.pending[k] ?? conf.current[k] ?? "") === conf.cloudinit[k] && !(k in conf.pendingDelete)) delete conf.cloudinit[k];
-        if (Object.keys(conf.cloudinit).length === 0) delete conf.cloudinit;
-      }
+      // QEMU cleanup_pending: a pending value equal to the current one is dropped
+      if (conf.pending.boot !== undefined && conf.pending.boot === conf.current.boot) delete conf.pending.boot;
       if (ctx) await ctx.sleep(opts.configMs);
       // `vmconfig_hotplug_pending` gets `$modified`: only the keys of this update (but fast-plug ones)
-      const errors = await applyPending(ctx, vm, vm.running, new Set([...del, ...Object.keys(values), ...revert]));
+      const errors = await applyPending(ctx, vm, vm.running, new Set([...del, ...Object.keys(values), ...revert, "boot"]));
       if (Object.keys(errors).length) throw paramError(errors);
     };
 
@@ -826,8 +936,10 @@ export function register(sim: Sim): void {
       const keys = [...new Set([...Object.keys(conf.current), ...Object.keys(conf.pending), ...Object.keys(conf.pendingDelete)])].sort();
       return keys.map((key) => {
         const e: Record<string, unknown> = { key };
-        if (conf.current[key] !== undefined) e.value = typedValue(key, conf.current[key]);
-        if (conf.pending[key] !== undefined) e.pending = typedValue(key, conf.pending[key]);
+        // QEMU vm_pending: a set password is masked, a pending one with a trailing space
+        const masked = (v: string, m: string) => (key === "cipassword" ? m : typedValue(key, v));
+        if (conf.current[key] !== undefined) e.value = masked(conf.current[key], "**********");
+        if (conf.pending[key] !== undefined) e.pending = masked(conf.pending[key], "********** ");
         if (key in conf.pendingDelete) e.delete = conf.pendingDelete[key] ? 2 : 1;
         return e;
       });
@@ -1115,7 +1227,7 @@ export function register(sim: Sim): void {
       const p = parseVolid(volid);
       const s = p && c.storages.get(p.storage);
       if (!p || !s) throw new Error(`storage '${p?.storage ?? volid}' does not exist`);
-      if (!s.path) throw new Error(`unable to parse ${s.type === "lvmthin" ? "lvm" : s.type} volume name '${p.volname}'`);
+      if (!s.path) throw new Error(`unable to parse ${s.type === "lvmthin" ? "lvm" : s.type === "zfspool" ? "zfs" : s.type} volume name '${p.volname}'`);
       if (!/^snippets\//.test(p.volname)) throw new Error(`${volid} is not in the snippets directory`);
       const path = fileVolumePath(c, vm.node, volid)!;
       if (!fs.existsSync(path)) throw new Error(`volume '${volid}' does not exist`);
@@ -1157,6 +1269,7 @@ export function register(sim: Sim): void {
       agentChannel: agentEnabled(conf.agent),
       firstNicName: c.opts.agentInterface,
     }, c.opts.guest);
+    c.notePower(vm, true);
     vm.running = true;
     vm.startedAt = sim.now();
     vm.pid = c.randomPid();
@@ -1174,6 +1287,7 @@ export function register(sim: Sim): void {
   }
 
   function stopNow(vm: Vm): void {
+    c.notePower(vm, false);
     vm.running = false;
     vm.startedAt = undefined;
     vm.pid = undefined;
@@ -1297,12 +1411,29 @@ export function register(sim: Sim): void {
         });
       }
       return fork(req, node, "qmstop", String(vmid), async (ctx) => {
+        if (req.params["overrule-shutdown"]) {
+          // GUEST GuestHelpers.pm abort_guest_tasks: this node's active qmshutdown tasks of the VM,
+          // all of them with Sys.Modify on /nodes/<node>, else those of the caller (a token's
+          // also for its owner); each gets SIGTERM (its lock is released as it dies)
+          const all = sim.access.has(req.auth, `/nodes/${node}`, "Sys.Modify");
+          const mine = (t: { principal: string }) => {
+            const owner = t.principal.split("!")[0];
+            return t.principal.includes("!") ? req.auth.principal === owner || req.auth.principal === t.principal : req.auth.principal === t.principal;
+          };
+          const aborted = c.tasks.all().filter((t) => t.node === node && t.status === "running" && t.type === "qmshutdown" && t.id === String(vmid) && (all || mine(t)));
+          for (const t of aborted) c.tasks.stop(t);
+          if (aborted.length) ctx.log(`overruled qmshutdown tasks: ${aborted.map((t) => t.upid).join(", ")}`);
+        }
         await c.locks.with(vmid, "exclusive", opts.lockTimeoutMs, async () => {
           const vm = c.loadVm(node, vmid);
           // QemuServer.pm _do_vm_stop: `return if !$pid` comes before check_lock
           if (!vm.running) return;
           if (!skiplock) checkLock(vm);
-          await ctx.sleep(opts.stopMs);
+          // QMP `quit`, then a 1 s poll while the process lives, at most `timeout` (default 60)
+          // times; `if ($count >= $timeout)` (so always for timeout 0 or 1) warns and sends SIGTERM
+          const timeout: number = req.params.timeout ?? 60;
+          await ctx.sleep(Math.min(opts.stopMs, timeout * 1000));
+          if (Math.ceil(opts.stopMs / 1000) >= timeout) ctx.warn("VM still running - terminating now with SIGTERM");
           stopNow(vm);
         });
       });
@@ -1517,7 +1648,7 @@ export function register(sim: Sim): void {
     permissions: { check: VMS_AUDIT },
     handler: (req) => {
       const vm = c.loadVm(req.params.node, req.params.vmid);
-      const r = c.vmResource(vm.vmid)!;
+      const r = c.vmResource(vm.vmid, true)!; // the node's own, current answer
       const cur = vm.config.current;
       const ha = c.haManaged(vm.vmid);
       const out: Record<string, unknown> = {

@@ -8,7 +8,7 @@ import * as path from "path";
 import { createHash } from "crypto";
 import type { Sim } from "../sim";
 import { PveError, paramError } from "../types";
-import { CONTENT_SUBDIR, Cluster, StorageDef, clusterOf, parseVolid } from "../state/cluster";
+import { CONTENT_SUBDIR, Cluster, StorageDef, clusterOf, parseVolid, storageFormats } from "../state/cluster";
 import { NODE, OPT_STORAGE, OPT_VMID, STORAGE, VMID, checkNode } from "./common";
 
 const FILE_CONTENT: Record<string, string> = { iso: "iso", vztmpl: "vztmpl", snippets: "snippets", import: "import" };
@@ -65,13 +65,37 @@ function listContent(c: Cluster, s: StorageDef, node: string, content?: string, 
         if (vmid !== undefined && v.vmid !== vmid) continue;
         const e: Record<string, unknown> = { volid: v.volid, content: "images", format: v.format, size: v.size, ctime: v.ctime, used: v.parent ? 0 : v.size };
         if (v.vmid !== undefined) e.vmid = v.vmid;
-        if (v.parent) e.parent = v.parent.replace(/^[^:]+:/, "");
+        // ZFSPoolPlugin.pm zfs_list_zvol / RBDPlugin.pm rbd_ls: the clone's origin, `<base>@__base__`
+        if (v.parent) e.parent = s.type === "zfspool" || s.type === "rbd" ? `${v.parent.replace(/^[^:]+:/, "").split("/").pop()}@__base__` : v.parent.replace(/^[^:]+:/, "");
         out.push(e);
       }
     }
   }
   return out.sort((a, b) => String(a.volid).toLowerCase().localeCompare(String(b.volid).toLowerCase()));
 }
+
+/** STORAGE `path` of an image volume: LvmThinPlugin `/dev/<vg>/<lv>`; ZFSPoolPlugin a zvol
+ *  `/dev/zvol/<pool>/<name>` (subvol: `<mountpoint>/<name>`); RBDPlugin `rbd:<pool>[/<ns>]/<name>`
+ *  with the ceph connect options (CephConfig.pm ceph_connect_option: pveceph-managed without
+ *  `monhost`) or with `krbd` the mapped device `/dev/rbd-pve/<fsid>/<pool>/<name>`; dir-like the file. */
+function volumePath(s: StorageDef, volname: string): string {
+  const name = volname.split("/").pop()!;
+  if (s.type === "lvmthin") return `/dev/${s.vgname}/${name}`;
+  if (s.type === "zfspool") return /^(subvol|basevol)-/.test(name) ? `${s.extra.mountpoint ?? `/${s.pool}`}/${name}` : `/dev/zvol/${s.pool}/${name}`;
+  if (s.type === "rbd") {
+    const rbdPath = `${s.pool || "rbd"}${s.extra.namespace !== undefined ? `/${s.extra.namespace}` : ""}/${name}`;
+    if (s.extra.krbd === "1") return `/dev/rbd-pve/${RBD_FSID}/${rbdPath}`;
+    const keyring = `/etc/pve/priv/ceph/${s.storage}.keyring`;
+    const user = s.extra.username || "admin";
+    if (s.extra.monhost === undefined) return `rbd:${rbdPath}:conf=/etc/pve/ceph.conf:id=${user}:keyring=${keyring}`;
+    const mon = s.extra.monhost.split(/[\s,;]+/).filter((x) => x).join(";").replace(/:/g, "\\:");
+    return `rbd:${rbdPath}:conf=/etc/pve/priv/ceph/${s.storage}.conf:mon_host=${mon}:auth_supported=cephx:id=${user}:keyring=${keyring}`;
+  }
+  return `${s.path}/images/${volname}`;
+}
+
+/** The simulated Ceph cluster's fsid (ceph.conf `[global] fsid`). */
+const RBD_FSID = "5f1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
 export function register(sim: Sim): void {
   const c = clusterOf(sim);
@@ -93,9 +117,7 @@ export function register(sim: Sim): void {
     };
     if (withFormats) {
       // STORAGE Plugin.pm get_formats (storage_info sorts `supported`): default raw or the storage's `format`
-      e.formats = s.type === "lvmthin"
-        ? { default: "raw", supported: ["raw"] }
-        : { default: s.extra.format ?? "raw", supported: s.type === "dir" ? ["qcow2", "raw", "subvol", "vmdk"] : ["qcow2", "raw", "vmdk"] };
+      e.formats = storageFormats(s);
       e.select_existing = 0;
     }
     return e;
@@ -167,10 +189,11 @@ export function register(sim: Sim): void {
     permissions: { check: ["perm", "/storage/{storage}", ["Datastore.AllocateSpace"]] },
     handler: (req) => {
       const p = req.params;
-      storageOn(p.node, p.storage);
+      const s = storageOn(p.node, p.storage);
       const m = /^(\d+)([MG]?)$/.exec(p.size)!;
       const bytes = Number(m[1]) * 1024 * (m[2] === "G" ? 1024 * 1024 : m[2] === "M" ? 1024 : 1);
-      if (!new RegExp(`^vm-${p.vmid}-`).test(p.filename)) throw new PveError(500, `illegal name '${p.filename}' - should be 'vm-${p.vmid}-*'`);
+      // (ZFSPoolPlugin.pm alloc_image checks the name per format: allocVolume)
+      if (s.type !== "zfspool" && !new RegExp(`^vm-${p.vmid}-`).test(p.filename)) throw new PveError(500, `illegal name '${p.filename}' - should be 'vm-${p.vmid}-*'`);
       const name = p.filename.replace(/\.(raw|qcow2|vmdk)$/, "");
       const vol = c.allocVolume(p.storage, p.node, p.vmid, bytes, { name, format: p.format });
       return vol.volid;
@@ -207,7 +230,7 @@ export function register(sim: Sim): void {
         return { format: fileFormat(r.content!, r.name!), path: `${r.s.path}/${CONTENT_SUBDIR[r.content!]}/${r.name}`, size: st.size, used: st.size };
       }
       const v = r.vol!;
-      const devpath = r.s.type === "lvmthin" ? `/dev/${r.s.vgname}/${v.volname.split("/").pop()}` : `${r.s.path}/images/${v.volname}`;
+      const devpath = volumePath(r.s, v.volname);
       return { format: v.format, path: devpath, size: v.size, used: v.parent ? 0 : v.size };
     },
   });

@@ -17,7 +17,34 @@ import {
   VmConfig, agentEnabled, configDigest, formatSize, isCdrom, isDriveKey, parseDrive, parseSize, printConfig,
 } from "../qemu-config";
 
-export type StorageType = "dir" | "lvmthin" | "nfs";
+export type StorageType = "dir" | "lvmthin" | "nfs" | "zfspool" | "rbd";
+
+/** Content types a storage type accepts and its default content (STORAGE `plugindata` content
+ *  [valid, default]: DirPlugin, NFSPlugin, LvmThinPlugin, ZFSPoolPlugin, RBDPlugin). */
+export const STORAGE_CONTENT: Record<StorageType, { valid: string[]; default: string[] }> = {
+  dir: { valid: ["images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import", "none"], default: ["images", "rootdir"] },
+  nfs: { valid: ["images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import"], default: ["images"] },
+  lvmthin: { valid: ["images", "rootdir"], default: ["images", "rootdir"] },
+  zfspool: { valid: ["images", "rootdir"], default: ["images", "rootdir"] },
+  rbd: { valid: ["images", "rootdir"], default: ["images"] },
+};
+
+/** STORAGE Plugin.pm `get_formats`: the default and the valid formats (sorted as storage_info
+ *  lists them). zfspool `[{raw, subvol}, raw]`; types without `format` plugindata (lvmthin, rbd)
+ *  raw only; dir/nfs default raw unless the storage sets `format`. */
+export function storageFormats(s: StorageDef): { default: string; supported: string[] } {
+  switch (s.type) {
+    case "dir": return { default: s.extra.format ?? "raw", supported: ["qcow2", "raw", "subvol", "vmdk"] };
+    case "nfs": return { default: s.extra.format ?? "raw", supported: ["qcow2", "raw", "vmdk"] };
+    case "zfspool": return { default: "raw", supported: ["raw", "subvol"] };
+    default: return { default: "raw", supported: ["raw"] };
+  }
+}
+
+/** Block storages whose volume names carry no `<vmid>/` directory and no format suffix. */
+export function isBlockStorage(s: StorageDef): boolean {
+  return s.type === "lvmthin" || s.type === "zfspool" || s.type === "rbd";
+}
 
 export interface StorageDef {
   storage: string;
@@ -31,6 +58,9 @@ export interface StorageDef {
   thinpool?: string;
   /** nfs */
   server?: string;
+  /** zfspool (`pool`, fixed), rbd (`pool`, default `rbd`); their other keys (`sparse`, `blocksize`,
+   *  `mountpoint`, `monhost`, `krbd`, `namespace`, …) are in `extra`. */
+  pool?: string;
   export?: string;
   nodes?: string[];
   disable?: boolean;
@@ -56,6 +86,8 @@ export interface Vm {
   node: string;
   config: VmConfig;
   running: boolean;
+  /** The power state pvestatd broadcast before the last change (`Cluster.reportedRunning`). */
+  reported?: { running: boolean; uptime: number; until: number };
   /** Paused by `status/suspend` (qmpstatus `paused`; the guest and its agent do not answer). */
   paused?: boolean;
   startedAt?: number;
@@ -105,9 +137,17 @@ export interface ClusterOptions {
   agentPingTimeoutMs?: number;
   /** QEMU version reported in `meta` and `running-qemu`. Default `10.0.2`. */
   qemuVersion?: string;
+  /** pvestatd's broadcast cycle (PVE ms, default 10000): `/cluster/resources` shows a VM's power
+   *  state as of the last cycle. 0 = always current. */
+  statsIntervalMs?: number;
   /** Content of `local`. Default: a fresh install's (`stockLocalContent`: no snippets; import
    *  only on 9.x); `PREPARED_LOCAL_CONTENT` is a cluster whose admin enabled both. */
   localContent?: string[];
+  /** The fresh install's storage layout (pve-installer Proxmox/Install/StorageConfig.pm):
+   *  `lvm` (default, ext4/xfs: `get_lvm_thin_config`, `local` + `lvmthin: local-lvm`) or `zfs`
+   *  (`get_zfs_config`: `local` + `zfspool: local-zfs` pool `rpool/data`, `sparse`, content
+   *  `images,rootdir`; no `local-lvm`). `local`'s content follows `localContent` either way. */
+  installer?: "lvm" | "zfs";
   /** Temp directory holding each node's file tree. Default: a fresh mkdtemp. */
   rootDir?: string;
   /** Start per-node SSH/SFTP servers. Default true. */
@@ -130,7 +170,7 @@ export function stockLocalContent(pveVersion: string | undefined): string[] {
 /** `local` as an admin prepares it for cloud-init snippets and image imports
  *  (`pvesm set local --content iso,vztmpl,backup,import,snippets`). */
 export const PREPARED_LOCAL_CONTENT = ["iso", "vztmpl", "import", "snippets", "backup"];
-const DEFAULT_CAPACITY: Record<string, number> = { local: 100 * GiB, "local-lvm": 400 * GiB, "shared-nfs": 2048 * GiB };
+const DEFAULT_CAPACITY: Record<string, number> = { local: 100 * GiB, "local-lvm": 400 * GiB, "local-zfs": 400 * GiB, "shared-nfs": 2048 * GiB };
 
 /** Directory per content type in a dir-like storage (STORAGE Plugin.pm `get_subdir`). */
 export const CONTENT_SUBDIR: Record<string, string> = {
@@ -192,7 +232,12 @@ export class Cluster implements ClusterView {
     for (const n of this.nodes) this.nodeStart.set(n, sim.nowSeconds() - 86400 - Math.floor(this.rng() * 864000));
 
     this.addStorage({ storage: "local", type: "dir", path: "/var/lib/vz", content: this.opts.localContent ?? stockLocalContent(sim.options.pveVersion), shared: false, extra: {} });
-    this.addStorage({ storage: "local-lvm", type: "lvmthin", vgname: "pve", thinpool: "data", content: ["images", "rootdir"], shared: false, extra: {} });
+    if (this.opts.installer === "zfs") {
+      // INST StorageConfig.pm get_zfs_config: `zfspool: local-zfs` / `pool rpool/data` / `sparse` / `content images,rootdir`
+      this.addStorage({ storage: "local-zfs", type: "zfspool", pool: "rpool/data", content: ["images", "rootdir"], shared: false, extra: { sparse: "1" } });
+    } else {
+      this.addStorage({ storage: "local-lvm", type: "lvmthin", vgname: "pve", thinpool: "data", content: ["images", "rootdir"], shared: false, extra: {} });
+    }
     if (this.opts.sharedStorage) {
       const id = typeof this.opts.sharedStorage === "string" ? this.opts.sharedStorage : "shared-nfs";
       this.addStorage({ storage: id, type: "nfs", path: `/mnt/pve/${id}`, server: "10.0.0.5", export: `/export/${id}`, content: ["images", "snippets", "iso", "import"], shared: true, extra: {} });
@@ -349,10 +394,14 @@ export class Cluster implements ClusterView {
     }
   }
 
-  private checkSpace(storage: string, node: string, bytes: number): void {
+  private checkSpace(storage: string, node: string, bytes: number, name?: string): void {
     const { avail } = this.usage(storage, node);
     if (bytes > avail) {
       const s = this.storage(storage);
+      // rbd images are thin (`rbd create` reserves nothing), so are zvols of a `sparse` zfspool
+      // (`zfs create -s`); a non-sparse zvol gets a refreservation of its full size
+      if (s.type === "rbd" || (s.type === "zfspool" && s.extra.sparse === "1")) return;
+      if (s.type === "zfspool") throw new Error(`zfs error: cannot create '${s.pool}/${name ?? "vm-disk"}': out of space`);
       if (s.type === "lvmthin") {
         throw new Error(`lvcreate 'pve/vm-disk' error:   Insufficient free space: ${Math.ceil(bytes / 4194304)} extents needed, but only ${Math.floor(avail / 4194304)} available`);
       }
@@ -364,32 +413,48 @@ export class Cluster implements ClusterView {
   allocVolume(storage: string, node: string, vmid: number, size: number, opts: { name?: string; format?: string; parent?: string; image?: string } = {}): Volume {
     const s = this.checkStorageEnabled(storage, node);
     if (!s.content.includes("images")) throw new Error(`storage '${storage}' does not support vm images`);
-    this.checkSpace(storage, node, opts.parent ? 0 : size);
     const vols = this.volumeMap(storage, node);
-    // Plugin.pm get_formats: lvmthin is raw only; dir and nfs default to raw (or the storage's
-    // `format`); a linked clone is always a qcow2 overlay on its base (Plugin.pm clone_image)
-    const fmt = s.type === "lvmthin" ? "raw" : opts.parent ? "qcow2" : (opts.format ?? s.extra.format ?? "raw");
-    const ext = s.type === "lvmthin" ? "" : `.${fmt}`;
-    const base = (name: string) => (s.type === "lvmthin" ? name : `${vmid}/${name}`);
+    const block = isBlockStorage(s);
+    const formats = storageFormats(s);
+    const parentVol = opts.parent ? this.findVolume(opts.parent, node) : undefined;
+    // Plugin.pm get_formats: lvmthin and rbd are raw only, zfspool raw or subvol; dir and nfs
+    // default to raw (or the storage's `format`); a linked clone on dir/nfs is always a qcow2
+    // overlay on its base (Plugin.pm clone_image), on zfspool a `zfs clone` in the base's format
+    const wanted = opts.parent ? (block ? parentVol?.format : "qcow2") : opts.format;
+    const fmt = wanted && formats.supported.includes(wanted) ? wanted : formats.default;
+    const ext = block ? "" : `.${fmt}`;
+    const base = (name: string) => (block ? name : `${vmid}/${name}`);
+    // Plugin.pm get_next_vm_diskname: `subvol-<vmid>-disk-<n>` for the subvol format (zfspool)
+    const prefix = fmt === "subvol" && s.type === "zfspool" ? "subvol" : "vm";
     let name = opts.name;
+    if (name && s.type === "zfspool" && !new RegExp(`^${prefix}-${vmid}-`).test(name)) {
+      throw new Error(`illegal name '${name}' - should be '${prefix}-${vmid}-*'`); // ZFSPoolPlugin.pm alloc_image
+    }
     if (!name) {
       for (let i = 0; ; i++) {
-        const cand = `vm-${vmid}-disk-${i}`;
+        const cand = `${prefix}-${vmid}-disk-${i}`;
         // Plugin.pm get_next_vm_diskname: a number is taken by `(vm|base)-<vmid>-disk-<n>` whatever
         // the existing file's format
-        if (![...vols.values()].some((v) => new RegExp(`(^|/)(vm|base)-${vmid}-disk-${i}(\\.\\w+)?$`).test(v.volname))) {
+        if (![...vols.values()].some((v) => new RegExp(`(^|/)(vm|base|subvol|basevol)-${vmid}-disk-${i}(\\.\\w+)?$`).test(v.volname))) {
           name = cand;
           break;
         }
       }
     }
+    // a thin rbd image or a sparse zvol takes no space up front, others their full size
+    this.checkSpace(storage, node, opts.parent ? 0 : size, name);
     let volname = base(name + (name.endsWith(ext) ? "" : ext));
     if (opts.parent) {
       const parentName = parseVolid(opts.parent)!.volname;
       // pve-storage LvmThinPlugin.pm clone_image: the thin snapshot of the base is an ordinary
       // `vm-<id>-disk-<n>` LV (nothing in its name points at the template); Plugin.pm clone_image
-      // (dir, nfs: qcow2 backing file) names it `<tpl>/base-<tpl>-disk-<n>.qcow2/<id>/vm-<id>-disk-<n>.qcow2`.
-      volname = s.type === "lvmthin" ? name : `${parentName}/${vmid}/${name}${ext}`;
+      // (dir, nfs: qcow2 backing file) names it `<tpl>/base-<tpl>-disk-<n>.qcow2/<id>/vm-<id>-disk-<n>.qcow2`;
+      // ZFSPoolPlugin.pm/RBDPlugin.pm clone_image of a base: `<base name>/vm-<id>-disk-<n>` (the base's
+      // own name: parse_volname's second value, the part after any `<base>/`). RBD's clone of a
+      // snapshot (`snapname`) is a plain `vm-<id>-disk-<n>`, but the simulator has no VM snapshots.
+      volname = s.type === "lvmthin" ? name
+        : block ? `${parentName.split("/").pop()}/${name}`
+        : `${parentName}/${vmid}/${name}${ext}`;
     }
     const vol: Volume = {
       volid: `${storage}:${volname}`, volname, storage, vmid, size, format: fmt, ctime: this.sim.nowSeconds(), parent: opts.parent,
@@ -416,11 +481,13 @@ export class Cluster implements ClusterView {
   }
 
   /** The base a volume's name points at (STORAGE Plugin.pm parse_volname `$basename`: dir/nfs
-   *  linked clones `<tpl>/<base>/<vmid>/vm-…`); undefined for lvmthin clones and other volumes. */
+   *  linked clones `<tpl>/<base>/<vmid>/vm-…`; ZFSPoolPlugin.pm/RBDPlugin.pm `<base>/vm-…`);
+   *  undefined for lvmthin clones and other volumes. */
   volumeBasename(volid: string): string | undefined {
     const p = parseVolid(volid);
     const s = p && this.storages.get(p.storage);
     if (!p || !s || s.type === "lvmthin") return undefined;
+    if (s.type === "zfspool" || s.type === "rbd") return /^((?:base|basevol)-\d+-[^/]+)\/[^/]+$/.exec(p.volname)?.[1];
     return /^\d+\/(\S+)\/\d+\/\S+$/.exec(p.volname)?.[1];
   }
 
@@ -532,18 +599,39 @@ export class Cluster implements ClusterView {
     return vm.running && !vm.paused && agentEnabled(vm.config.current.agent) && vm.agentReadyAt !== undefined && this.sim.now() >= vm.agentReadyAt;
   }
 
-  /** The VM's entry as `GET /cluster/resources` shows it. */
-  vmResource(vmid: number): ResourceEntry | undefined {
+  /** Records a power change for the stats pvestatd broadcasts (`reportedRunning`). */
+  notePower(vm: Vm, running: boolean): void {
+    if (vm.running === running) return;
+    vm.reported = { running: this.reportedRunning(vm), uptime: this.reportedRunning(vm) ? this.uptime(vm) : 0, until: this.sim.now() };
+  }
+
+  /**
+   * The power state `/cluster/resources` shows: what pvestatd last broadcast. It runs every 10 s
+   * (pve-manager PVE/Service/pvestatd.pm, `$updatetime`), and API2Tools.pm extract_vm_stats
+   * reads that RRD data, so a start or stop shows only from the next cycle on. `statsIntervalMs`
+   * (PVE time; 0 = always current) sets the cycle.
+   */
+  reportedRunning(vm: Vm): boolean {
+    const cycle = this.latency.real(this.opts.statsIntervalMs ?? 10_000);
+    if (!vm.reported || cycle <= 0) return vm.running;
+    const lastCycle = Math.floor(this.sim.now() / cycle) * cycle;
+    return vm.reported.until > lastCycle ? vm.reported.running : vm.running;
+  }
+
+  /** The VM's entry as `GET /cluster/resources` shows it (`live`: as the node's own status/current does). */
+  vmResource(vmid: number, live = false): ResourceEntry | undefined {
     const vm = this.vms.get(vmid);
     if (!vm) return undefined;
     const c = vm.config.current;
+    const running = live ? vm.running : this.reportedRunning(vm);
+    const stale = running !== vm.running;
     const e: ResourceEntry = {
       id: `qemu/${vmid}`, type: "qemu", vmid, node: vm.node,
-      name: c.name ?? `VM ${vmid}`, status: vm.running ? "running" : "stopped",
+      name: c.name ?? `VM ${vmid}`, status: running ? "running" : "stopped",
       template: c.template === "1" ? 1 : 0,
       maxcpu: this.cpus(vm), maxmem: this.maxmem(vm), maxdisk: this.maxdisk(vm),
-      cpu: vm.running ? 0.01 : 0, mem: vm.running ? Math.floor(this.maxmem(vm) * 0.4) : 0, disk: 0,
-      diskread: 0, diskwrite: 0, netin: 0, netout: 0, uptime: this.uptime(vm),
+      cpu: running ? 0.01 : 0, mem: running ? Math.floor(this.maxmem(vm) * 0.4) : 0, disk: 0,
+      diskread: 0, diskwrite: 0, netin: 0, netout: 0, uptime: stale ? (vm.reported?.uptime ?? 0) : this.uptime(vm),
     };
     // API2Tools.pm extract_vm_stats: `memhost` from the 9.x RRD format (`pve-vm-9.0` keys) only
     if (this.sim.options.pveVersion !== "8.4") e.memhost = e.mem;

@@ -22,15 +22,19 @@ describe("cloud-init", () => {
       { key: "ciuser", value: "alice" },
       { key: "nameserver", value: "10.0.0.53" },
     ]);
+    // PVE records changes in [special:cloudinit] only as a running VM hot-plugs them
+    // (vmconfig_hotplug_pending); a stopped VM's vmconfig_apply_pending records nothing
+    await api.task("POST", "/nodes/pve1/qemu/100/status/start");
     await api.ok("PUT", "/nodes/pve1/qemu/100/config", { ciuser: "bob", ipconfig0: "ip=10.0.0.5/24,gw=10.0.0.1", searchdomain: "lab", cipassword: "s3cret", delete: "nameserver" });
     expect(await pending()).toEqual([
-      { key: "cipassword", pending: "**********" },
+      // update_vm_api writes cipassword straight into the config: never pending, never recorded
+      { key: "cipassword", value: "**********" },
       { key: "ciuser", value: "alice", pending: "bob" },
       // QEMU cloudinit_pending: ipconfigN is not in $cloudinitoptions, so a changed one is not listed
       { key: "nameserver", delete: 1 },
       { key: "searchdomain", pending: "lab" },
     ]);
-    // the config itself already has the new values (a stopped VM applies them at once)
+    // the config itself already has the new values (cloud-init options are fast-plug)
     expect(await api.ok("GET", "/nodes/pve1/qemu/100/config")).toMatchObject({ ciuser: "bob", ipconfig0: "ip=10.0.0.5/24,gw=10.0.0.1" });
 
     const r = await api.req("PUT", "/nodes/pve1/qemu/100/cloudinit");

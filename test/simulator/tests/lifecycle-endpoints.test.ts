@@ -69,3 +69,21 @@ test("suspend to disk: lock suspended, VM off; resume starts it and drops the lo
   expect((await api.ok("GET", "/nodes/pve1/qemu/100/config")).lock).toBeUndefined();
   expect((await api.task("POST", "/nodes/pve1/qemu/100/status/stop")).exitstatus).toBe("OK");
 });
+
+test("/cluster/resources shows a start only from pvestatd's next broadcast; status/current at once", async () => {
+  const lagged = await startApi({ seed: 18, virtualTime: { startMs: Date.UTC(2026, 0, 5, 9, 0, 0) } });
+  try {
+    await createVm(lagged, 100);
+    const clock = lagged.s.sim.virtualClock();
+    // the virtual clock starts on a 10 s boundary; the create and the start (fork + 1 s) end well inside the first cycle
+    expect((await lagged.task("POST", "/nodes/pve1/qemu/100/status/start")).exitstatus).toBe("OK");
+    expect(lagged.s.sim.now() % 10_000).toBeLessThan(5_000);
+    const listed = async () => (await lagged.ok("GET", "/cluster/resources", { type: "vm" })).find((r: any) => r.vmid === 100).status;
+    expect((await lagged.ok("GET", "/nodes/pve1/qemu/100/status/current")).status).toBe("running");
+    expect(await listed()).toBe("stopped");
+    await clock.advance(10_000);
+    expect(await listed()).toBe("running");
+  } finally {
+    await lagged.stop();
+  }
+});

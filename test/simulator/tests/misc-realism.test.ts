@@ -198,10 +198,12 @@ describe("generated cloud-init data", () => {
   });
 
   test("GET cloudinit lists neither an unchanged nor a changed ipconfigN, only an added one", async () => {
-    await createVm(api, 103, { ipconfig0: "ip=dhcp", ciuser: "bob" });
+    await createVm(api, 103, { ipconfig0: "ip=dhcp", ciuser: "bob", net1: "virtio,bridge=vmbr0" });
     const pending = () => api.ok("GET", "/nodes/pve1/qemu/103/cloudinit");
     expect(await pending()).toEqual([{ key: "ciuser", value: "bob" }]);
-    await api.ok("PUT", "/nodes/pve1/qemu/103/config", { ipconfig0: "ip=10.0.0.9/24", net1: "virtio,bridge=vmbr0", ipconfig1: "ip=dhcp" });
+    // only a running VM records changes in [special:cloudinit] (vmconfig_hotplug_pending)
+    await api.task("POST", "/nodes/pve1/qemu/103/status/start");
+    await api.ok("PUT", "/nodes/pve1/qemu/103/config", { ipconfig0: "ip=10.0.0.9/24", ipconfig1: "ip=dhcp" });
     expect(await pending()).toEqual([{ key: "ciuser", value: "bob" }, { key: "ipconfig1", pending: "ip=dhcp" }]);
   });
 });
@@ -238,7 +240,9 @@ describe("/cluster/resources", () => {
   test("VM entries carry memhost (9.x); pools are listed with their running members' stats summed", async () => {
     await api.task("POST", "/nodes/pve1/qemu/100/status/start");
     await api.task("POST", "/nodes/pve1/qemu/101/status/start");
-    await api.s.sim.virtualClock().advance(5000); // only members with an uptime count
+    // a full pvestatd cycle: /cluster/resources shows the starts from the next broadcast on, and
+    // only members with an uptime count
+    await api.s.sim.virtualClock().advance(10_000);
     const all = await api.ok("GET", "/cluster/resources");
     const vm = all.find((r: any) => r.id === "qemu/100");
     expect(vm.memhost).toBe(vm.mem);

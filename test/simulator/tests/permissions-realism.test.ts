@@ -261,7 +261,9 @@ describe("other endpoints", () => {
 
   test("cloudinit dump masks cipassword only for a caller without VM.Config.Cloudinit", async () => {
     await createVm(api, 320, { cipassword: "s3cret", ciuser: "u" });
-    const stored = String((await api.ok("GET", "/nodes/pve1/qemu/320/config")).cipassword);
+    // GET config masks it (vm_config); the stored value is what the dump prints
+    expect((await api.ok("GET", "/nodes/pve1/qemu/320/config")).cipassword).toBe("**********");
+    const stored = String(api.s.sim.ext.cluster.vms.get(320).config.current.cipassword);
     const audit = as(await userWith({ "/vms/320": "VM.Audit" }));
     const masked = await audit("GET", "/nodes/pve1/qemu/320/cloudinit/dump", { type: "user" });
     expect(masked.body.data).toMatch(/^password: \*{10}$/m);

@@ -251,6 +251,7 @@ describe("config keys need their own privilege (QEMU API2/Qemu.pm $check_vm_modi
   test("keys in no list are root@pam's alone, not even a root token's", async () => {
     const asRootToken = await call(s, "PUT", "/nodes/pve1/qemu/100/config", { token: s.rootToken, form: { args: "-no-reboot" } });
     expect([asRootToken.status, asRootToken.reason]).toEqual([500, "only root can set 'args' config"]);
-    expect([(await put({ serial0: "/dev/ttyS0" })).reason]).toEqual(["only root can set 'serial0' config for real devices"]);
+    // QEMU update_vm_api `$updatefn`: a config update says `modify` (create says `set`)
+    expect([(await put({ serial0: "/dev/ttyS0" })).reason]).toEqual(["only root can modify 'serial0' config for real devices"]);
   });
 });

@@ -1,0 +1,38 @@
+// /cluster/resources shows what pvestatd last broadcast (every 10 s): right after a start it still
+// says "stopped". Here the cycle is set so long that it never catches up within the test, so the
+// provider's decisions must come from the node (status/current): a refresh keeps `started`, an
+// update does not start a running VM again, and delete stops the VM before destroying it.
+import { vmCloneLifecycle as life, type VmCloneInputs, type VmCloneState } from "../../../../provider/resources/vm-clone";
+import { clearSharedReads } from "../../../../provider/resources/vm/shared-reads";
+import { client } from "../../../../provider/resources/context";
+import { makeTemplate, startVmSim, type VmSim } from "./sim-setup";
+
+jest.setTimeout(60_000);
+
+describe("VmClone with /cluster/resources a broadcast behind", () => {
+  let v: VmSim;
+  beforeAll(async () => {
+    v = await startVmSim({ seed: 61, timeFactor: 0.01, cluster: { statsIntervalMs: 100_000_000 } });
+    await makeTemplate(v.api, 9000);
+  });
+  afterAll(() => v.stop());
+
+  test("refresh, update and delete ask the node, not the stale cluster view", async () => {
+    const r = await life.check({}, { name: "fresh", resourceName: "fresh", stack: "p/s", templateVmid: 9000, templateNode: "pve1" } as never);
+    const { id, outs } = await life.create(r.inputs as VmCloneInputs);
+    expect(outs.status).toBe("running");
+    const listed = (await v.api.cluster.resources("vm")).find((x) => Number(x.vmid) === outs.vmid);
+    expect(listed?.status).toBe("stopped"); // the stale view this test is about
+    clearSharedReads(client());
+    const read = (await life.read(id, outs)).props as VmCloneState;
+    expect(read).toMatchObject({ status: "running", started: true });
+    expect(await life.diff(id, read, r.inputs as VmCloneInputs)).toMatchObject({ changes: false });
+    const from = v.s.sim.requestLog.length;
+    const news = (await life.check(read, { name: "fresh", resourceName: "fresh", stack: "p/s", templateVmid: 9000, templateNode: "pve1", tags: ["x"] } as never)).inputs as VmCloneInputs;
+    const up = (await life.update(id, read, news)).outs as VmCloneState;
+    expect(up.status).toBe("running");
+    expect(v.s.sim.requestLog.slice(from).filter((e) => e.template?.endsWith("/status/start"))).toEqual([]);
+    await life.delete(id, up);
+    expect(v.cluster.vms.has(outs.vmid)).toBe(false);
+  });
+});
