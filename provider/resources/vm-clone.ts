@@ -235,7 +235,8 @@ const OUTPUT_KEYS = ["status", "ipv4Address", "ipv4Addresses", "macAddresses", "
  *  boot. On a running VM they wait for a restart like pending keys. */
 const CLOUD_INIT_KEY = /^(ipconfig\d+|cicustom|sshkeys|ciuser|cipassword|nameserver|searchdomain|citype|ciupgrade)$/;
 
-/** Cloud-init keys of `earlier` still waiting: the VM has not restarted since `since`. */
+/** Cloud-init keys `earlier` listed that still wait: the VM (started at `bootedAt`, epoch s) has
+ *  not restarted since `earlier.cloudInitBoot`. */
 function cloudInitStillPending(earlier: Partial<VmCloneState> | undefined, bootedAt: number | undefined): string[] {
   const keys = (earlier?.pendingChanges ?? []).filter((k) => CLOUD_INIT_KEY.test(k));
   if (!keys.length || earlier?.cloudInitBoot === undefined || bootedAt === undefined) return keys;
@@ -456,7 +457,7 @@ function configAfter(config: QemuConfig, change: { set: Record<string, string | 
 /** What the agent-wait error needs to name the likely cause: the template's image (its marker's
  *  origin, read only on this failure path), the user-data snippet, whether net0 is configured. */
 async function describeGuest(ctx: VmContext, config: QemuConfig, inputs: VmCloneInputs): Promise<GuestHint> {
-  const custom = config.cicustom === undefined ? {} : Object.fromEntries(String(config.cicustom).split(",").map((kv) => kv.split("=", 2) as [string, string]));
+  const custom: Partial<Record<string, string>> = config.cicustom === undefined ? {} : Object.fromEntries(codecs.splitPropertyString(String(config.cicustom)));
   let image: string | undefined;
   if (inputs.templateVmid !== undefined && inputs.templateNode !== undefined) {
     try {
@@ -573,7 +574,7 @@ async function converge(ctx: VmContext, node: string, vmid: number, next: VmClon
     ipv4Addresses: all,
     macAddresses: macAddresses(config),
     pendingChanges: pending,
-    ...(cloudInit.length && bootedAt !== undefined ? { cloudInitBoot: (prev as Partial<VmCloneState> | undefined)?.cloudInitBoot ?? bootedAt } : {}),
+    ...(cloudInit.length && bootedAt !== undefined ? { cloudInitBoot: bootedAt } : {}),
   };
 }
 
@@ -782,7 +783,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
     }
     // /cluster/resources shows the power state of pvestatd's last broadcast (every 10 s): when it
     // disagrees with the state, or is not yet known, ask the node (one request, only then)
-    if (where.status !== "running" && where.status !== "stopped" || (props?.status !== undefined && props.status !== where.status)) {
+    if ((where.status !== "running" && where.status !== "stopped") || (props?.status !== undefined && props.status !== where.status)) {
       const live = await liveStatus(ctx, where.node, vmid);
       where = { ...where, status: live.status, ...(live.uptime !== undefined ? { uptime: live.uptime } : {}) };
     }

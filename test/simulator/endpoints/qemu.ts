@@ -1773,6 +1773,18 @@ export function register(sim: Sim): void {
     }
   }
 
+  /** The volumes a VM's config names: drives (cdroms flagged) and unusedN. */
+  function volumeRefs(vm: Vm): { key: string; file: string; cdrom: boolean }[] {
+    const out: { key: string; file: string; cdrom: boolean }[] = [];
+    for (const [key, v] of Object.entries(vm.config.current)) {
+      if (isDriveKey(key)) {
+        const d = parseDrive(v);
+        out.push({ key, file: d.file, cdrom: isCdrom(d) });
+      } else if (/^unused\d+$/.test(key)) out.push({ key, file: parseProps(v, "file").file, cdrom: false });
+    }
+    return out;
+  }
+
   /** QemuMigrate.pm scan_local_volumes: each local volume's problem is logged (`can't migrate
    *  local disk '<volid>': <why>`), then one error; returns that error (phase1's message) or
    *  undefined. The log lines lack PVE's timestamp prefix, like the simulator's other ones. */
@@ -1780,15 +1792,7 @@ export function register(sim: Sim): void {
     const errors = new Map<string, string>();
     const other: string[] = [];
     const local: string[] = [];
-    for (const [k, v] of Object.entries(vm.config.current)) {
-      let file: string;
-      let cdrom = false;
-      if (isDriveKey(k)) {
-        const d = parseDrive(v);
-        cdrom = isCdrom(d);
-        file = d.file;
-      } else if (/^unused\d+$/.test(k)) file = parseProps(v, "file").file;
-      else continue;
+    for (const { key: k, file, cdrom } of volumeRefs(vm)) {
       if (cdrom && file === "cdrom") {
         other.push("can't migrate local cdrom drive");
         continue;
@@ -1829,15 +1833,7 @@ export function register(sim: Sim): void {
 
   function localDisks(vm: Vm): { volid: string; size: number; cdrom: boolean; is_unused: boolean; key: string }[] {
     const out = [];
-    for (const [k, v] of Object.entries(vm.config.current)) {
-      let file: string;
-      let cdrom = false;
-      if (isDriveKey(k)) {
-        const d = parseDrive(v);
-        cdrom = isCdrom(d);
-        file = d.file;
-      } else if (/^unused\d+$/.test(k)) file = parseProps(v, "file").file;
-      else continue;
+    for (const { key: k, file, cdrom } of volumeRefs(vm)) {
       const p = parseVolid(file);
       const s = p && c.storages.get(p.storage);
       if (!s || s.shared) continue;

@@ -67,3 +67,19 @@ export async function createVm(api: Api, vmid: number, extra: Record<string, str
     if (t.exitstatus !== "OK") throw new Error(`template ${vmid}: ${t.exitstatus}`);
   }
 }
+
+let principals = 0;
+
+/** A user with `acls` (ACL path → comma list of privileges, each made into a role of its own) and
+ *  a non-privsep token; returns the token for `api.req(..., token)`. */
+export async function tokenWith(api: Api, acls: Record<string, string>): Promise<string> {
+  const userid = `p${++principals}@pve`;
+  await api.ok("POST", "/access/users", { userid });
+  for (const [path, privs] of Object.entries(acls)) {
+    const roleid = `P${++principals}`;
+    await api.ok("POST", "/access/roles", { roleid, privs });
+    await api.ok("PUT", "/access/acl", { path, roles: roleid, users: userid });
+  }
+  const t = await api.ok("POST", `/access/users/${userid}/token/tk`, { privsep: 0 });
+  return `${userid}!tk=${t.value}`;
+}

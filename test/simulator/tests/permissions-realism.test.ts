@@ -1,29 +1,11 @@
 // REALISM.md §1 "Permissions the provider's endpoints check": one test per row, each citing the
 // PVE source the behaviour was read from (QEMU API2/Qemu.pm unless said otherwise).
 
-import { Api, createVm, startApi } from "./cluster-helpers";
+import { Api, createVm, startApi, tokenWith } from "./cluster-helpers";
 
 let api: Api;
-let n = 0;
 
-/** A custom role with exactly `privs`. */
-async function role(privs: string): Promise<string> {
-  const roleid = `R${++n}`;
-  await api.ok("POST", "/access/roles", { roleid, privs });
-  return roleid;
-}
-
-/** A user with `acls` (path → comma list of privileges, each made into its own role) and a
- *  non-privsep token; returns the token for `api.req(..., token)`. */
-async function userWith(acls: Record<string, string>): Promise<string> {
-  const userid = `u${++n}@pve`;
-  await api.ok("POST", "/access/users", { userid });
-  for (const [path, privs] of Object.entries(acls)) {
-    await api.ok("PUT", "/access/acl", { path, roles: await role(privs), users: userid });
-  }
-  const t = await api.ok("POST", `/access/users/${userid}/token/tk`, { privsep: 0 });
-  return `${userid}!tk=${t.value}`;
-}
+const userWith = (acls: Record<string, string>) => tokenWith(api, acls);
 
 const as = (token: string) => (method: string, path: string, params: Record<string, string | number> = {}) => api.req(method, path, params, token);
 const refused = async (p: Promise<{ status: number; reason: string }>) => {

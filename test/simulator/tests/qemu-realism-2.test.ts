@@ -4,29 +4,15 @@
 // `overrule-shutdown`. Each test cites the PVE source it was read from (QEMU = qemu-server
 // src/PVE/API2/Qemu.pm unless said otherwise).
 import { createHash } from "crypto";
-import { Api, createVm, startApi } from "./cluster-helpers";
+import { Api, createVm, startApi, tokenWith } from "./cluster-helpers";
 import { call } from "./core-http";
 import { encryptPw, isCryptHash, sha256Crypt } from "../sha-crypt";
 import { sshPublicKeyLineValid } from "../ssh-pubkey";
 import { generateEd25519KeyPair } from "../../helpers/ssh-keys";
 
 let api: Api;
-let n = 0;
 
-async function role(privs: string): Promise<string> {
-  const roleid = `Q${++n}`;
-  await api.ok("POST", "/access/roles", { roleid, privs });
-  return roleid;
-}
-
-/** A user with `acls` (path → comma list of privileges) and a non-privsep token. */
-async function userWith(acls: Record<string, string>): Promise<string> {
-  const userid = `q${++n}@pve`;
-  await api.ok("POST", "/access/users", { userid });
-  for (const [path, privs] of Object.entries(acls)) await api.ok("PUT", "/access/acl", { path, roles: await role(privs), users: userid });
-  const t = await api.ok("POST", `/access/users/${userid}/token/tk`, { privsep: 0 });
-  return `${userid}!tk=${t.value}`;
-}
+const userWith = (acls: Record<string, string>) => tokenWith(api, acls);
 
 const as = (token: string) => (method: string, path: string, params: Record<string, string | number> = {}) => api.req(method, path, params, token);
 const refused = async (p: Promise<{ status: number; reason: string }>) => {
