@@ -6,9 +6,16 @@
  * config.toml, and (a secret) the content of the plugin's credentials file.
  *
  * - The storage is a `dir` storage on the node holding `images` (the instances' disks: the
- *   plugin full-clones the template onto it) and `import` (the downloaded cloud image the
- *   template is built from). Being a pool member, it is where PVEDatastoreUser applies: the
- *   plugin may allocate disks there and nowhere else.
+ *   plugin full-clones the template onto it), `import` (the downloaded cloud image the
+ *   template is built from) and `snippets` (the template's user-data). Being a pool member, it
+ *   is where PVEDatastoreUser applies: the plugin may allocate disks there and nowhere else.
+ * - The plugin wants "a bootable VM with enabled DHCP and QEMU guest agent installed": it clones
+ *   and starts the template and reads the instance's address from the agent. Debian's cloud
+ *   image ships no agent, and PVE's cloud-init gives a NIC without ipconfig no address, so the
+ *   template carries `ipconfig0: ip=dhcp` and user-data (a CloudInitSnippet, placed over SSH)
+ *   that installs and starts the agent at each instance's first boot. cloud-init names the NIC
+ *   it configures `eth0` (PVE's network config lists it by MAC with that name), which is the
+ *   interface the plugin must read: `instance_network_interface = "eth0"`, not its `ens18` default.
  * - The plugin logs in with a password (its credentials file has realm, username, password,
  *   otp). An API token of the same user is made too (privilege separation on, so every role is
  *   bound to the token as well), for tools that prefer tokens; set `createToken: false` to skip it.
@@ -21,10 +28,11 @@
  *   templateMemory (2048 MiB), templateCores (2), maxInstances (10), createToken (true),
  *   url (default: proxmox:endpoint), credentialsFilePath (/etc/gitlab-runner/proxmox-credentials.json).
  * Connection (the administrator's, used to create all this): proxmox:endpoint, proxmox:apiToken
- * (--secret), proxmox:insecure, proxmox:caCert, or PROXMOX_VE_* variables.
+ * (--secret), proxmox:insecure, proxmox:caCert, or PROXMOX_VE_* variables; for the snippet, SSH
+ * to the node: proxmox:sshUsername, proxmox:sshPrivateKey (--secret), proxmox:sshKnownHosts.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { ApiToken, PermissionCheck, Pool, Storage, Template, User, UserRoleBinding } from "pulumi-pve";
+import { ApiToken, CloudInitSnippet, PermissionCheck, Pool, Storage, Template, User, UserRoleBinding } from "pulumi-pve";
 
 export = async () => {
   const cfg = new pulumi.Config("fleeting");
@@ -41,16 +49,25 @@ export = async () => {
   const password = cfg.requireSecret("password");
   const createToken = cfg.getBoolean("createToken") ?? true;
 
-  // The dedicated storage: instances' disks and the template's image, on the template's node.
+  // The dedicated storage: instances' disks, the template's image and its user-data, on the template's node.
   const storage = new Storage("fleeting", {
     storage: storageId,
     type: "dir",
     path: cfg.get("storagePath") ?? "/var/lib/fleeting",
-    content: ["images", "import"],
+    content: ["images", "import", "snippets"],
     nodes: [node],
   });
 
-  // The template the instances are cloned from: cloud image, cloud-init drive, guest agent on.
+  // Every instance installs and starts the guest agent at its first boot (the plugin reads the
+  // instance's address from it; Debian's cloud image does not ship it).
+  const userData = new CloudInitSnippet("fleeting-user-data", {
+    storage: storage.storage,
+    nodes: [node],
+    cloudConfig: { packages: ["qemu-guest-agent"], runcmd: [["systemctl", "start", "qemu-guest-agent"]] },
+  });
+
+  // The template the instances are cloned from: cloud image, cloud-init drive with DHCP on net0
+  // and the user-data above, guest agent on.
   const template = new Template("fleeting-template", {
     node,
     storage: storage.storage,
@@ -62,6 +79,8 @@ export = async () => {
       storage: s,
       ...(checksum ? { checksum, checksumAlgorithm: "sha512" as const } : {}),
     })),
+    ipConfigs: [{ ip: "dhcp" }],
+    cicustom: { user: userData.volumeId },
     tags: ["fleeting", "template"],
     removeImageOnDelete: true,
   });
@@ -119,7 +138,8 @@ export = async () => {
     storage: s,
     template_id: vmid,
     max_instances: maxInstances,
-    instance_network_interface: "ens18",
+    // the NIC cloud-init configured (PVE's network config names it eth0); ens18 would have no address
+    instance_network_interface: "eth0",
   }));
 
   return {

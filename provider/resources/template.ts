@@ -17,7 +17,8 @@
 // (`removeImageOnDelete: false` keeps the image in the storage as a cache for the next build).
 //
 // Replaces: image, storages, node, vmid, hardware (cores, memory, bridge, diskSize), adopt.
-// In place: name, description, tags. The marker line is the same as VmClone's.
+// In place: name, description, tags, and the cloud-init data clones inherit (ipConfigs,
+// cicustom). The marker line is the same as VmClone's.
 
 import { createHash } from "crypto";
 import * as path from "path";
@@ -27,7 +28,8 @@ import { isVmidCollision } from "../proxmox/vmid-allocator";
 import { InputChecker, pveNames } from "./check";
 import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
-import { composeDescription, splitDescription } from "./vm/config-map";
+import { cloudInitChange, cloudInitFromConfig, cloudInitValues, checkCicustom, checkIpConfigs, normalizeCloudInitData, type CloudInitData } from "./vm/cloud-init-inputs";
+import { composeDescription, splitDescription, type CiCustom, type IpConfigInput } from "./vm/config-map";
 import { checkReferencesOnCluster, type Reference } from "./vm/references";
 import { confirmGone, createFailure, destroyVm, locateVm, runTask, vmContext, type VmContext } from "./vm/lifecycle";
 
@@ -73,6 +75,13 @@ export interface TemplateArgs {
   /** Add to HA with state=stopped (machine-controller: templates available on every node). */
   ha?: In<boolean>;
   pool?: In<string>;
+  /** Cloud-init network config per NIC (`ipconfigN`), inherited by every clone: e.g.
+   *  `[{ ip: "dhcp" }]`. Tools that clone the template themselves (GitLab's fleeting plugin)
+   *  need it, since PVE's cloud-init config gives a NIC without one no address. Changes in place. */
+  ipConfigs?: In<In<IpConfigInput>[]>;
+  /** Custom cloud-init data (snippet volume ids, e.g. a CloudInitSnippet's volumeId), inherited
+   *  by every clone: e.g. user-data that installs the guest agent. Changes in place. */
+  cicustom?: In<{ [K in keyof CiCustom]?: In<string> }>;
 }
 
 export interface TemplateInputs {
@@ -93,6 +102,8 @@ export interface TemplateInputs {
   diskSize?: string;
   ha: boolean;
   pool?: string;
+  ipConfigs?: IpConfigInput[];
+  cicustom?: CiCustom;
 }
 
 export interface TemplateState extends TemplateInputs {
@@ -119,6 +130,8 @@ const rules: DiffRules<TemplateInputs> = {
   diskSize: { replaces: true, normalize: (v: string) => codecs.normalizeSize(v) },
   ha: { replaces: true },
   pool: { replaces: true },
+  ipConfigs: {},
+  cicustom: {},
 };
 
 /**
@@ -173,7 +186,7 @@ async function createWithVmid(ctx: VmContext, inputs: TemplateInputs, params: Re
   }
 }
 
-async function readTemplate(api: PveClient, node: string, vmid: number): Promise<Partial<TemplateInputs> & { isTemplate: boolean }> {
+async function readTemplate(api: PveClient, node: string, vmid: number, declared: CloudInitData = {}): Promise<Partial<TemplateInputs> & { isTemplate: boolean }> {
   const config = await api.qemu.getConfig(node, vmid);
   const { description, resourceName } = splitDescription(config.description === undefined ? undefined : String(config.description));
   return {
@@ -185,7 +198,17 @@ async function readTemplate(api: PveClient, node: string, vmid: number): Promise
     cores: Number(config.cores ?? 1),
     memory: Number(/^(?:current=)?(\d+)/.exec(String(config.memory ?? "512"))?.[1] ?? 512),
     bridge: config.net0 === undefined ? undefined : codecs.parseNet(String(config.net0)).bridge,
+    ...cloudInitFromConfig(config, declared),
   };
+}
+
+/** The declared ipConfigs and cicustom in their canonical form (unknown values kept as they are). */
+function cloudInitInputs(n: Record<string, any>): CloudInitData {
+  const given: CloudInitData = {};
+  if (Array.isArray(n.ipConfigs)) given.ipConfigs = n.ipConfigs;
+  if (n.cicustom && typeof n.cicustom === "object") given.cicustom = n.cicustom;
+  if ((given.ipConfigs ?? []).some((i) => !known(i) || Object.values(i).some(isUnknown)) || Object.values(given.cicustom ?? {}).some(isUnknown)) return given;
+  return normalizeCloudInitData(given);
 }
 
 const CHECKSUM_HEX_DIGITS: Record<NonNullable<TemplateImage["checksumAlgorithm"]>, number> = { md5: 32, sha1: 40, sha224: 56, sha256: 64, sha384: 96, sha512: 128 };
@@ -280,6 +303,9 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     c.boolean("ha");
     c.boolean("removeImageOnDelete");
     c.string("pool", { pattern: pveNames.poolid, describe: "a pool id" });
+    checkIpConfigs(c);
+    checkCicustom(c, n.cicustom);
+    if (adopt && (n.ipConfigs !== undefined || n.cicustom !== undefined)) c.fail(n.ipConfigs !== undefined ? "ipConfigs" : "cicustom", "an adopted template's cloud-init data is not managed: remove ipConfigs and cicustom, or build the template with image (adopt: false).");
     const out: Record<string, any> = {
       ...n,
       storage: n.storage ?? "local-lvm",
@@ -293,6 +319,7 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     if (vmid !== undefined) out.vmid = vmid;
     if (Array.isArray(n.tags) && c.failures.length === 0) out.tags = normalize.tags(n.tags);
     if (typeof n.description === "string") out.description = n.description.replace(/\s+$/, "") || undefined;
+    if (c.failures.length === 0) Object.assign(out, cloudInitInputs(n));
     for (const k of Object.keys(out)) if (out[k] === undefined) delete out[k];
     // What the template refers to must exist: read-only lookups, only for changed references.
     if (c.failures.length === 0) await checkTemplateReferences(c, (olds ?? {}) as Partial<TemplateInputs>, out as TemplateInputs, n);
@@ -333,6 +360,7 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
       vga: "serial0",
       net0: `virtio,bridge=${inputs.bridge}`,
       agent: "1",
+      ...cloudInitValues(inputs),
       ...(inputs.tags?.length ? { tags: codecs.formatTags(inputs.tags) } : {}),
       ...(description !== undefined ? { description } : {}),
       ...(inputs.pool ? { pool: inputs.pool } : {}),
@@ -365,7 +393,7 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     const vmid = props?.vmid ?? Number(m[2]);
     const where = await locateVm(ctx, vmid);
     if (!where) return confirmGone(ctx, vmid, props?.node ?? m[1]); // gone, or fails when merely hidden
-    const found = await readTemplate(ctx.api, where.node, vmid);
+    const found = await readTemplate(ctx.api, where.node, vmid, props ?? {});
     const { isTemplate: _t, ...live } = found;
     const base: TemplateState = props ?? ({ node: where.node, storage: "local-lvm", adopt: true, destroyOnDelete: false, ha: false, vmid } as TemplateState);
     const state: TemplateState = { ...base, ...live, node: where.node, vmid } as TemplateState;
@@ -387,6 +415,9 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     else if (olds.tags?.length) del.push("tags");
     if (description !== undefined) set.description = description;
     else if (olds.description !== undefined) del.push("description");
+    const cloudInit = cloudInitChange(olds, news);
+    Object.assign(set, cloudInit.set);
+    del.push(...cloudInit.delete);
     await ctx.api.qemu.updateConfigSync(node, vmid, { ...set, ...(del.length ? { delete: del.join(",") } : {}) });
     return { outs: { ...news, vmid, imageVolume: olds.imageVolume } };
   },

@@ -83,15 +83,16 @@ describe.each(VERSIONS)("examples/quickstart (stock PVE %s)", (pveVersion) => {
 
 describe.each(VERSIONS)("examples/fleeting (stock PVE %s)", (pveVersion) => {
   const PASSWORD = "Fleeting-Pass-0ne";
+  const ssh = sshSetup();
   let run: Run | undefined;
   afterAll(() => close(run));
 
-  it("sets up the plugin's dedicated user, token, pool and storage; its credentials clone onto the storage in the pool, and nowhere else", async () => {
-    run = await open("fleeting", 62, () => ({ "fleeting:password": { value: PASSWORD, secret: true }, "fleeting:maxInstances": { value: "5" } }), undefined, { pveVersion });
+  it("sets up the plugin's dedicated user, token, pool and storage; its credentials clone onto the storage in the pool, and nowhere else; an instance has the agent and an address where the settings say", async () => {
+    run = await open("fleeting", 62, () => ({ "fleeting:password": { value: PASSWORD, secret: true }, "fleeting:maxInstances": { value: "5" } }), ssh, { pveVersion });
     const { sim, stack } = run;
     const up = await stack.up();
-    // stack, storage, template, pool, user, token, 6 bindings, permission check
-    expect(up.summary.resourceChanges).toEqual({ create: 13 });
+    // stack, storage, user-data snippet, template, pool, user, token, 6 bindings, permission check
+    expect(up.summary.resourceChanges).toEqual({ create: 14 });
     const settings = up.outputs.settings.value;
     expect(settings).toEqual({
       url: sim.url,
@@ -101,7 +102,7 @@ describe.each(VERSIONS)("examples/fleeting (stock PVE %s)", (pveVersion) => {
       storage: "fleeting",
       template_id: expect.any(Number),
       max_instances: 5,
-      instance_network_interface: "ens18",
+      instance_network_interface: "eth0",
     });
     expect(up.outputs.pluginConfigToml.value).toContain('storage = "fleeting"');
     expect(up.outputs.pluginConfigToml.value).toContain(`template_id = ${settings.template_id}`);
@@ -111,7 +112,7 @@ describe.each(VERSIONS)("examples/fleeting (stock PVE %s)", (pveVersion) => {
     expect(up.outputs.poolMembers.value).toEqual({ vms: [settings.template_id], storage: ["fleeting"] });
     expect(up.outputs.missingPermissions.value).toEqual([]);
     const cluster = clusterOf(sim.sim);
-    expect(cluster.storages.get("fleeting")).toMatchObject({ type: "dir", content: expect.arrayContaining(["images", "import"]) });
+    expect(cluster.storages.get("fleeting")).toMatchObject({ type: "dir", content: expect.arrayContaining(["images", "import", "snippets"]) });
     expect(String(cluster.vms.get(settings.template_id)?.config.current.scsi0)).toMatch(/^fleeting:/);
 
     // As the plugin would: a full clone of the template onto the dedicated storage, in the pool.
@@ -121,6 +122,23 @@ describe.each(VERSIONS)("examples/fleeting (stock PVE %s)", (pveVersion) => {
     expect(cloned.exitstatus).toBe("OK");
     expect(sim.sim.pools.poolOfVm(500)).toBe("fleeting");
     expect(String(cluster.vms.get(500)?.config.current.scsi0)).toMatch(/^fleeting:/);
+    // The plugin starts the instance and reads the IPv4 of instance_network_interface from the
+    // guest agent: the template's user-data installed the agent, its ipconfig0 gave eth0 an address.
+    await asToken.qemu.startAndWait("pve1", 500);
+    const deadline = Date.now() + 120_000;
+    let seen: string | undefined;
+    let address: string | undefined;
+    while (address === undefined && Date.now() < deadline) {
+      const r = await asToken.qemu.agentNetworkInterfaces("pve1", 500).catch((e: Error) => ({ ok: false as const, description: e.message }));
+      if (r.ok) {
+        seen = r.interfaces.map((i) => i.name).join(",");
+        address = r.interfaces.find((i) => i.name === settings.instance_network_interface)?.["ip-addresses"]?.find((a) => a["ip-address-type"] === "ipv4")?.["ip-address"];
+      } else seen = r.description;
+      if (address === undefined) await new Promise((res) => setTimeout(res, 250));
+    }
+    expect({ address, seen }).toEqual({ address: expect.stringMatching(/^\d+\.\d+\.\d+\.\d+$/), seen: expect.stringContaining("eth0") });
+    expect(cluster.vms.get(500)?.guest?.agent).toBe("cloud-init installs and starts qemu-guest-agent (user-data)");
+    await asToken.qemu.stopAndWait("pve1", 500);
     // ...and with the password of the credentials file (the plugin's own way of logging in).
     const creds = JSON.parse(up.outputs.credentialsFile.value);
     const asUser = passwordClient(sim, `${creds.username}@${creds.realm}`, creds.password);

@@ -93,6 +93,63 @@ describe("Template", () => {
     expect(await tl.read(id, up.outs)).toEqual({});
   });
 
+  test("ipConfigs and cicustom are inherited: a bare clone (clone + start, as GitLab's fleeting plugin makes one) gets eth0's address from its agent", async () => {
+    fs.writeFileSync(v.cluster.hostPath("pve1", "/var/lib/vz/snippets/agent-tpl.yaml"), "#cloud-config\npackages: [qemu-guest-agent]\nruncmd:\n  - [systemctl, start, qemu-guest-agent]\n");
+    // an instance as the plugin sees it: the IPv4 of a named interface, from the guest agent
+    const bareInstance = async (template: number, newid: number): Promise<{ name: string; ip?: string }[] | string> => {
+      await v.api.qemu.cloneAndWait("pve1", template, { newid, name: `bare-${newid}`, full: true });
+      await v.api.qemu.startAndWait("pve1", newid);
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const r = await v.api.qemu.agentNetworkInterfaces("pve1", newid).catch((e: Error) => ({ ok: false as const, description: e.message }));
+        if (r.ok) return r.interfaces.filter((i) => i.name !== "lo").map((i) => ({ name: i.name, ip: i["ip-addresses"]?.find((a) => a["ip-address-type"] === "ipv4")?.["ip-address"] }));
+        if (Date.now() > deadline) return r.description;
+        await new Promise((res) => setTimeout(res, 100));
+      }
+    };
+    const bare = await tl.create(await checked({ name: "bare", resourceName: "bare" }));
+    const prepared = await checked({ name: "prepared", resourceName: "prepared", ipConfigs: [{ ip: "dhcp" }], cicustom: { user: "local:snippets/agent-tpl.yaml" } });
+    expect(prepared).toMatchObject({ ipConfigs: [{ ip: "dhcp" }], cicustom: { user: "local:snippets/agent-tpl.yaml" } });
+    const built = await tl.create(prepared);
+    expect(await v.api.qemu.getConfig("pve1", built.outs.vmid)).toMatchObject({ ipconfig0: "ip=dhcp", cicustom: "user=local:snippets/agent-tpl.yaml" });
+    // Debian/Ubuntu cloud images ship no agent, and a NIC without ipconfig gets no address
+    expect(await bareInstance(bare.outs.vmid, 801)).toMatch(/not running/);
+    const served = await bareInstance(built.outs.vmid, 802);
+    expect(served).toEqual([{ name: "eth0", ip: expect.stringMatching(/^10\./) }]);
+
+    // refresh shows no drift; drift on the template is found; changes go in place
+    const read = (await tl.read(built.id, built.outs)).props as TemplateState;
+    expect(await tl.diff(built.id, read, prepared)).toMatchObject({ changes: false });
+    await v.api.qemu.updateConfigSync("pve1", built.outs.vmid, { delete: "cicustom" });
+    const drifted = (await tl.read(built.id, built.outs)).props as TemplateState;
+    expect(drifted.cicustom).toBeUndefined();
+    expect(await tl.diff(built.id, drifted, prepared)).toMatchObject({ changes: true, replaces: [] });
+    const static4 = await checked({ name: "prepared", resourceName: "prepared", ipConfigs: [{ ip: "10.9.0.5/24", gw: "10.9.0.1" }] });
+    const updated = await tl.update(built.id, drifted, static4);
+    const conf = await v.api.qemu.getConfig("pve1", built.outs.vmid);
+    expect(conf.ipconfig0).toBe("gw=10.9.0.1,ip=10.9.0.5/24");
+    expect(conf.cicustom).toBeUndefined();
+    expect(await tl.diff(built.id, (await tl.read(built.id, updated.outs)).props as TemplateState, static4)).toMatchObject({ changes: false });
+
+    for (const id of [801, 802]) {
+      await v.api.qemu.stopAndWait("pve1", id);
+      await v.api.qemu.deleteAndWait("pve1", id);
+    }
+    await tl.delete(built.id, updated.outs);
+    await tl.delete(bare.id, bare.outs);
+  });
+
+  test("ipConfigs and cicustom are checked at preview, and not taken with adopt", async () => {
+    const bad = await tl.check({}, { node: "pve1", name: "t", image: { url: URL }, ipConfigs: [{ ip: "10.0.0.5" }], cicustom: { user: "agent.yaml", extra: "x" } } as any);
+    expect(bad.failures).toEqual(expect.arrayContaining([
+      { property: "ipConfigs[0]", reason: expect.stringContaining("must be 'dhcp' or an IPv4 address with prefix") },
+      { property: "cicustom.user", reason: expect.stringContaining("must be a snippet volume id such as local:snippets/user.yaml") },
+      { property: "cicustom.extra", reason: "cicustom has no 'extra'; use user, network, meta or vendor." },
+    ]));
+    const adopted = await tl.check({}, { node: "pve1", name: "t", adopt: true, vmid: 9000, ipConfigs: [{ ip: "dhcp" }] } as any);
+    expect(adopted.failures).toContainEqual({ property: "ipConfigs", reason: expect.stringContaining("an adopted template's cloud-init data is not managed") });
+  });
+
   test("the create request imports the image with import-from; pool puts the template in the pool", async () => {
     await v.api.pools.create("templates");
     const inputs = await checked({ name: "pooled", resourceName: "pooled", pool: "templates" });
