@@ -1,7 +1,7 @@
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", "**/node_modules/**", "jest.config.js"] },
+  { ignores: ["dist/**", "node_modules/**", "**/node_modules/**", "docs/api/**", "jest.config.js", "jest.openssh.config.js"] },
   ...tseslint.configs.recommended,
   {
     rules: {

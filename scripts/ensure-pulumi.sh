@@ -1,25 +1,26 @@
 #!/usr/bin/env bash
-# Provides the Pulumi CLI (v3.248.0, the version @pulumi/pulumi is pinned to) for CI, the demo
-# and the end-to-end tests.
+# Provides the Pulumi CLI (v3.276.0, the release of the @pulumi/pulumi devDependency that the
+# suite runs on) for CI, `npm test`, the demo and the end-to-end tests.
 #
 # Prints the directory that holds the `pulumi` binary on its LAST stdout line; everything else
 # (progress, diagnostics) goes to stderr. Put that directory first on PATH.
 #
 # Order of preference:
-#   1. `pulumi` already on PATH with version >= 3.248.0 (a normal installation);
-#   2. a cached build in ${PULUMI_PVE_CACHE:-$HOME/.cache/pulumi-pve}/pulumi-v3.248.0/bin;
-#   3. a build from source with Go, through the Go module proxy (several minutes on 2 cores;
-#      done once per machine, then cached outside the repository).
+#   1. `pulumi` already on PATH with version >= 3.276.0 (a normal installation);
+#   2. a cached build in ${PULUMI_PVE_CACHE:-$HOME/.cache/pulumi-pve}/pulumi-v3.276.0/bin;
+#   3. a build from source with Go (>= 1.26.6, what the CLI's go.mod asks for) through the Go
+#      module proxy: 4 to 5 minutes on 2 cores, once per machine, then cached outside the
+#      repository. It says so before it starts, then shows its progress on stderr (modules
+#      downloaded, packages compiled out of the total, elapsed time).
 #
 # The cache directory also receives `pulumi-resource-pulumi-nodejs` (the dynamic-provider
 # plugin launcher that ships inside the @pulumi/pulumi npm package), so that putting the one
 # directory on PATH is enough for the engine to run this package's dynamic providers.
 #
 # About the Node.js language host (`pulumi-language-nodejs`): it lives in its own, untagged Go
-# module (github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3). The module proxy
-# reachable from our machines refuses it ("403 This module version is not available", for the
-# pseudo-version of the v3.248.0 tag commit as for @latest), so it is tried opportunistically
-# and its absence is not an error: the cache directory then receives pulumi-pve's own minimal
+# module (github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3), which the module
+# proxy reachable from our machines refuses ("403 This module version is not available", for
+# every version, @latest included). So the cache directory receives pulumi-pve's own minimal
 # Node.js language host (scripts/language-host/pulumi-language-nodejs, a copy that needs nothing
 # from this checkout), so that `pulumi up` of a `runtime: nodejs` project works with the cached
 # CLI. It is installed ONLY when no real `pulumi-language-nodejs` is in the cache or on PATH,
@@ -31,13 +32,12 @@
 #   PULUMI_PVE_NO_PATH=1    ignore a `pulumi` found on PATH (force the cached/built CLI)
 set -euo pipefail
 
-readonly VERSION="3.248.0"
+readonly VERSION="3.276.0"
 readonly TAG="v${VERSION}"
-# Commit of the pkg/v3.248.0 tag and its UTC commit time, for the language host pseudo-version.
-readonly TAG_COMMIT="dc7edd58bc13"
-readonly TAG_COMMIT_TIME="20260624180030"
-readonly LANGUAGE_HOST_MODULE="github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3"
-readonly LANGUAGE_HOST_VERSION="v3.0.0-${TAG_COMMIT_TIME}-${TAG_COMMIT}"
+# The `go` directive of github.com/pulumi/pulumi/pkg/v3 at that tag.
+readonly MIN_GO="1.26.6"
+# What the build takes on the project's machines (2 cores, empty Go caches), for the messages.
+readonly BUILD_ESTIMATE="4 to 5 minutes on 2 cores"
 
 CACHE_ROOT="${PULUMI_PVE_CACHE:-${HOME}/.cache/pulumi-pve}"
 CACHE_DIR="${CACHE_ROOT}/pulumi-${TAG}"
@@ -48,13 +48,13 @@ REPO_DIR="$(cd "${SCRIPT_DIR}/.." && pwd)"
 log() { printf '[ensure-pulumi] %s\n' "$*" >&2; }
 die() { printf '[ensure-pulumi] ERROR: %s\n' "$*" >&2; exit 1; }
 
-# The CLI must be the release of the SDK that package.json pins: the pseudo-version above and the
-# engine behaviour the tests rely on belong to that one release.
+# The CLI this script provides is the release of the SDK that the suite runs on: package.json's
+# devDependency on @pulumi/pulumi, pinned exactly (the package itself declares a peer range).
 check_sdk_pairing() {
     local sdk
-    sdk="$(node -p "require('${REPO_DIR}/package.json').dependencies['@pulumi/pulumi']" 2>/dev/null || true)"
+    sdk="$(node -p "const p = require('${REPO_DIR}/package.json'); (p.devDependencies || {})['@pulumi/pulumi'] || (p.dependencies || {})['@pulumi/pulumi'] || ''" 2>/dev/null || true)"
     [ -z "$sdk" ] || [ "$sdk" = "$VERSION" ] || die "package.json pins @pulumi/pulumi ${sdk}, but this script provides the CLI ${VERSION}.
-Change both together: VERSION, TAG_COMMIT and TAG_COMMIT_TIME here, and the dependency in package.json."
+Change both together: VERSION (and MIN_GO, the go directive of pkg/v3 at that tag) here, and the devDependency in package.json."
 }
 
 # version_ge A B: true when semantic version A >= B (both without a leading "v").
@@ -131,80 +131,92 @@ cache_is_complete() {
         [ "$(pulumi_version_of "${BIN_DIR}/pulumi")" = "${VERSION}" ]
 }
 
-# Prints go build -v's package lines as a compact progress display: a dot per package, a count
-# every 50.
-progress() {
-    awk '{ n++; printf "."; if (n % 50 == 0) printf " %d packages\n", n; fflush() }
-         END { printf " %d packages\n", n }' >&2
+# fmt_secs N: "4m05s".
+fmt_secs() { printf '%dm%02ds' $(($1 / 60)) $(($1 % 60)); }
+
+# Shared awk helpers: the time elapsed since `start` (epoch seconds), as 4m05s. `srand()` returns
+# the previous seed, so the second call gives the time of day that the first one seeded with.
+readonly AWK_ELAPSED='function elapsed(  s) { srand(); s = srand() - start; return sprintf("%dm%02ds", s / 60, s % 60) }'
+
+# Reads `go mod tidy`'s output (a "go: downloading MODULE VERSION" line per module fetched) and
+# prints a line every 25 modules with the elapsed time since $1; other lines pass through.
+download_progress() {
+    awk -v start="$1" -v prefix="[ensure-pulumi] " "${AWK_ELAPSED}"'
+        /^go: downloading / { n++; if (n % 25 == 0) { printf "%s  downloaded %d modules, %s\n", prefix, n, elapsed(); fflush() } next }
+        /^go: finding / { next }
+        { print; fflush() }
+        END { printf "%s  %d modules downloaded (the rest were in the Go module cache), %s\n", prefix, n, elapsed() }' >&2
+}
+
+# Reads `go build -v` (a line per package compiled, the packages already in Go's build cache
+# left out) and prints a line at every 5% of the $2 packages that `go list -deps` counted, with
+# the elapsed time since $1.
+compile_progress() {
+    awk -v start="$1" -v total="$2" -v prefix="[ensure-pulumi] " "${AWK_ELAPSED}"'
+        /^#/ || / / { next }   # compiler diagnostics, not package paths
+        {
+            n++
+            pct = total > 0 ? int(100 * n / total) : 0
+            if (pct > 100) pct = 100
+            if (n == 1 || pct >= next_pct) {
+                printf "%s  compiled %d of %d packages (%d%%), %s\n", prefix, n, total, pct, elapsed(); fflush()
+                next_pct = pct - pct % 5 + 5
+            }
+        }
+        END { printf "%s  compiled %d packages (the rest were in Go'"'"'s build cache), %s\n", prefix, n, elapsed() }' >&2
 }
 
 build_with_go() {
-    local work start end
+    local work start end gover total
     command -v go >/dev/null 2>&1 || return 1
-    local gover
     gover="$(go env GOVERSION 2>/dev/null)"; gover="${gover#go}"
-    if ! version_ge "${gover%%[-+ ]*}" "1.25.11" && [ -z "${GOTOOLCHAIN:-}" ]; then
-        die "Go ${gover} is too old to build the Pulumi CLI ${TAG} (its go.mod needs go >= 1.25.11).
+    if ! version_ge "${gover%%[-+ ]*}" "${MIN_GO}" && [ -z "${GOTOOLCHAIN:-}" ]; then
+        die "Go ${gover} is too old to build the Pulumi CLI ${TAG} (its go.mod needs go >= ${MIN_GO}).
 Install a newer Go, or let Go fetch its toolchain: GOTOOLCHAIN=auto bash scripts/ensure-pulumi.sh"
     fi
     work="$(mktemp -d "${TMPDIR:-/tmp}/pulumi-cli-build.XXXXXX")"
+    [ -n "${work}" ] && [ -d "${work}" ] || die "could not make a scratch directory for the build"
     BUILD_WORK_DIR="${work}"
     trap 'rm -rf "${BUILD_WORK_DIR:-}"' EXIT
     start=$(date +%s)
-    log "building the Pulumi CLI ${TAG} from source with $(go version | awk '{print $3}') in ${work}"
-    log "(this takes several minutes once per machine; the result is cached in ${CACHE_DIR})"
+    log "The Pulumi CLI ${TAG} is neither on PATH nor cached: building it from source with"
+    log "$(go version | awk '{print $3}'), ${BUILD_ESTIMATE}, once per machine (cached in ${CACHE_DIR})."
+    log "To skip this, install Pulumi ${VERSION} or newer on PATH: https://www.pulumi.com/docs/install/"
 
     # A scratch module pinning pkg and sdk at the same tag, with the replace directive that
     # pkg/v3's own go.mod declares (besides its local ../sdk, which the sdk requirement covers).
-    cat >"${work}/go.mod" <<EOF
-module pulumi-pve.local/pulumi-cli
-
-go 1.25
-
-require (
-	github.com/pulumi/pulumi/pkg/v3 ${TAG}
-	github.com/pulumi/pulumi/sdk/v3 ${TAG}
-)
-
-replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e
-EOF
-    cat >"${work}/tools.go" <<'EOF'
-//go:build tools
-
-package tools
-
-import _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"
-EOF
+    printf '%s\n' \
+        "module pulumi-pve.local/pulumi-cli" "" "go ${MIN_GO}" "" "require (" \
+        "	github.com/pulumi/pulumi/pkg/v3 ${TAG}" \
+        "	github.com/pulumi/pulumi/sdk/v3 ${TAG}" ")" "" \
+        "replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e" \
+        >"${work}/go.mod"
+    printf '%s\n' "//go:build tools" "" "package tools" "" 'import _ "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi"' \
+        >"${work}/tools.go"
 
     # GOSUMDB=off: the checksum database (sum.golang.org) is not reachable from our machines (its
     # lookups answer 404 through the proxy), so go.sum is filled from the proxy's downloads
     # without the transparency-log check. GOFLAGS=-mod=mod lets `go mod tidy`/`go build` update
     # the scratch go.mod/go.sum.
     export GOSUMDB=off GOFLAGS=-mod=mod CGO_ENABLED=0 GOWORK=off
-    (cd "${work}" && go mod tidy) >&2 || die "go mod tidy failed for the Pulumi CLI scratch module"
+    log "step 1 of 3: downloading the CLI's Go modules"
+    if ! (cd "${work}" && go mod tidy 2>&1 | tee "${work}/tidy.log" | download_progress "${start}"; exit "${PIPESTATUS[0]}"); then
+        tail -n 30 "${work}/tidy.log" >&2
+        die "go mod tidy failed for the Pulumi CLI scratch module (log above)"
+    fi
 
     local ldflags="-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=${TAG}"
+    total="$(cd "${work}" && go list -deps github.com/pulumi/pulumi/pkg/v3/cmd/pulumi 2>/dev/null | wc -l | tr -d ' ')"
     mkdir -p "${work}/bin"
-    log "compiling (one dot per package)"
+    log "step 2 of 3: compiling ${total} packages (the Go standard library's included), the longest step"
     if ! (cd "${work}" && go build -v -trimpath -ldflags "${ldflags}" -o "${work}/bin/pulumi" \
-            github.com/pulumi/pulumi/pkg/v3/cmd/pulumi 2>&1 | tee "${work}/build.log" | progress; \
+            github.com/pulumi/pulumi/pkg/v3/cmd/pulumi 2>&1 | tee "${work}/build.log" | compile_progress "${start}" "${total}"; \
             exit "${PIPESTATUS[0]}"); then
         tail -n 30 "${work}/build.log" >&2
         die "go build of the Pulumi CLI failed (log above)"
     fi
 
-    # Opportunistic: the Node.js language host, pinned to the tag commit by pseudo-version.
-    # Not fatal when the proxy does not serve it (see the header comment).
-    if (cd "${work}" && go mod download "${LANGUAGE_HOST_MODULE}@${LANGUAGE_HOST_VERSION}") >"${work}/lh.log" 2>&1 &&
-       (cd "${work}" && go get "${LANGUAGE_HOST_MODULE}@${LANGUAGE_HOST_VERSION}" &&
-        go build -trimpath -ldflags "${ldflags}" -o "${work}/bin/pulumi-language-nodejs" "${LANGUAGE_HOST_MODULE}") \
-            >>"${work}/lh.log" 2>&1; then
-        log "built pulumi-language-nodejs ${LANGUAGE_HOST_VERSION}"
-    else
-        log "pulumi-language-nodejs is not available from the module proxy; continuing without it"
-        log "(inline Automation API programs do not need it; $(grep -m1 -o '403 Forbidden' "${work}/lh.log" || echo 'see go output'))"
-    fi
-
+    log "step 3 of 3: installing it into ${BIN_DIR}"
     mkdir -p "${CACHE_DIR}"
     rm -rf "${BIN_DIR}.new"
     mv "${work}/bin" "${BIN_DIR}.new"
@@ -214,7 +226,7 @@ EOF
     end=$(date +%s)
     printf 'version=%s\nbuilt=%s\nseconds=%s\ngo=%s\n' "${TAG}" "$(date -u +%FT%TZ)" "$((end - start))" \
         "$(go version | awk '{print $3}')" >"${CACHE_DIR}/.complete"
-    log "built in $((end - start))s: $(du -h "${BIN_DIR}/pulumi" | cut -f1) ${BIN_DIR}/pulumi"
+    log "built the Pulumi CLI ${TAG} in $(fmt_secs $((end - start))): $(du -h "${BIN_DIR}/pulumi" | cut -f1) ${BIN_DIR}/pulumi"
 }
 
 main() {
@@ -241,7 +253,8 @@ main() {
     # 2./3. The cache, built under a lock so that parallel callers build once.
     mkdir -p "${CACHE_ROOT}"
     exec 9>"${CACHE_ROOT}/.lock-pulumi-${TAG}"
-    if command -v flock >/dev/null 2>&1; then
+    if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
+        log "another process is providing the Pulumi CLI ${TAG} (a first build takes ${BUILD_ESTIMATE}): waiting for it"
         flock 9 || die "could not lock ${CACHE_ROOT}/.lock-pulumi-${TAG}"
     fi
     if cache_is_complete; then
@@ -255,7 +268,7 @@ main() {
     if ! command -v go >/dev/null 2>&1; then
         die "the Pulumi CLI >= ${VERSION} is needed and neither it nor Go (to build it) was found.
 Install Pulumi: https://www.pulumi.com/docs/install/ (e.g. 'curl -fsSL https://get.pulumi.com | sh -s -- --version ${VERSION}'),
-then put it on PATH, or install Go >= 1.25 and run this script again to build it from source."
+then put it on PATH, or install Go >= ${MIN_GO} and run this script again to build it from source."
     fi
     build_with_go
     cache_is_complete || die "the built CLI in ${BIN_DIR} does not report version ${VERSION}"

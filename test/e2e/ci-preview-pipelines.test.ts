@@ -11,6 +11,8 @@ import { REPO_ROOT } from "./harness";
 
 const CI = path.join(REPO_ROOT, "examples", "ci");
 const read = (p: string) => fs.readFileSync(path.join(CI, p), "utf8");
+/** The Pulumi CLI release the pipelines pin: the newest one tested, the one scripts/ensure-pulumi.sh provides. */
+const CLI_VERSION = /^readonly VERSION="([^"]+)"$/m.exec(fs.readFileSync(path.join(REPO_ROOT, "scripts", "ensure-pulumi.sh"), "utf8"))![1];
 
 /** Every shell line of a job, joined (GitLab: before_script + script; GitHub: `run` steps). */
 function gitlabLines(doc: any, job: string): string[] {
@@ -50,7 +52,7 @@ describe("examples/ci", () => {
     expect(text).toMatch(/PROXMOX_VE_API_TOKEN\s+ci-readonly@pve!preview=/);
     expect(text).toMatch(/PULUMI_CONFIG_PASSPHRASE/);
     expect(doc[".pulumi"].before_script.join("\n")).toMatch(/get\.pulumi\.com.*--version "\$PULUMI_VERSION"/);
-    expect(doc.variables.PULUMI_VERSION).toBe("3.248.0");
+    expect(doc.variables.PULUMI_VERSION).toBe(CLI_VERSION);
   });
 
   it("GitHub Actions: preview on pull requests, drift check on the schedule, read-only token and passphrase from secrets", () => {
@@ -65,7 +67,7 @@ describe("examples/ci", () => {
     expectPreviewAndDrift(githubLines(doc, "preview"), githubLines(doc, "drift-check"));
     for (const job of ["preview", "drift-check"]) {
       const uses = (doc.jobs[job].steps as Array<{ uses?: string; with?: Record<string, unknown> }>).filter((s) => s.uses?.startsWith("pulumi/"));
-      expect(uses).toEqual([{ uses: "pulumi/actions@v6", with: { "pulumi-version": "3.248.0" } }]);
+      expect(uses).toEqual([{ uses: "pulumi/actions@v6", with: { "pulumi-version": CLI_VERSION } }]);
     }
   });
 

@@ -12,7 +12,7 @@
  * (our @pulumi/pulumi). The engine starts the dynamic-provider process in that directory, so
  * provider methods resolve `require("pulumi-pve/dist/...")` exactly as they will for users.
  */
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -55,9 +55,9 @@ let envPromise: Promise<PulumiEnv> | undefined;
 
 /**
  * Runs scripts/ensure-pulumi.sh once per process (builds the CLI on first use on a machine,
- * which takes minutes) and prepares an isolated Pulumi environment: PULUMI_HOME and a local
- * `file://` backend in a temporary directory, a passphrase secrets provider, no update checks.
- * Rejects with the script's output when no CLI can be had.
+ * which takes minutes, showing its progress on stderr) and prepares an isolated Pulumi
+ * environment: PULUMI_HOME and a local `file://` backend in a temporary directory, a passphrase
+ * secrets provider, no update checks. Rejects with the script's output when no CLI can be had.
  */
 export function pulumiEnv(): Promise<PulumiEnv> {
     envPromise ??= makePulumiEnv();
@@ -65,22 +65,7 @@ export function pulumiEnv(): Promise<PulumiEnv> {
 }
 
 async function makePulumiEnv(): Promise<PulumiEnv> {
-    const script = path.join(REPO_ROOT, "scripts", "ensure-pulumi.sh");
-    let stdout: string;
-    try {
-        ({ stdout } = await execFileAsync("bash", [script], {
-            cwd: REPO_ROOT,
-            maxBuffer: 64 * 1024 * 1024,
-            timeout: 60 * 60 * 1000,
-        }));
-    } catch (e) {
-        const err = e as { stderr?: string; code?: number | string; message: string };
-        const output = (err.stderr ?? "").trim().split("\n").slice(-20).join("\n");
-        throw new Error(
-            `The Pulumi CLI could not be obtained: scripts/ensure-pulumi.sh failed ` +
-                `(${err.code ?? err.message.split("\n")[0]}):\n${output}`,
-        );
-    }
+    const stdout = await runEnsurePulumi();
     const pulumiBin = stdout.trim().split("\n").pop()!.trim();
     const pulumiPath = path.join(pulumiBin, "pulumi");
     if (!fs.existsSync(pulumiPath)) {
@@ -129,6 +114,46 @@ export async function disposePulumiEnv(): Promise<void> {
     if (!p) return;
     const penv = await p.catch(() => undefined);
     if (penv && !process.env.PULUMI_PVE_KEEP_TMP) fs.rmSync(penv.tmpRoot, { recursive: true, force: true });
+}
+
+/** Messages of scripts/ensure-pulumi.sh that announce a wait of minutes (a build, or another process's). */
+const LONG_WAIT = /building it from source|waiting for it/;
+
+/**
+ * scripts/ensure-pulumi.sh; resolves with its stdout. Its stderr is kept quiet while it only
+ * finds the CLI, and shown live (on this process's stderr, the terminal under `npm test`, the
+ * demo and CI) from the moment it announces a build: what it builds, how long that takes, and
+ * its progress. Rejects with the end of its stderr when it fails.
+ */
+function runEnsurePulumi(): Promise<string> {
+    const script = path.join(REPO_ROOT, "scripts", "ensure-pulumi.sh");
+    return new Promise((resolve, reject) => {
+        const child = spawn("bash", [script], { cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        let live = false;
+        const timer = setTimeout(() => child.kill("SIGTERM"), 60 * 60 * 1000);
+        child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+        child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+            stderr += chunk;
+            if (!live && LONG_WAIT.test(stderr)) {
+                live = true;
+                process.stderr.write(stderr);
+            } else if (live) {
+                process.stderr.write(chunk);
+            }
+        });
+        child.on("error", (e) => {
+            clearTimeout(timer);
+            reject(new Error(`The Pulumi CLI could not be obtained: scripts/ensure-pulumi.sh did not start (${e.message})`));
+        });
+        child.on("close", (code, signal) => {
+            clearTimeout(timer);
+            if (code === 0) return resolve(stdout);
+            const output = stderr.trim().split("\n").slice(-20).join("\n");
+            reject(new Error(`The Pulumi CLI could not be obtained: scripts/ensure-pulumi.sh failed (${signal ?? `exit ${code}`}):\n${output}`));
+        });
+    });
 }
 
 /** A stack config value; `secret: true` stores it encrypted (as `pulumi config set --secret`). */

@@ -2,17 +2,25 @@
  * The package as a user gets it: `npm pack` of this checkout, `npm install` of that tarball in a
  * fresh project (no link to this checkout anywhere), and a plain JavaScript program
  * `require("pulumi-pve")` run by the Pulumi CLI itself: `pulumi stack init`, `pulumi config
- * set-all`, `pulumi up --yes`, `pulumi preview --expect-no-changes`, `pulumi destroy --yes`.
+ * set-all`, `pulumi up --yes`, `pulumi preview --expect-no-changes`, `pulumi refresh --yes`,
+ * `pulumi destroy --yes`.
  *
  * Proves that the tarball holds what `main`/`exports` and the stored provider stubs name
- * (dist/provider, .d.ts included) and nothing of the sources or tests, that the compiled
- * provider needs nothing outside dist/provider at run time, that the postinstall is a no-op in
- * a dependency, and that the provider code the engine ran is the installed copy.
+ * (dist/provider, .d.ts included), README and LICENSE, and nothing of the sources, tests or
+ * scripts; that it runs no install script; that the compiled provider needs nothing outside
+ * dist/provider at run time; that @pulumi/pulumi, a peer dependency, is installed once (the
+ * project's copy, never a second one under pulumi-pve); and that the provider code the engine
+ * ran is the installed copy.
  *
- * The install runs with `--prefer-offline` and the project starts from a copy of this
- * checkout's package-lock.json (npm prunes what the project does not use): the dependency
- * versions are the tested ones, and everything comes from the cache `npm ci` filled. (Without
- * that lockfile npm needs the registry: `npm ci` does not cache @pulumi/pulumi's packument.)
+ * Both ends of the supported range run it: `npm test` the newest (the Node.js that runs the
+ * suite, the @pulumi/pulumi of package.json's devDependency), and CI's `scripts/test-oldest.sh`
+ * the oldest (Node.js 22 and PULUMI_PVE_SDK_VERSION=3.248.0). The program reports the Node.js
+ * and the @pulumi/pulumi it ran on, and the test checks them.
+ *
+ * With the newest SDK the project starts from a copy of this checkout's package-lock.json (npm
+ * prunes what the project does not use) and installs with `--prefer-offline`: the dependency
+ * versions are the tested ones, from the cache `npm ci` filled. With another SDK version npm
+ * resolves the project afresh from the registry, as a user's first install does.
  *
  * Fails (does not skip) when the Pulumi CLI cannot be obtained: see scripts/ensure-pulumi.sh.
  */
@@ -34,7 +42,12 @@ const PKG = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "ut
   name: string;
   version: string;
   dependencies: Record<string, string>;
+  peerDependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
 };
+/** The @pulumi/pulumi of the user's project: the suite's own (the newest) unless CI asks for another. */
+const SDK_VERSION = process.env.PULUMI_PVE_SDK_VERSION || PKG.devDependencies["@pulumi/pulumi"];
+const NEWEST_SDK = SDK_VERSION === PKG.devDependencies["@pulumi/pulumi"];
 
 /** The user's program: plain JavaScript, the package by name, no TypeScript toolchain. */
 const PROGRAM = `"use strict";
@@ -57,6 +70,7 @@ exports.poolid = pool.poolid;
 exports.vmid = vm.vmid;
 exports.node = vm.node;
 exports.ipv4 = vm.ipv4Address;
+exports.runtime = { node: process.version, sdk: require("@pulumi/pulumi/package.json").version };
 `;
 
 interface PackResult {
@@ -146,9 +160,9 @@ beforeAll(async () => {
   workDir = fs.mkdtempSync(path.join(penv.tmpRoot, `${PROJECT}-`));
   fs.writeFileSync(
     path.join(workDir, "package.json"),
-    JSON.stringify({ name: PROJECT, private: true, main: "index.js", dependencies: { "@pulumi/pulumi": PKG.dependencies["@pulumi/pulumi"] } }, null, 2) + "\n",
+    JSON.stringify({ name: PROJECT, private: true, main: "index.js", dependencies: { "@pulumi/pulumi": SDK_VERSION } }, null, 2) + "\n",
   );
-  fs.copyFileSync(path.join(REPO_ROOT, "package-lock.json"), path.join(workDir, "package-lock.json"));
+  if (NEWEST_SDK) fs.copyFileSync(path.join(REPO_ROOT, "package-lock.json"), path.join(workDir, "package-lock.json"));
   fs.writeFileSync(path.join(workDir, "Pulumi.yaml"), `name: ${PROJECT}\nruntime: nodejs\nmain: index.js\ndescription: pulumi-pve installed from its tarball\n`);
   fs.writeFileSync(path.join(workDir, "index.js"), PROGRAM);
 });
@@ -160,21 +174,24 @@ afterAll(async () => {
 });
 
 describe("pulumi-pve installed from its npm tarball into a user's project", () => {
-  it("`npm pack` ships the compiled provider with its types, and nothing of the sources, tests or examples", () => {
+  it("`npm pack` ships the compiled provider with its types, README and LICENSE, and nothing of the sources, tests, scripts or examples", () => {
     const files = packed.files.map((f) => f.path).sort();
-    expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "scripts/link-self.js", "dist/provider/index.js", "dist/provider/index.d.ts"]));
+    expect(files).toEqual(expect.arrayContaining(["package.json", "README.md", "LICENSE", "dist/provider/index.js", "dist/provider/index.d.ts"]));
+    expect(files.filter((f) => !f.startsWith("dist/"))).toEqual(["LICENSE", "README.md", "package.json"]);
     // exactly one .js and one .d.ts per provider source: nothing missing, nothing stale
     const expected = providerSources().flatMap((src) => [`dist/${distBase(src)}.js`, `dist/${distBase(src)}.d.ts`]).sort();
     expect(files.filter((f) => f.startsWith("dist/"))).toEqual(expected);
     for (const stub of ["resources/dynamic.js", "resources/context.js", "resources/pool.js", "resources/vm-clone.js"]) expect(files).toContain(`dist/provider/${stub}`);
-    expect(files.filter((f) => /^(test|examples|provider|docs|scripts\/(?!link-self\.js$)|dist\/(?!provider\/))/.test(f) || /(?<!\.d)\.ts$/.test(f))).toEqual([]);
+    expect(files.filter((f) => /^(test|examples|provider|docs|scripts|dist\/(?!provider\/))/.test(f) || /(?<!\.d)\.ts$/.test(f))).toEqual([]);
     // main, types and the exports map point into the tarball
-    const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { main: string; types: string; exports: Record<string, string> };
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "package.json"), "utf8")) as { main: string; types: string; exports: Record<string, string>; scripts?: Record<string, string> };
     expect(files).toEqual(expect.arrayContaining([pkg.main, pkg.types, pkg.exports["."].replace(/^\.\//, "")]));
+    // nothing runs when a user installs it
+    for (const hook of ["preinstall", "install", "postinstall", "prepare"]) expect(pkg.scripts?.[hook]).toBeUndefined();
   });
 
-  it("`npm install <tarball>` puts a real copy in node_modules, with @pulumi/pulumi 3.248.0; its code needs nothing outside it", async () => {
-    const install = await npm(["install", "--prefer-offline", "--no-audit", "--no-fund", "--ignore-scripts", tarball], workDir);
+  it(`\`npm install <tarball>\` puts a real copy in node_modules, beside the project's one @pulumi/pulumi (${SDK_VERSION}); its code needs nothing outside it`, async () => {
+    const install = await npm(["install", ...(NEWEST_SDK ? ["--prefer-offline"] : []), "--no-audit", "--no-fund", "--ignore-scripts", tarball], workDir);
     expectOk(install, "npm install <tarball>");
 
     const installed = path.join(workDir, "node_modules", "pulumi-pve");
@@ -184,7 +201,12 @@ describe("pulumi-pve installed from its npm tarball into a user's project", () =
     for (const absent of ["test", "examples", "provider", "tsconfig.json", "dist/test", "dist/examples"]) expect(fs.existsSync(path.join(installed, absent))).toBe(false);
     const sdk = path.join(workDir, "node_modules", "@pulumi", "pulumi");
     expect(fs.lstatSync(path.join(workDir, "node_modules", "@pulumi")).isSymbolicLink()).toBe(false);
-    expect(JSON.parse(fs.readFileSync(path.join(sdk, "package.json"), "utf8")).version).toBe("3.248.0");
+    expect(JSON.parse(fs.readFileSync(path.join(sdk, "package.json"), "utf8")).version).toBe(SDK_VERSION);
+    // a peer dependency: the project's copy is the only one (no second SDK nested under pulumi-pve)
+    expect(fs.existsSync(path.join(installed, "node_modules", "@pulumi", "pulumi"))).toBe(false);
+    const copies = await npm(["ls", "@pulumi/pulumi", "--all", "--parseable"], workDir);
+    expectOk(copies, "npm ls @pulumi/pulumi");
+    expect(copies.stdout.trim().split("\n")).toEqual([fs.realpathSync(sdk)]);
     const userPkg = JSON.parse(fs.readFileSync(path.join(workDir, "package.json"), "utf8")) as { dependencies: Record<string, string> };
     expect(userPkg.dependencies["pulumi-pve"]).toMatch(/^file:.*\.tgz$/);
 
@@ -197,7 +219,7 @@ describe("pulumi-pve installed from its npm tarball into a user's project", () =
 
     // Every require() of the installed JavaScript: a Node built-in, a declared dependency, or a
     // file of the installed package (relative, or by the package's own name as the stubs do).
-    const deps = new Set(Object.keys(PKG.dependencies));
+    const deps = new Set([...Object.keys(PKG.dependencies), ...Object.keys(PKG.peerDependencies)]);
     const builtins = new Set(builtinModules);
     const outside: string[] = [];
     for (const file of walk(path.join(installed, "dist")).filter((f) => f.endsWith(".js"))) {
@@ -216,17 +238,6 @@ describe("pulumi-pve installed from its npm tarball into a user's project", () =
       }
     }
     expect(outside).toEqual([]);
-
-    // The postinstall (skipped above with --ignore-scripts, as ssh2's own install script needs
-    // a compiler) is a no-op in a dependency, even one with its own node_modules.
-    const nested = path.join(installed, "node_modules");
-    const madeNested = !fs.existsSync(nested);
-    if (madeNested) fs.mkdirSync(nested);
-    const postinstall = await run(process.execPath, [path.join(installed, "scripts", "link-self.js")], installed, { ...process.env }, "postinstall");
-    const linked = fs.existsSync(path.join(nested, "pulumi-pve")) || fs.existsSync(path.join(workDir, "node_modules", "pulumi-pve", "node_modules", "pulumi-pve"));
-    if (madeNested) fs.rmSync(nested, { recursive: true, force: true });
-    expectOk(postinstall, "scripts/link-self.js in the installed package");
-    expect(linked).toBe(false);
   });
 
   it("`pulumi up --yes` of the plain-JS program creates the pool and the VM with the installed provider", async () => {
@@ -241,7 +252,11 @@ describe("pulumi-pve installed from its npm tarball into a user's project", () =
 
     const out = await pulumi(["stack", "output", "--json"]);
     expectOk(out, "pulumi stack output");
-    const outputs = JSON.parse(out.stdout) as { poolid: string; vmid: number; node: string; ipv4: string };
+    const outputs = JSON.parse(out.stdout) as { poolid: string; vmid: number; node: string; ipv4: string; runtime: { node: string; sdk: string } };
+    const cli = await pulumi(["version"]);
+    process.stderr.write(`PACKAGED INSTALL ran on Node.js ${outputs.runtime.node}, @pulumi/pulumi ${outputs.runtime.sdk}, Pulumi CLI ${cli.stdout.trim()}\n`);
+    // the program ran on the Node.js of PATH (the suite's) and on the project's SDK
+    expect(outputs.runtime).toEqual({ node: process.version, sdk: SDK_VERSION });
     expect(outputs.poolid).toBe("packaged");
     expect(outputs.node).toBe("pve1");
     expect(outputs.ipv4).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
@@ -269,6 +284,12 @@ describe("pulumi-pve installed from its npm tarball into a user's project", () =
 
   it("`pulumi preview --expect-no-changes` succeeds right after", async () => {
     expectOk(await pulumi(["preview", "--expect-no-changes"]), "pulumi preview --expect-no-changes");
+  });
+
+  it("`pulumi refresh --yes --expect-no-changes` reads everything back through the installed provider", async () => {
+    const refresh = await pulumi(["refresh", "--yes", "--expect-no-changes"]);
+    expectOk(refresh, "pulumi refresh --expect-no-changes");
+    expect(refresh.stdout).toMatch(/3 unchanged/);
   });
 
   it("`pulumi destroy --yes` leaves the cluster as it was", async () => {

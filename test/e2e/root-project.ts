@@ -37,7 +37,7 @@ export function createRootProjectDir(parent: string, prefix = "proxmox-fleet-"):
   fs.copyFileSync(compiled, path.join(dir, main));
   fs.writeFileSync(
     path.join(dir, "package.json"),
-    JSON.stringify({ name: "proxmox-fleet", private: true, dependencies: { "@pulumi/pulumi": "3.248.0", "pulumi-pve": "*" } }, null, 2) + "\n",
+    JSON.stringify({ name: "proxmox-fleet", private: true, dependencies: { "@pulumi/pulumi": "^3.248.0", "pulumi-pve": "*" } }, null, 2) + "\n",
   );
   linkPackage(dir);
   return dir;

@@ -7,7 +7,8 @@ import * as os from "os";
 import * as path from "path";
 
 const REPO = path.resolve(__dirname, "../../..");
-const SDK_VERSION: string = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")).dependencies["@pulumi/pulumi"];
+// The SDK the suite runs on (the devDependency; the package itself declares a peer range).
+const SDK_VERSION: string = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")).devDependencies["@pulumi/pulumi"];
 // Tools the script calls; linked into a directory that is the whole PATH, so `go` is absent unless faked.
 const TOOLS = ["bash", "node", "sort", "head", "tail", "dirname", "mkdir", "flock", "grep", "cat", "cp", "chmod", "mv", "cmp", "awk", "date", "rm", "mktemp", "tee", "du", "cut"];
 
@@ -24,7 +25,7 @@ function repoCopy(sdk = SDK_VERSION): string {
   fs.mkdirSync(path.join(repo, "scripts/language-host"), { recursive: true });
   fs.copyFileSync(path.join(REPO, "scripts/ensure-pulumi.sh"), path.join(repo, "scripts/ensure-pulumi.sh"));
   fs.copyFileSync(path.join(REPO, "scripts/language-host/pulumi-language-nodejs"), path.join(repo, "scripts/language-host/pulumi-language-nodejs"));
-  fs.writeFileSync(path.join(repo, "package.json"), JSON.stringify({ dependencies: { "@pulumi/pulumi": sdk } }));
+  fs.writeFileSync(path.join(repo, "package.json"), JSON.stringify({ peerDependencies: { "@pulumi/pulumi": "^3.248.0" }, devDependencies: { "@pulumi/pulumi": sdk } }));
   return repo;
 }
 
@@ -54,12 +55,12 @@ afterEach(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 test("uses a recent enough pulumi from PATH and prints its directory", () => {
   const installed = path.join(scratch, "installed");
-  executable(path.join(installed, "pulumi"), `echo v3.260.1`);
+  executable(path.join(installed, "pulumi"), `echo v3.280.1`);
   executable(path.join(installed, "pulumi-language-nodejs"), "exit 0");
   const r = run(repoCopy(), [installed, toolDir()]);
   expect(r.status).toBe(0);
   expect(r.lastLine).toBe(installed);
-  expect(r.stderr).toContain("using pulumi v3.260.1 from PATH");
+  expect(r.stderr).toContain("using pulumi v3.280.1 from PATH");
 });
 
 test("ignores an older pulumi on PATH and, with no Go, says how to install Pulumi", () => {
@@ -98,4 +99,31 @@ test("refuses to provide a CLI of another release than the SDK package.json pins
   const r = run(repoCopy("3.999.0"), [installed, toolDir()]);
   expect(r.status).toBe(1);
   expect(r.stderr).toContain(`package.json pins @pulumi/pulumi 3.999.0, but this script provides the CLI ${SDK_VERSION}`);
+});
+
+test("announces a build from source (what, how long, where it is cached) and shows the download progress", () => {
+  const fakeGo = path.join(scratch, "go-bin");
+  // a Go new enough, whose `go mod tidy` downloads 30 modules and then fails
+  executable(
+    path.join(fakeGo, "go"),
+    [
+      `case "$1 $2" in`,
+      `  "env GOVERSION") echo go1.26.8 ;;`,
+      `  "mod tidy") for i in $(seq 1 30); do echo "go: downloading example.com/m$i v1.0.0" >&2; done; echo "go: example.com/m30: 404" >&2; exit 1 ;;`,
+      `  *) echo "go version go1.26.8 linux/amd64" ;;`,
+      `esac`,
+    ].join("\n"),
+  );
+  const tools = toolDir();
+  fs.symlinkSync(execFileSync("bash", ["-c", "command -v seq"], { encoding: "utf8" }).trim(), path.join(tools, "seq"));
+  const r = run(repoCopy(), [fakeGo, tools]);
+  expect(r.status).toBe(1);
+  expect(r.stderr).toMatch(new RegExp(`The Pulumi CLI v${SDK_VERSION.replace(/\./g, "\\.")} is neither on PATH nor cached: building it from source`));
+  expect(r.stderr).toMatch(/\d+ to \d+ minutes on 2 cores, once per machine \(cached in .*pulumi-v/);
+  expect(r.stderr).toContain("https://www.pulumi.com/docs/install/");
+  expect(r.stderr).toContain("step 1 of 3: downloading the CLI's Go modules");
+  expect(r.stderr).toMatch(/downloaded 25 modules, \dm\d\ds/);
+  expect(r.stderr).toContain("go: example.com/m30: 404");
+  expect(r.stderr).toContain("go mod tidy failed");
+  expect(fs.existsSync(path.join(scratch, "cache", `pulumi-v${SDK_VERSION}`, ".complete"))).toBe(false);
 });
