@@ -56,6 +56,8 @@ export interface GuestOptions {
 export interface GuestDisk {
   installed: Set<string>;
   instanceIds: Set<string>;
+  /** Files written through the agent (`file-write`), by absolute path. */
+  files: Map<string, Buffer>;
 }
 
 export interface GuestNic {
@@ -73,6 +75,58 @@ export interface GuestBoot {
   agentAfterMs?: number;
   /** Why the agent answers or not (for the back door and test messages). */
   agent: string;
+  /** The host name cloud-init set from the user-data (`hostname:`), else `localhost`. */
+  hostname: string;
+  /** The OS as /etc/os-release describes it (`guestOs`); undefined for an unknown image. */
+  os?: GuestOs;
+  /** qemu-ga's file systems are frozen (`guest-fsfreeze-freeze` until `-thaw`). */
+  frozen?: boolean;
+}
+
+/** /etc/os-release of the guest (what qemu-ga's `guest-get-osinfo` reads) and the root file
+ *  system's type. The values are the distributions' os-release fields for the release the image
+ *  name carries; the kernel strings are illustrative. */
+export interface GuestOs {
+  id: string;
+  name: string;
+  "pretty-name": string;
+  version: string;
+  "version-id": string;
+  variant?: string;
+  "variant-id"?: string;
+  "kernel-release": string;
+  "kernel-version": string;
+  rootfs: string;
+}
+
+const DEBIAN_CODENAMES: Record<string, string> = { "10": "buster", "11": "bullseye", "12": "bookworm", "13": "trixie" };
+const UBUNTU: Record<string, [string, string]> = { focal: ["20.04", "Focal Fossa"], jammy: ["22.04", "Jammy Jellyfish"], noble: ["24.04", "Noble Numbat"] };
+
+/** The guest OS of an image (by its file name); a blank disk (`undefined`) stands for a prepared
+ *  Debian 12 image; an image no rule knows has no os-release the model can tell. */
+export function guestOs(image: string | undefined): GuestOs | undefined {
+  const file = image === undefined ? "debian-12-genericcloud-amd64.qcow2" : image.split("/").pop() ?? image;
+  let m = /^debian-(\d+)-/i.exec(file);
+  if (m) {
+    const code = DEBIAN_CODENAMES[m[1]] ?? "";
+    const v = code ? `${m[1]} (${code})` : m[1];
+    return { id: "debian", name: "Debian GNU/Linux", "pretty-name": `Debian GNU/Linux ${v}`, version: v, "version-id": m[1], "kernel-release": "6.1.0-cloud-amd64", "kernel-version": "#1 SMP PREEMPT_DYNAMIC Debian", rootfs: "ext4" };
+  }
+  m = /(focal|jammy|noble)/i.exec(file);
+  if (m && /cloudimg|ubuntu/i.test(file)) {
+    const [v, name] = UBUNTU[m[1].toLowerCase()];
+    return { id: "ubuntu", name: "Ubuntu", "pretty-name": `Ubuntu ${v} LTS`, version: `${v} LTS (${name})`, "version-id": v, "kernel-release": "6.8.0-generic", "kernel-version": "#1-Ubuntu SMP PREEMPT_DYNAMIC", rootfs: "ext4" };
+  }
+  m = /^Fedora-Cloud-Base-(?:Generic[.-])?(\d+)/i.exec(file);
+  if (m) {
+    return { id: "fedora", name: "Fedora Linux", "pretty-name": `Fedora Linux ${m[1]} (Cloud Edition)`, version: `${m[1]} (Cloud Edition)`, "version-id": m[1], variant: "Cloud Edition", "variant-id": "cloud", "kernel-release": `6.11.0-${m[1]}.fc${m[1]}.x86_64`, "kernel-version": "#1 SMP PREEMPT_DYNAMIC", rootfs: "btrfs" };
+  }
+  m = /^(Rocky|AlmaLinux|CentOS-Stream)-(\d+)/i.exec(file);
+  if (m) {
+    const [id, name] = m[1].toLowerCase() === "rocky" ? ["rocky", "Rocky Linux"] : m[1].toLowerCase() === "almalinux" ? ["almalinux", "AlmaLinux"] : ["centos", "CentOS Stream"];
+    return { id, name, "pretty-name": `${name} ${m[2]}`, version: m[2], "version-id": m[2], "kernel-release": `5.14.0.el${m[2]}.x86_64`, "kernel-version": "#1 SMP PREEMPT_DYNAMIC", rootfs: "xfs" };
+  }
+  return undefined;
 }
 
 export interface BootInput {
@@ -92,7 +146,7 @@ export interface BootInput {
 }
 
 export function newGuestDisk(): GuestDisk {
-  return { installed: new Set(), instanceIds: new Set() };
+  return { installed: new Set(), instanceIds: new Set(), files: new Map() };
 }
 
 export function imageShipsAgent(image: string, rules: ImageRule[] = []): boolean {
@@ -272,7 +326,10 @@ export function bootGuest(b: BootInput, opts: GuestOptions = {}): GuestBoot {
     agentAfterMs = undefined;
     why = "no agent channel (agent not enabled at start)";
   }
-  return { nics, agentAfterMs, agent: why };
+  // cloud-init cc_set_hostname: the user-data's `hostname` (PVE writes the VM name's first label)
+  const ud = b.cloudinit ? parseYaml(b.cloudinit.user) : undefined;
+  const hostname = ud && typeof ud === "object" && ud.hostname ? String(ud.hostname) : "localhost";
+  return { nics, agentAfterMs, agent: why, hostname, os: guestOs(b.image) };
 }
 
 /** The name udev gives virtio NIC N on the i440fx machine (PCI slot 18+N). */

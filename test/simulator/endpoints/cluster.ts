@@ -9,17 +9,21 @@ import { OPT_VMID, STORAGE } from "./common";
 import { createHash } from "crypto";
 
 const STORAGE_TYPES = ["btrfs", "cephfs", "cifs", "dir", "esxi", "iscsi", "iscsidirect", "lvm", "lvmthin", "nfs", "pbs", "rbd", "zfs", "zfspool"];
-const SIMULATED_TYPES: StorageType[] = ["dir", "lvmthin", "nfs", "zfspool", "rbd"];
-/** The config keys a type takes (STORAGE `options` of ZFSPoolPlugin.pm, RBDPlugin.pm; `keyring`
+const SIMULATED_TYPES: StorageType[] = ["dir", "lvmthin", "nfs", "zfspool", "rbd", "btrfs"];
+/** The config keys a type takes (STORAGE `options` of ZFSPoolPlugin.pm, RBDPlugin.pm, BTRFSPlugin.pm; `keyring`
  *  is a sensitive parameter, not stored); SectionConfig `check_config` dies `unexpected property
  *  '<k>'` on any other, `can't change value of fixed parameter '<k>'` on an update of a fixed one. */
 const TYPE_OPTIONS: Partial<Record<StorageType, { options: string[]; fixed: string[]; required: string[] }>> = {
   zfspool: { options: ["pool", "blocksize", "sparse", "nodes", "disable", "content", "bwlimit", "mountpoint"], fixed: ["pool"], required: ["pool"] },
   rbd: { options: ["nodes", "disable", "monhost", "pool", "data-pool", "namespace", "username", "content", "krbd", "keyring", "bwlimit"], fixed: [], required: [] },
+  btrfs: {
+    options: ["path", "nodes", "shared", "disable", "prune-backups", "max-protected-backups", "content", "format", "is_mountpoint", "nocow", "mkdir", "create-base-path", "create-subdirs", "preallocation"],
+    fixed: ["path"], required: ["path"],
+  },
 };
 /** Type-specific keys of zfspool/rbd kept in `StorageDef.extra` (pool has its own field). */
-const ZFS_RBD_KEYS = ["blocksize", "sparse", "mountpoint", "bwlimit", "monhost", "data-pool", "namespace", "username", "krbd"];
-const BOOLEAN_KEYS = ["sparse", "krbd"];
+const ZFS_RBD_KEYS = ["blocksize", "sparse", "mountpoint", "bwlimit", "monhost", "data-pool", "namespace", "username", "krbd", "max-protected-backups", "is_mountpoint", "nocow"];
+const BOOLEAN_KEYS = ["sparse", "krbd", "nocow"];
 const CONTENT_TYPES = ["images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import"];
 
 /** `sid` as PVE parses it: `vm:100`, `ct:100` or a bare VMID. */
@@ -43,7 +47,7 @@ function haEntry(c: Cluster, r: HaResource): Record<string, unknown> {
 
 function storageConfigEntry(s: StorageDef): Record<string, unknown> {
   const e: Record<string, unknown> = { storage: s.storage, type: s.type, content: [...s.content].sort().join(",") };
-  if (s.path && s.type === "dir") e.path = s.path;
+  if (s.path && (s.type === "dir" || s.type === "btrfs")) e.path = s.path;
   if (s.type === "nfs") Object.assign(e, { path: s.path, server: s.server, export: s.export });
   if (s.type === "lvmthin") Object.assign(e, { vgname: s.vgname, thinpool: s.thinpool });
   if ((s.type === "zfspool" || s.type === "rbd") && s.pool !== undefined) e.pool = s.pool;
@@ -235,6 +239,9 @@ export function register(sim: Sim): void {
     mkdir: { type: "boolean", optional: true },
     "create-base-path": { type: "boolean", optional: true },
     "create-subdirs": { type: "boolean", optional: true },
+    "max-protected-backups": { type: "integer", optional: true },
+    is_mountpoint: { type: "string", optional: true },
+    nocow: { type: "boolean", optional: true },
     "prune-backups": { type: "string", optional: true },
     format: { type: "string", enum: ["raw", "qcow2", "subvol", "vmdk"], optional: true },
     preallocation: { type: "string", enum: ["off", "metadata", "falloc", "full"], optional: true },
@@ -311,7 +318,7 @@ export function register(sim: Sim): void {
       checkTypeOptions(type, p, true, "");
       if (c.storages.has(p.storage)) throw new PveError(500, `create storage failed: storage ID '${p.storage}' already defined`);
       const missing = (k: string) => paramError({ [k]: "property is missing and it is not optional" });
-      if ((type === "dir") && !p.path) throw missing("path");
+      if (type === "dir" && !p.path) throw missing("path");
       if (type === "nfs" && !p.server) throw missing("server");
       if (type === "nfs" && !p.export) throw missing("export");
       if (type === "lvmthin" && !p.vgname) throw missing("vgname");
@@ -328,6 +335,7 @@ export function register(sim: Sim): void {
         storage: p.storage, type, content,
         // Plugin.pm parse_config: nfs and rbd are in @SHARED_STORAGE; zfspool takes no `shared`
         shared: type === "nfs" || type === "rbd" ? true : !!p.shared,
+        // btrfs: a path like dir (BTRFSPlugin.pm `path => { fixed => 1 }`)
         path: type === "nfs" ? `/mnt/pve/${p.storage}` : p.path,
         pool: p.pool,
         vgname: p.vgname, thinpool: p.thinpool, server: p.server, export: p.export,
@@ -366,19 +374,20 @@ export function register(sim: Sim): void {
           else if (k === "content") s.content = [...STORAGE_CONTENT[s.type].default]; // parse_config: the plugin default
           else if (k === "nodes") s.nodes = undefined;
           else if (k === "disable") s.disable = false;
+          else if (k === "shared") s.shared = false;
           else delete s.extra[k];
           continue;
         }
         if (k === "nodes") s.nodes = undefined;
         else if (k === "disable") s.disable = false;
-        else if (k === "shared" && s.type === "dir") s.shared = false;
+        else if (k === "shared" && (s.type === "dir" || s.type === "btrfs")) s.shared = false;
         else if (k === "content") throw new PveError(500, "update storage failed: cannot delete required option 'content'");
         else delete s.extra[k];
       }
       if (p.content !== undefined) s.content = parseContent(p.content, s.type, "update storage failed: ");
       if (p.nodes !== undefined) s.nodes = parseNodes(p.nodes);
       if (p.disable !== undefined) s.disable = !!p.disable;
-      if (p.shared !== undefined && s.type === "dir") s.shared = !!p.shared;
+      if (p.shared !== undefined && (s.type === "dir" || s.type === "btrfs")) s.shared = !!p.shared;
       if (p.server !== undefined && s.type === "nfs") s.server = p.server;
       for (const k of ["options", "prune-backups", "format", "preallocation"]) if (p[k] !== undefined) s.extra[k] = String(p[k]);
       if (TYPE_OPTIONS[s.type]) for (const k of ZFS_RBD_KEYS) if (p[k] !== undefined) s.extra[k] = String(p[k]);

@@ -16,7 +16,7 @@ import {
   configDigest, cloudinitDump, snippetVolumes, windowsVersion,
 } from "../qemu-config";
 import { checkConfigKeys, checkNode, checkSkiplock, checkVmPerm, DIGEST, NODE, SKIPLOCK, VMID } from "./common";
-import { networkInterfaces } from "../agent";
+import { QgaError, QgaGuest, isQgaError, networkInterfaces, qgaExecute, qgaReadFile, qgaWriteFile } from "../agent";
 import { bootGuest, newGuestDisk } from "../guest";
 import { validateSshPublicKeys } from "../ssh-pubkey";
 import { encryptPw, isCryptHash } from "../sha-crypt";
@@ -305,7 +305,7 @@ export function register(sim: Sim): void {
     if (m[2] === "cloudinit") {
       checkOneCloudinit(key, siblings);
       // QEMU create_disks: the cloud-init image is qcow2 on path storages, raw on block ones
-      const vol = c.allocVolume(storage, node, vm.vmid, 4 * 1024 * 1024, { name: `vm-${vm.vmid}-cloudinit`, format: c.storage(storage).path ? "qcow2" : "raw" });
+      const vol = c.allocVolume(storage, node, vm.vmid, 4 * 1024 * 1024, { name: `vm-${vm.vmid}-cloudinit`, format: d.format ?? (c.storage(storage).path ? "qcow2" : "raw"), strict: true });
       ctx?.log(`${key}: successfully created disk '${vol.volid},media=cdrom'`);
       return { value: `${vol.volid},media=cdrom`, created: [vol.volid] };
     }
@@ -336,7 +336,9 @@ export function register(sim: Sim): void {
       ctx?.log(`${key}: successfully created disk '${vol.volid},size=${formatSize(size)}'`);
       return { value: printDrive({ ...rest, file: vol.volid, size: formatSize(size) } as Drive), created: [vol.volid] };
     }
-    const vol = c.allocVolume(storage, node, vm.vmid, size, { format });
+    // create_disks: `$disk->{format} || $defformat` straight to vdisk_alloc (the plugin's alloc_image
+    // takes it or dies: lvmthin/zfspool `unsupported format`)
+    const vol = c.allocVolume(storage, node, vm.vmid, size, { format, strict: true });
     if (ctx) await ctx.sleep(opts.allocateDiskMs);
     ctx?.log(`${key}: successfully created disk '${vol.volid},size=${formatSize(size)}'`);
     return { value: printDrive({ ...rest, file: vol.volid, size: formatSize(size) } as Drive), created: [vol.volid] };
@@ -576,7 +578,7 @@ export function register(sim: Sim): void {
       try {
         const other = c.vms.get(vmid);
         if (other) throw new PveError(500, `unable to create VM ${vmid} - VM ${vmid} already exists on node '${other.node}'`);
-        const vm: Vm = { vmid, node, config: emptyConfig(), running: false };
+        const vm: Vm = { vmid, node, config: emptyConfig(), running: false, createdAt: sim.now() };
         vm.config.current.lock = "create";
         c.vms.set(vmid, vm);
       } finally {
@@ -1028,8 +1030,7 @@ export function register(sim: Sim): void {
             if (!cloudinit) sim.access.check(req.auth, `/storage/${tgt}`, ["Datastore.AllocateSpace"]);
             if (!full && !cloudinit && k !== "tpmstate0") {
               const vol = c.findVolume(d.file, node);
-              const isBase = !!vol && /(^|\/)base-\d+-disk-\d+/.test(vol.volname) && !vol.parent;
-              if (!isBase) throw new PveError(500, `Linked clone feature is not supported for '${d.file}' (${k})`);
+              if (!vol || !c.volumeHasCloneFeature(vol)) throw new PveError(500, `Linked clone feature is not supported for '${d.file}' (${k})`);
             }
             drives[k] = d;
           } else newconf[k] = v;
@@ -1067,7 +1068,7 @@ export function register(sim: Sim): void {
             if (p.description) newconf.description = p.description;
             // create empty/temp config - fails if VM already exists on another node
             if (c.vms.has(newid)) throw new Error(`unable to create VM ${newid}: config file already exists`);
-            const vm: Vm = { vmid: newid, node, config: { current: { lock: "clone" }, pending: {}, pendingDelete: {} }, running: false, tempClone: true };
+            const vm: Vm = { vmid: newid, node, config: { current: { lock: "clone" }, pending: {}, pendingDelete: {} }, running: false, tempClone: true, createdAt: sim.now() };
             c.vms.set(newid, vm);
             const created: string[] = [];
             try {
@@ -1159,13 +1160,18 @@ export function register(sim: Sim): void {
             const d = parseDrive(cur[k]);
             if (isCdrom(d) || isCloudinitVolume(d.file)) continue;
             const vol = c.findVolume(d.file, vm.node);
-            if (!vol || vol.parent) continue;
-            const nv = c.renameVolume(vol, vm.node, vol.volname.replace(/vm-(\d+)-disk-(\d+)/, "base-$1-disk-$2"));
+            if (!vol) continue;
+            // create_base renames the volume's own name (the last part), a linked clone's base
+            // prefix stays: dir `<tpl>/base-<tpl>-disk-<n>.qcow2/<id>/base-<id>-disk-<n>.qcow2`,
+            // zfs/rbd `base-<tpl>-disk-<n>/base-<id>-disk-<n>` (Plugin.pm, ZFSPoolPlugin.pm,
+            // RBDPlugin.pm create_base `$basename ? … : …`); lvmthin and btrfs raw clones carry no base
+            const nv = c.renameVolume(vol, vm.node, vol.volname.replace(/(^|\/)(vm|subvol)-(\d+)-disk-(\d+)((?:\.\w+)?)$/, (_m, pre, kind, id, n, ext) => `${pre}${kind === "subvol" ? "basevol" : "base"}-${id}-disk-${n}${ext}`));
             ctx.log(`renaming '${vol.volid}' to '${nv.volid}'`);
             d.file = nv.volid;
             cur[k] = printDrive(d);
           }
           cur.template = "1";
+          vm.templatedAt = sim.now();
         });
       });
     },
@@ -1279,11 +1285,15 @@ export function register(sim: Sim): void {
 
   /** The image of the boot disk (the first disk in `boot: order=`, else the first non-cdrom disk). */
   function bootImage(vm: Vm): string | undefined {
+    const first = bootDiskKey(vm);
+    return first === undefined ? undefined : c.findVolume(parseDrive(vm.config.current[first]).file, vm.node)?.image;
+  }
+
+  /** The boot disk's drive key: the first disk in `boot: order=`, else the first non-cdrom disk. */
+  function bootDiskKey(vm: Vm): string | undefined {
     const conf = vm.config.current;
     const order = /order=([^,]+)/.exec(conf.boot ?? "")?.[1]?.split(";") ?? [];
-    const disks = [...order, ...Object.keys(conf).sort()].filter((k) => isDriveKey(k) && conf[k] !== undefined && !isCdrom(parseDrive(conf[k])));
-    const first = disks[0];
-    return first === undefined ? undefined : c.findVolume(parseDrive(conf[first]).file, vm.node)?.image;
+    return [...order, ...Object.keys(conf).sort()].find((k) => isDriveKey(k) && conf[k] !== undefined && !isCdrom(parseDrive(conf[k])));
   }
 
   function stopNow(vm: Vm): void {
@@ -1947,28 +1957,158 @@ export function register(sim: Sim): void {
 
   // ---- guest agent ----------------------------------------------------------------------
 
+  // QEMU API2/Qemu/Agent.pm: one endpoint per `$guest_agent_commands` entry (`register_command`),
+  // `protected => 1` (pvedaemon runs it, one of its workers each). 9.x: the command's privilege or
+  // VM.GuestAgent.Unrestricted; 8.4: VM.Monitor (schema-pve-8.4.json).
+  const v84 = sim.options.pveVersion === "8.4";
+  const AUDIT = "VM.GuestAgent.Audit";
+  const FSMGMT = "VM.GuestAgent.FileSystemMgmt";
+  const agentPerm = (privs: string[]): RouteDef["permissions"] => ({
+    check: v84 ? ["perm", "/vms/{vmid}", ["VM.Monitor"]] : ["perm", "/vms/{vmid}", [...privs, "VM.GuestAgent.Unrestricted"], "any", 1],
+  });
+  const AGENT_COMMANDS: Record<string, { method: "GET" | "POST"; privs: string[] }> = {
+    ping: { method: "POST", privs: [AUDIT] },
+    "get-time": { method: "GET", privs: [AUDIT] },
+    info: { method: "GET", privs: [AUDIT] },
+    "fsfreeze-status": { method: "POST", privs: [AUDIT, FSMGMT] },
+    "fsfreeze-freeze": { method: "POST", privs: [FSMGMT] },
+    "fsfreeze-thaw": { method: "POST", privs: [FSMGMT] },
+    fstrim: { method: "POST", privs: [FSMGMT] },
+    "network-get-interfaces": { method: "GET", privs: [AUDIT] },
+    "get-vcpus": { method: "GET", privs: [AUDIT] },
+    "get-fsinfo": { method: "GET", privs: [AUDIT] },
+    "get-memory-blocks": { method: "GET", privs: [AUDIT] },
+    "get-memory-block-info": { method: "GET", privs: [AUDIT] },
+    shutdown: { method: "POST", privs: ["VM.PowerMgmt"] },
+    "get-host-name": { method: "GET", privs: [AUDIT] },
+    "get-osinfo": { method: "GET", privs: [AUDIT] },
+    "get-users": { method: "GET", privs: [AUDIT] },
+    "get-timezone": { method: "GET", privs: [AUDIT] },
+    // suspend-disk, suspend-ram, suspend-hybrid: not simulated
+  };
+
+  /** Agent.pm assert_agent_available, with the guest-ping wait of qga_check_running. */
+  const assertAgentAvailable = async (vm: Vm): Promise<void> => {
+    // only an absent `agent` key; `agent: 0` goes on to guest-ping
+    if (vm.config.current.agent === undefined) throw new PveError(500, "No QEMU guest agent configured");
+    if (!vm.running) throw new PveError(500, `VM ${vm.vmid} is not running`);
+    if (!c.agentRunning(vm)) {
+      // guest-ping with a 3 s timeout, the worker waiting throughout
+      await sim.delay(c.opts.agentPingTimeoutMs ?? 3000);
+      throw new PveError(500, "QEMU guest agent is not running");
+    }
+  };
+
+  const qgaGuest = (vm: Vm): QgaGuest => {
+    const conf = vm.config.current;
+    const key = bootDiskKey(vm);
+    const bytes = key ? parseSize(parseDrive(conf[key]).size ?? "0") ?? 0 : 0;
+    const started = vm.startedAt;
+    return {
+      vm, nowMs: sim.now(), ...(key ? { bootDisk: { key, bytes } } : {}),
+      // guest-shutdown: the guest powers off on its own (no task, no lock)
+      powerOff: () => void sim.delay(opts.shutdownMs).then(() => {
+        if (vm.running && vm.startedAt === started) stopNow(vm);
+      }),
+    };
+  };
+
+  /** register_command's handler: `mon_cmd($vmid, "guest-$cmd")` returned as `{result}`, a QGA
+   *  error included (200). */
+  const runAgentCommand = async (req: SimRequest, cmd: string) => {
+    const vm = c.loadVm(req.params.node, req.params.vmid);
+    await assertAgentAvailable(vm);
+    if (cmd === "network-get-interfaces" && !vm.guest?.frozen) return { result: networkInterfaces(vm, c.opts.agentInterface ?? "ens18") };
+    const res = qgaExecute(qgaGuest(vm), `guest-${cmd}`);
+    return { result: res === undefined ? null : res };
+  };
+
+  for (const [cmd, def] of Object.entries(AGENT_COMMANDS)) {
+    route({
+      method: def.method,
+      path: `/nodes/{node}/qemu/{vmid}/agent/${cmd}`,
+      params: { node: NODE, vmid: VMID },
+      permissions: agentPerm(def.privs),
+      protected: true,
+      handler: (req) => runAgentCommand(req, cmd),
+    });
+  }
+  // the old `{vmid}/agent` POST endpoint: `command` from the same list
+  route({
+    method: "POST",
+    path: "/nodes/{node}/qemu/{vmid}/agent",
+    params: {
+      node: NODE, vmid: VMID,
+      command: { type: "string", enum: [...Object.keys(AGENT_COMMANDS), "suspend-disk", "suspend-hybrid", "suspend-ram"].sort() },
+    },
+    permissions: agentPerm(["VM.GuestAgent.Unrestricted"]),
+    protected: true,
+    handler: (req) => {
+      if (!AGENT_COMMANDS[req.params.command]) throw new PveError(501, `agent command '${req.params.command}' is not simulated`);
+      return runAgentCommand(req, req.params.command);
+    },
+  });
   route({
     method: "GET",
-    path: "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces",
+    path: "/nodes/{node}/qemu/{vmid}/agent",
     params: { node: NODE, vmid: VMID },
-    permissions: {
-      check: sim.options.pveVersion === "8.4"
-        ? ["perm", "/vms/{vmid}", ["VM.Monitor"]]
-        : ["perm", "/vms/{vmid}", ["VM.GuestAgent.Audit", "VM.GuestAgent.Unrestricted"], "any", 1],
+    permissions: { user: "all" },
+    handler: () => [...Object.keys(AGENT_COMMANDS), "suspend-disk", "suspend-hybrid", "suspend-ram", "exec", "exec-status", "file-read", "file-write", "set-user-password"]
+      .sort().map((name) => ({ name })),
+  });
+
+  /** Agent.pm agent_cmd + check_agent_error: a QGA error dies `Agent error: <desc>`. */
+  const checkAgentError = <T>(res: T | QgaError): T => {
+    if (isQgaError(res)) throw new PveError(500, `Agent error: ${res.error.desc}`);
+    return res;
+  };
+
+  const MAX_READ_SIZE = 16 * 1024 * 1024;
+  route({
+    method: "GET",
+    path: "/nodes/{node}/qemu/{vmid}/agent/file-read",
+    params: {
+      node: NODE, vmid: VMID, file: { type: "string" },
+      ...(v84 ? {} : {
+        count: { type: "integer", minimum: 1, maximum: MAX_READ_SIZE, optional: true },
+        decode: { type: "boolean", optional: true },
+        offset: { type: "integer", minimum: 0, optional: true },
+      }),
     },
-    // QEMU API2/Qemu/Agent.pm: `protected => 1`, so pvedaemon runs it, one of its workers each
+    permissions: v84 ? { check: ["perm", "/vms/{vmid}", ["VM.Monitor"]] } : { check: ["perm", "/vms/{vmid}", ["VM.GuestAgent.FileRead", "VM.GuestAgent.Unrestricted"], "any", 1] },
     protected: true,
     handler: async (req) => {
       const vm = c.loadVm(req.params.node, req.params.vmid);
-      // Agent.pm assert_agent_available: only an absent `agent` key; `agent: 0` goes on to guest-ping
-      if (vm.config.current.agent === undefined) throw new PveError(500, "No QEMU guest agent configured");
-      if (!vm.running) throw new PveError(500, `VM ${vm.vmid} is not running`);
-      if (!c.agentRunning(vm)) {
-        // Agent.pm qga_check_running: guest-ping with a 3 s timeout, the worker waiting throughout
-        await sim.delay(c.opts.agentPingTimeoutMs ?? 3000);
-        throw new PveError(500, "QEMU guest agent is not running");
-      }
-      return { result: networkInterfaces(vm, c.opts.agentInterface ?? "ens18") };
+      await assertAgentAvailable(vm);
+      const data = checkAgentError(qgaReadFile(qgaGuest(vm), req.params.file));
+      const offset = req.params.offset ?? 0;
+      const count = req.params.count ?? MAX_READ_SIZE;
+      const part = data.subarray(offset, offset + count);
+      const eof = offset + part.length >= data.length;
+      const decode = req.params.decode === undefined ? true : !!req.params.decode;
+      const out: Record<string, unknown> = { content: decode ? part.toString("utf8") : part.toString("base64"), "bytes-read": part.length };
+      if (!eof) out.truncated = 1;
+      return out;
+    },
+  });
+  route({
+    method: "POST",
+    path: "/nodes/{node}/qemu/{vmid}/agent/file-write",
+    params: {
+      node: NODE, vmid: VMID, file: { type: "string" },
+      content: { type: "string", maxLength: 60 * 1024 },
+      encode: { type: "boolean", optional: true },
+    },
+    permissions: v84 ? { check: ["perm", "/vms/{vmid}", ["VM.Monitor"]] } : { check: ["perm", "/vms/{vmid}", ["VM.GuestAgent.FileWrite", "VM.GuestAgent.Unrestricted"], "any", 1] },
+    protected: true,
+    handler: async (req) => {
+      const vm = c.loadVm(req.params.node, req.params.vmid);
+      await assertAgentAvailable(vm);
+      const encode = req.params.encode === undefined ? true : !!req.params.encode;
+      const data = encode ? Buffer.from(String(req.params.content), "utf8") : Buffer.from(String(req.params.content), "base64");
+      const err = qgaWriteFile(qgaGuest(vm), req.params.file, data);
+      if (err) checkAgentError(err);
+      return null;
     },
   });
 

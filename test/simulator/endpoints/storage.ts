@@ -10,6 +10,7 @@ import type { Sim } from "../sim";
 import { PveError, paramError } from "../types";
 import { CONTENT_SUBDIR, Cluster, StorageDef, clusterOf, parseVolid, storageFormats } from "../state/cluster";
 import { NODE, OPT_STORAGE, OPT_VMID, STORAGE, VMID, checkNode } from "./common";
+import { RemoteFile, assertOvaContents, remoteFileFor, untrustedFileSizeInfo, wgetOutcome } from "../remote";
 
 const FILE_CONTENT: Record<string, string> = { iso: "iso", vztmpl: "vztmpl", snippets: "snippets", import: "import" };
 const EXT_RE: Record<string, RegExp> = {
@@ -66,7 +67,11 @@ function listContent(c: Cluster, s: StorageDef, node: string, content?: string, 
         const e: Record<string, unknown> = { volid: v.volid, content: "images", format: v.format, size: v.size, ctime: v.ctime, used: v.parent ? 0 : v.size };
         if (v.vmid !== undefined) e.vmid = v.vmid;
         // ZFSPoolPlugin.pm zfs_list_zvol / RBDPlugin.pm rbd_ls: the clone's origin, `<base>@__base__`
-        if (v.parent) e.parent = s.type === "zfspool" || s.type === "rbd" ? `${v.parent.replace(/^[^:]+:/, "").split("/").pop()}@__base__` : v.parent.replace(/^[^:]+:/, "");
+        // (BTRFSPlugin.pm list_images: a raw volume's parent is qemu-img's backing file, and a
+        // subvolume snapshot has none)
+        if (v.parent && !(s.type === "btrfs" && (v.format === "raw" || v.format === "subvol"))) {
+          e.parent = s.type === "zfspool" || s.type === "rbd" ? `${v.parent.replace(/^[^:]+:/, "").split("/").pop()}@__base__` : v.parent.replace(/^[^:]+:/, "");
+        }
         out.push(e);
       }
     }
@@ -77,7 +82,9 @@ function listContent(c: Cluster, s: StorageDef, node: string, content?: string, 
 /** STORAGE `path` of an image volume: LvmThinPlugin `/dev/<vg>/<lv>`; ZFSPoolPlugin a zvol
  *  `/dev/zvol/<pool>/<name>` (subvol: `<mountpoint>/<name>`); RBDPlugin `rbd:<pool>[/<ns>]/<name>`
  *  with the ceph connect options (CephConfig.pm ceph_connect_option: pveceph-managed without
- *  `monhost`) or with `krbd` the mapped device `/dev/rbd-pve/<fsid>/<pool>/<name>`; dir-like the file. */
+ *  `monhost`) or with `krbd` the mapped device `/dev/rbd-pve/<fsid>/<pool>/<name>`; BTRFSPlugin.pm
+ *  filesystem_path: a raw image is `disk.raw` in a subvolume named after it
+ *  (`images/<vmid>/vm-<vmid>-disk-<n>/disk.raw`); dir-like the file. */
 function volumePath(s: StorageDef, volname: string): string {
   const name = volname.split("/").pop()!;
   if (s.type === "lvmthin") return `/dev/${s.vgname}/${name}`;
@@ -91,7 +98,11 @@ function volumePath(s: StorageDef, volname: string): string {
     const mon = s.extra.monhost.split(/[\s,;]+/).filter((x) => x).join(";").replace(/:/g, "\\:");
     return `rbd:${rbdPath}:conf=/etc/pve/priv/ceph/${s.storage}.conf:mon_host=${mon}:auth_supported=cephx:id=${user}:keyring=${keyring}`;
   }
-  return `${s.path}/images/${volname}`;
+  // Plugin.pm filesystem_path: `images/<vmid>/<name>` of the volume's own name (a linked clone's
+  // `<tpl>/<base>/` prefix is not part of its path)
+  const own = volname.split("/").slice(-2).join("/");
+  if (s.type === "btrfs" && /\.raw$/.test(name)) return `${s.path}/images/${own.replace(/\.raw$/, "")}/disk.raw`;
+  return `${s.path}/images/${own}`;
 }
 
 /** The simulated Ceph cluster's fsid (ceph.conf `[global] fsid`). */
@@ -195,7 +206,7 @@ export function register(sim: Sim): void {
       // (ZFSPoolPlugin.pm alloc_image checks the name per format: allocVolume)
       if (s.type !== "zfspool" && !new RegExp(`^vm-${p.vmid}-`).test(p.filename)) throw new PveError(500, `illegal name '${p.filename}' - should be 'vm-${p.vmid}-*'`);
       const name = p.filename.replace(/\.(raw|qcow2|vmdk)$/, "");
-      const vol = c.allocVolume(p.storage, p.node, p.vmid, bytes, { name, format: p.format });
+      const vol = c.allocVolume(p.storage, p.node, p.vmid, bytes, { name, format: p.format, strict: p.format !== undefined });
       return vol.volid;
     },
   });
@@ -301,6 +312,9 @@ export function register(sim: Sim): void {
       }
       const target = c.hostPath(p.node, `${s.path}/${CONTENT_SUBDIR[p.content]}/${filename}`);
       const volid = `${s.storage}:${p.content}/${filename}`;
+      // Status.pm download_url: an import file's format is its extension (`ova` is extracted)
+      const imageFormat = p.content === "import" ? /\.(ova|qcow2|raw|vmdk)$/.exec(filename)![1] : undefined;
+      const verify = p["verify-certificates"] === undefined ? true : !!p["verify-certificates"];
       return c.tasks.start(p.node, "download", filename, req.auth.principal, async (ctx) => {
         if (p.compression && p.content !== "iso") throw new Error(`decompression not supported for ${p.content}`);
         const dest = path.posix.join(s.path!, CONTENT_SUBDIR[p.content], filename);
@@ -316,11 +330,17 @@ export function register(sim: Sim): void {
           ctx.log("calculating checksum of existing file...");
           throw new Error(`checksum mismatch: got '${have}' != expect '${p.checksum}', aborting`);
         }
-        const status = /\/(4\d\d|5\d\d)(\/|$|\?)/.exec(p.url);
-        if (status) {
+        // wget into `<dest>.tmp_dwnl.<pid>` (the worker's PID), checksum, decompression, then the
+        // content checks of `assert_file_validity` (remote.ts)
+        const tmp = `${dest}.tmp_dwnl.${ctx.task.pid}`;
+        const remote = remoteFileFor(p.url, c.remoteFiles.get(p.url));
+        const wget = wgetOutcome(p.url, tmp, remote, verify, sim.now());
+        if (wget.error) {
           await ctx.sleep(200);
-          throw new Error(`download failed: ${status[1]} ${status[1] === "404" ? "Not Found" : "Error"}`);
+          ctx.log(wget.lines.join("\n"));
+          throw new Error(wget.error);
         }
+        ctx.log(wget.lines.join("\n"));
         await ctx.transfer(`download@${p.node}`, opts.downloadSize, opts.downloadBandwidth);
         const data = Buffer.from(`pve-sim download: ${p.url}\n`);
         if (p.checksum) {
@@ -331,12 +351,37 @@ export function register(sim: Sim): void {
           }
           ctx.log("calculating checksum...OK, checksum verified");
         }
+        let file = remote;
+        let checked = tmp;
+        if (p.compression) {
+          // the decompressed file is what the archive held
+          checked = `${dest}.tmp_dcom.${ctx.task.pid}`;
+          ctx.log(`decompressing ${tmp} to ${checked}`);
+          file = { ...remote, format: remote.format === "compressed" ? remote.inner : remote.format };
+        }
+        const checks = [];
+        if (p.content === "iso") checks.push(untrustedFileSizeInfo(checked, file, undefined)); // assert_iso_content
+        if (imageFormat === "ova") checks.push(assertOvaContents(checked, file));
+        else if (imageFormat) checks.push(untrustedFileSizeInfo(checked, file, imageFormat));
+        for (const r of checks) {
+          if (r.lines.length) ctx.log(r.lines.join("\n"));
+          if (r.error) throw new Error(`failed to verify file: ${r.error}`);
+        }
         fs.mkdirSync(path.dirname(target), { recursive: true });
         fs.writeFileSync(target, data);
-        if (p.content === "import") c.importSizes.set(`${volid}@${p.node}`, opts.importVirtualSize);
+        if (p.content === "import") c.importSizes.set(`${volid}@${p.node}`, remote.virtualSize ?? opts.importVirtualSize);
         ctx.log(`download of '${p.url}' to '${target.slice(c.hostPath(p.node, "/").length - 1)}' finished`);
       });
     },
+  });
+
+  /** What a URL serves (remote.ts `RemoteFile`): `{url, ...fields}`; `{url}` alone forgets it. */
+  sim.backdoor("PUT", "/remote", (p) => {
+    const { url, ...file } = p as { url?: string } & RemoteFile;
+    if (!url) throw new PveError(400, "url is required");
+    if (Object.keys(file).length) c.remoteFiles.set(url, file);
+    else c.remoteFiles.delete(url);
+    return remoteFileFor(url, c.remoteFiles.get(url));
   });
 
   // ---- back door: files on a node ---------------------------------------------------------

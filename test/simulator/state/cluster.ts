@@ -13,20 +13,22 @@ import type { Sim } from "../sim";
 import { Rng } from "../rng";
 import { ClusterView, PveError, ResourceEntry } from "../types";
 import type { GuestBoot, GuestDisk, GuestOptions } from "../guest";
+import type { RemoteFile } from "../remote";
 import {
   VmConfig, agentEnabled, configDigest, formatSize, isCdrom, isDriveKey, parseDrive, parseSize, printConfig,
 } from "../qemu-config";
 
-export type StorageType = "dir" | "lvmthin" | "nfs" | "zfspool" | "rbd";
+export type StorageType = "dir" | "lvmthin" | "nfs" | "zfspool" | "rbd" | "btrfs";
 
 /** Content types a storage type accepts and its default content (STORAGE `plugindata` content
- *  [valid, default]: DirPlugin, NFSPlugin, LvmThinPlugin, ZFSPoolPlugin, RBDPlugin). */
+ *  [valid, default]: DirPlugin, NFSPlugin, LvmThinPlugin, ZFSPoolPlugin, RBDPlugin, BTRFSPlugin). */
 export const STORAGE_CONTENT: Record<StorageType, { valid: string[]; default: string[] }> = {
   dir: { valid: ["images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import", "none"], default: ["images", "rootdir"] },
   nfs: { valid: ["images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import"], default: ["images"] },
   lvmthin: { valid: ["images", "rootdir"], default: ["images", "rootdir"] },
   zfspool: { valid: ["images", "rootdir"], default: ["images", "rootdir"] },
   rbd: { valid: ["images", "rootdir"], default: ["images"] },
+  btrfs: { valid: ["images", "rootdir", "vztmpl", "iso", "backup", "snippets", "import", "none"], default: ["images", "rootdir"] },
 };
 
 /** STORAGE Plugin.pm `get_formats`: the default and the valid formats (sorted as storage_info
@@ -37,6 +39,8 @@ export function storageFormats(s: StorageDef): { default: string; supported: str
     case "dir": return { default: s.extra.format ?? "raw", supported: ["qcow2", "raw", "subvol", "vmdk"] };
     case "nfs": return { default: s.extra.format ?? "raw", supported: ["qcow2", "raw", "vmdk"] };
     case "zfspool": return { default: "raw", supported: ["raw", "subvol"] };
+    // BTRFSPlugin.pm plugindata `format => [{ raw => 1, subvol => 1 }, 'raw']` (a `format` option may change the default)
+    case "btrfs": return { default: s.extra.format ?? "raw", supported: ["raw", "subvol"] };
     default: return { default: "raw", supported: ["raw"] };
   }
 }
@@ -86,8 +90,14 @@ export interface Vm {
   node: string;
   config: VmConfig;
   running: boolean;
+  /** sim.now() when the config file appeared (create_and_lock_config, clone's temp config):
+   *  pvestatd broadcasts nothing of the VM before its next cycle (`Cluster.vmResource`). */
+  createdAt?: number;
   /** The power state pvestatd broadcast before the last change (`Cluster.reportedRunning`). */
   reported?: { running: boolean; uptime: number; until: number };
+  /** sim.now() of the conversion to a template: pvestatd broadcast `template: 0` before it
+   *  (`Cluster.reportedTemplate`). */
+  templatedAt?: number;
   /** Paused by `status/suspend` (qmpstatus `paused`; the guest and its agent do not answer). */
   paused?: boolean;
   startedAt?: number;
@@ -144,10 +154,14 @@ export interface ClusterOptions {
    *  only on 9.x); `PREPARED_LOCAL_CONTENT` is a cluster whose admin enabled both. */
   localContent?: string[];
   /** The fresh install's storage layout (pve-installer Proxmox/Install/StorageConfig.pm):
-   *  `lvm` (default, ext4/xfs: `get_lvm_thin_config`, `local` + `lvmthin: local-lvm`) or `zfs`
+   *  `lvm` (default, ext4/xfs: `get_lvm_thin_config`, `local` + `lvmthin: local-lvm`), `zfs`
    *  (`get_zfs_config`: `local` + `zfspool: local-zfs` pool `rpool/data`, `sparse`, content
-   *  `images,rootdir`; no `local-lvm`). `local`'s content follows `localContent` either way. */
-  installer?: "lvm" | "zfs";
+   *  `images,rootdir`; no `local-lvm`), `btrfs` (`get_btrfs_config`: `local` disabled, content
+   *  `iso,vztmpl,backup`; `btrfs: local-btrfs` `/var/lib/pve/local-btrfs`, content
+   *  `iso,vztmpl,backup,images,rootdir` + `import` on 9.x) or `local` (ext4/xfs on a disk too small
+   *  for the thin pool, `get_local_config`: only `local`, content `iso,vztmpl,backup,rootdir,images`
+   *  + `import` on 9.x). `localContent` sets `local`'s content on every layout but btrfs. */
+  installer?: "lvm" | "zfs" | "btrfs" | "local";
   /** Temp directory holding each node's file tree. Default: a fresh mkdtemp. */
   rootDir?: string;
   /** Start per-node SSH/SFTP servers. Default true. */
@@ -156,6 +170,9 @@ export interface ClusterOptions {
   sshUsers?: Record<string, SshUser>;
   /** Per-request API latency (ms before timeFactor) for GET and other methods. */
   apiLatencyMs?: { read: number; write: number };
+  /** What URLs serve to `download-url` (remote.ts), by exact URL; other URLs are described by
+   *  their file name (`remoteFileFor`). */
+  remoteFiles?: Record<string, RemoteFile>;
 }
 
 const GiB = 1024 ** 3;
@@ -170,7 +187,7 @@ export function stockLocalContent(pveVersion: string | undefined): string[] {
 /** `local` as an admin prepares it for cloud-init snippets and image imports
  *  (`pvesm set local --content iso,vztmpl,backup,import,snippets`). */
 export const PREPARED_LOCAL_CONTENT = ["iso", "vztmpl", "import", "snippets", "backup"];
-const DEFAULT_CAPACITY: Record<string, number> = { local: 100 * GiB, "local-lvm": 400 * GiB, "local-zfs": 400 * GiB, "shared-nfs": 2048 * GiB };
+const DEFAULT_CAPACITY: Record<string, number> = { local: 100 * GiB, "local-lvm": 400 * GiB, "local-zfs": 400 * GiB, "local-btrfs": 400 * GiB, "shared-nfs": 2048 * GiB };
 
 /** Directory per content type in a dir-like storage (STORAGE Plugin.pm `get_subdir`). */
 export const CONTENT_SUBDIR: Record<string, string> = {
@@ -199,6 +216,8 @@ export class Cluster implements ClusterView {
   readonly ha = new Map<string, HaResource>();
   /** Virtual sizes of importable images (volid@node → bytes). */
   readonly importSizes = new Map<string, number>();
+  /** What URLs serve (remote.ts), by exact URL: the `remoteFiles` option and the back door. */
+  readonly remoteFiles = new Map<string, RemoteFile>();
   private readonly rng: Rng;
   private readonly ownRoot: boolean;
   readonly nodeStart = new Map<string, number>();
@@ -227,12 +246,26 @@ export class Cluster implements ClusterView {
       },
       sim.rngFor("tasks"),
     );
+    for (const [url, f] of Object.entries(this.opts.remoteFiles ?? {})) this.remoteFiles.set(url, f);
     this.ownRoot = !this.opts.rootDir;
     this.rootDir = this.opts.rootDir ?? fs.mkdtempSync(path.join(os.tmpdir(), "pve-sim-"));
     for (const n of this.nodes) this.nodeStart.set(n, sim.nowSeconds() - 86400 - Math.floor(this.rng() * 864000));
 
-    this.addStorage({ storage: "local", type: "dir", path: "/var/lib/vz", content: this.opts.localContent ?? stockLocalContent(sim.options.pveVersion), shared: false, extra: {} });
-    if (this.opts.installer === "zfs") {
+    const v8 = sim.options.pveVersion === "8.4";
+    if (this.opts.installer === "btrfs") {
+      // INST StorageConfig.pm get_btrfs_config: `local` is written disabled; the btrfs storage holds
+      // everything (`import` since installer 9.0.7, commit ec1d5ee)
+      this.addStorage({ storage: "local", type: "dir", path: "/var/lib/vz", content: ["iso", "vztmpl", "backup"], shared: false, disable: true, extra: {} });
+      this.addStorage({ storage: "local-btrfs", type: "btrfs", path: "/var/lib/pve/local-btrfs", content: ["iso", "vztmpl", "backup", "images", "rootdir", ...(v8 ? [] : ["import"])], shared: false, extra: {} });
+    } else if (this.opts.installer === "local") {
+      // INST get_local_config (Install.pm: no `$datadev`, the disk too small for the thin pool)
+      this.addStorage({ storage: "local", type: "dir", path: "/var/lib/vz", content: this.opts.localContent ?? ["iso", "vztmpl", "backup", "rootdir", "images", ...(v8 ? [] : ["import"])], shared: false, extra: {} });
+    } else {
+      this.addStorage({ storage: "local", type: "dir", path: "/var/lib/vz", content: this.opts.localContent ?? stockLocalContent(sim.options.pveVersion), shared: false, extra: {} });
+    }
+    if (this.opts.installer === "btrfs" || this.opts.installer === "local") {
+      // no local-lvm
+    } else if (this.opts.installer === "zfs") {
       // INST StorageConfig.pm get_zfs_config: `zfspool: local-zfs` / `pool rpool/data` / `sparse` / `content images,rootdir`
       this.addStorage({ storage: "local-zfs", type: "zfspool", pool: "rpool/data", content: ["images", "rootdir"], shared: false, extra: { sparse: "1" } });
     } else {
@@ -401,6 +434,8 @@ export class Cluster implements ClusterView {
       // rbd images are thin (`rbd create` reserves nothing), so are zvols of a `sparse` zfspool
       // (`zfs create -s`); a non-sparse zvol gets a refreservation of its full size
       if (s.type === "rbd" || (s.type === "zfspool" && s.extra.sparse === "1")) return;
+      // BTRFSPlugin.pm alloc_image: a raw image is `truncate`d (sparse), a subvolume unsized
+      if (s.type === "btrfs") return;
       if (s.type === "zfspool") throw new Error(`zfs error: cannot create '${s.pool}/${name ?? "vm-disk"}': out of space`);
       if (s.type === "lvmthin") {
         throw new Error(`lvcreate 'pve/vm-disk' error:   Insufficient free space: ${Math.ceil(bytes / 4194304)} extents needed, but only ${Math.floor(avail / 4194304)} available`);
@@ -409,19 +444,29 @@ export class Cluster implements ClusterView {
     }
   }
 
-  /** Allocates `vm-<vmid>-disk-N` (or the given name) on a storage with `images` content. */
-  allocVolume(storage: string, node: string, vmid: number, size: number, opts: { name?: string; format?: string; parent?: string; image?: string } = {}): Volume {
+  /**
+   * Allocates `vm-<vmid>-disk-N` (or the given name) on a storage with `images` content.
+   * `format` is a hint (QemuServer.pm resolve_dst_disk_format → Storage.pm resolve_format_hint:
+   * a format the storage does not list falls back to its default) unless `strict`: the format
+   * create_disks passes to vdisk_alloc as given, which each plugin's alloc_image takes or refuses.
+   */
+  allocVolume(storage: string, node: string, vmid: number, size: number, opts: { name?: string; format?: string; parent?: string; image?: string; strict?: boolean } = {}): Volume {
     const s = this.checkStorageEnabled(storage, node);
     if (!s.content.includes("images")) throw new Error(`storage '${storage}' does not support vm images`);
     const vols = this.volumeMap(storage, node);
     const block = isBlockStorage(s);
     const formats = storageFormats(s);
     const parentVol = opts.parent ? this.findVolume(opts.parent, node) : undefined;
-    // Plugin.pm get_formats: lvmthin and rbd are raw only, zfspool raw or subvol; dir and nfs
-    // default to raw (or the storage's `format`); a linked clone on dir/nfs is always a qcow2
-    // overlay on its base (Plugin.pm clone_image), on zfspool a `zfs clone` in the base's format
-    const wanted = opts.parent ? (block ? parentVol?.format : "qcow2") : opts.format;
-    const fmt = wanted && formats.supported.includes(wanted) ? wanted : formats.default;
+    // Plugin.pm get_formats: lvmthin and rbd are raw only, zfspool and btrfs raw or subvol; dir and
+    // nfs default to raw (or the storage's `format`); a linked clone on dir/nfs is always a qcow2
+    // overlay on its base (Plugin.pm clone_image), on zfspool a `zfs clone` in the base's format,
+    // on btrfs a subvolume snapshot of a raw/subvol volume (BTRFSPlugin.pm clone_image; its qcow2
+    // and vmdk volumes go through DirPlugin's)
+    const btrfsSnapshot = s.type === "btrfs" && !!parentVol && (parentVol.format === "raw" || parentVol.format === "subvol");
+    const wanted = opts.parent ? (block || btrfsSnapshot ? parentVol?.format : "qcow2") : opts.format;
+    let fmt = wanted && formats.supported.includes(wanted) ? wanted : formats.default;
+    if (opts.parent && !block && !btrfsSnapshot) fmt = "qcow2"; // Plugin.pm clone_image: a qcow2 overlay, whatever the storage lists
+    if (opts.strict && opts.format) fmt = this.allocFormat(s, opts.format, size) ?? fmt;
     const ext = block ? "" : `.${fmt}`;
     const base = (name: string) => (block ? name : `${vmid}/${name}`);
     // Plugin.pm get_next_vm_diskname: `subvol-<vmid>-disk-<n>` for the subvol format (zfspool)
@@ -447,14 +492,18 @@ export class Cluster implements ClusterView {
     if (opts.parent) {
       const parentName = parseVolid(opts.parent)!.volname;
       // pve-storage LvmThinPlugin.pm clone_image: the thin snapshot of the base is an ordinary
-      // `vm-<id>-disk-<n>` LV (nothing in its name points at the template); Plugin.pm clone_image
-      // (dir, nfs: qcow2 backing file) names it `<tpl>/base-<tpl>-disk-<n>.qcow2/<id>/vm-<id>-disk-<n>.qcow2`;
+      // `vm-<id>-disk-<n>` LV (nothing in its name points at the template); BTRFSPlugin.pm
+      // clone_image of a raw/subvol volume: `<id>/vm-<id>-disk-<n>.raw` ("we don't actually need
+      // the link"); Plugin.pm clone_image (dir, nfs: qcow2 backing file) names it
+      // `<basevmid>/<basename>/<id>/vm-<id>-disk-<n>.qcow2`, from the base's own
+      // `<vmid>/<name>` (the last two parts of a templated linked clone's name);
       // ZFSPoolPlugin.pm/RBDPlugin.pm clone_image of a base: `<base name>/vm-<id>-disk-<n>` (the base's
       // own name: parse_volname's second value, the part after any `<base>/`). RBD's clone of a
       // snapshot (`snapname`) is a plain `vm-<id>-disk-<n>`, but the simulator has no VM snapshots.
       volname = s.type === "lvmthin" ? name
+        : btrfsSnapshot ? volname
         : block ? `${parentName.split("/").pop()}/${name}`
-        : `${parentName}/${vmid}/${name}${ext}`;
+        : `${parentName.split("/").slice(-2).join("/")}/${vmid}/${name}${ext}`;
     }
     const vol: Volume = {
       volid: `${storage}:${volname}`, volname, storage, vmid, size, format: fmt, ctime: this.sim.nowSeconds(), parent: opts.parent,
@@ -464,25 +513,63 @@ export class Cluster implements ClusterView {
     return vol;
   }
 
+  /** The format a plugin's alloc_image makes of an explicit `fmt`, or its error. Line numbers are
+   *  pve-storage 9.1.7's (9.1) and 8.3.6's (8.4): the dies have no newline, so Perl appends them. */
+  private allocFormat(s: StorageDef, fmt: string, size: number): string | undefined {
+    const v8 = this.sim.options.pveVersion === "8.4";
+    switch (s.type) {
+      case "lvmthin": // LvmThinPlugin.pm alloc_image
+        if (fmt !== "raw") throw new Error(`unsupported format '${fmt}' at /usr/share/perl5/PVE/Storage/LvmThinPlugin.pm line ${v8 ? 88 : 102}.`);
+        return "raw";
+      case "zfspool": // ZFSPoolPlugin.pm alloc_image: raw (zvol) or subvol (dataset)
+        if (fmt !== "raw" && fmt !== "subvol") throw new Error(`unsupported format '${fmt}' at /usr/share/perl5/PVE/Storage/ZFSPoolPlugin.pm line ${v8 ? 239 : 292}.`);
+        return fmt;
+      case "rbd": // RBDPlugin.pm alloc_image ignores the format: an rbd image is raw
+        return "raw";
+      case "btrfs": // BTRFSPlugin.pm alloc_image: raw/subvol its own way, others via Plugin.pm
+        if (fmt === "subvol" && size) throw new Error("btrfs quotas are currently not supported, use an unsized subvolume or a raw file");
+        return ["raw", "subvol", "qcow2", "vmdk"].includes(fmt) ? fmt : undefined;
+      default: // Plugin.pm alloc_image: qemu-img create -f <fmt>; subvol only unsized
+        if (fmt === "subvol" && size) throw new Error("storage does not support subvol quotas");
+        return ["raw", "qcow2", "vmdk"].includes(fmt) ? fmt : undefined;
+    }
+  }
+
   findVolume(volid: string, node: string): Volume | undefined {
     const p = parseVolid(volid);
     if (!p || !this.storages.has(p.storage)) return undefined;
     return this.volumeMap(p.storage, node).get(p.volname);
   }
 
+  /** STORAGE `volume_has_feature($cfg, 'clone', …)` without a snapshot: a base volume (its own
+   *  name `base-…`, parse_volname `$isBase`) on every type — dir/nfs in qcow2, raw or vmdk
+   *  (Plugin.pm), btrfs also subvol — and on btrfs a current raw volume too (BTRFSPlugin.pm
+   *  `clone => { current => { raw => 1 } }`). */
+  volumeHasCloneFeature(vol: Volume): boolean {
+    const s = this.storages.get(vol.storage);
+    if (!s) return false;
+    const name = vol.volname.split("/").pop() ?? "";
+    const isBase = /^(base|basevol)-\d+-/.test(name);
+    if (s.type === "btrfs") return isBase ? ["qcow2", "raw", "subvol", "vmdk"].includes(vol.format) : vol.format === "raw";
+    if (s.type === "dir" || s.type === "nfs") return isBase && ["qcow2", "raw", "vmdk"].includes(vol.format);
+    return isBase;
+  }
+
   /** STORAGE Storage.pm `volume_is_base_and_used`: some volume's name points at this base (its
    *  parse_volname basename). LvmThinPlugin clone names carry no base, so an lvmthin base never
-   *  counts as used ("LVM-thin allows deletion of still referenced base volumes!", vdisk_free). */
+   *  counts as used ("LVM-thin allows deletion of still referenced base volumes!", vdisk_free);
+   *  nor do BTRFSPlugin.pm's raw/subvol clones (`<id>/vm-<id>-disk-<n>.raw`, a subvolume snapshot). */
   volumeIsBaseAndUsed(volid: string, node: string): boolean {
     const p = parseVolid(volid);
     const s = p && this.storages.get(p.storage);
     if (!p || !s || s.type === "lvmthin") return false;
-    return this.volumesOf(p.storage, node).some((v) => v.parent === volid);
+    // only a clone whose NAME carries the base counts (btrfs subvolume snapshots do not)
+    return this.volumesOf(p.storage, node).some((v) => v.parent === volid && this.volumeBasename(v.volid) !== undefined);
   }
 
   /** The base a volume's name points at (STORAGE Plugin.pm parse_volname `$basename`: dir/nfs
-   *  linked clones `<tpl>/<base>/<vmid>/vm-…`; ZFSPoolPlugin.pm/RBDPlugin.pm `<base>/vm-…`);
-   *  undefined for lvmthin clones and other volumes. */
+   *  (and btrfs qcow2/vmdk) linked clones `<tpl>/<base>/<vmid>/vm-…`; ZFSPoolPlugin.pm/RBDPlugin.pm
+   *  `<base>/vm-…`); undefined for lvmthin and btrfs raw clones and other volumes. */
   volumeBasename(volid: string): string | undefined {
     const p = parseVolid(volid);
     const s = p && this.storages.get(p.storage);
@@ -618,17 +705,45 @@ export class Cluster implements ClusterView {
     return vm.reported.until > lastCycle ? vm.reported.running : vm.running;
   }
 
+  /**
+   * The template flag `/cluster/resources` shows: pvestatd's RRD entry carries it
+   * (pve-manager PVE/Service/pvestatd.pm `update_qemu_status` puts `$d->{template}` from the
+   * config in the broadcast; API2Tools.pm extract_vm_stats reads `$d->[3]`), so a VM converted
+   * since the last cycle is still listed as `template: 0`.
+   */
+  reportedTemplate(vm: Vm): 0 | 1 {
+    if (vm.config.current.template !== "1") return 0;
+    const cycle = this.latency.real(this.opts.statsIntervalMs ?? 10_000);
+    if (vm.templatedAt === undefined || cycle <= 0) return 1;
+    return vm.templatedAt > Math.floor(this.sim.now() / cycle) * cycle ? 0 : 1;
+  }
+
   /** The VM's entry as `GET /cluster/resources` shows it (`live`: as the node's own status/current does). */
   vmResource(vmid: number, live = false): ResourceEntry | undefined {
     const vm = this.vms.get(vmid);
     if (!vm) return undefined;
     const c = vm.config.current;
+    const cycle = this.latency.real(this.opts.statsIntervalMs ?? 10_000);
+    if (!live && cycle > 0 && vm.createdAt !== undefined && Math.floor(vm.createdAt / cycle) === Math.floor(this.sim.now() / cycle)) {
+      // MGR API2Tools.pm extract_vm_stats: a VM in the vmlist without RRD data yet (pvestatd has
+      // not broadcast since its config appeared) is `{id, vmid, node, type, status: 'unknown'}`;
+      // API2/Cluster.pm resources adds `lock`/`tags` from the config, `pool` and `hastate`
+      const e: ResourceEntry = { id: `qemu/${vmid}`, vmid, node: vm.node, type: "qemu", status: "unknown" };
+      const lock = vm.tempClone ? "clone" : c.lock;
+      if (c.tags && !vm.tempClone) e.tags = c.tags;
+      if (lock) e.lock = lock;
+      const pool = this.sim.pools.poolOfVm(vmid);
+      if (pool) e.pool = pool;
+      const hastate = this.haState(vmid);
+      if (hastate) e.hastate = hastate;
+      return e;
+    }
     const running = live ? vm.running : this.reportedRunning(vm);
     const stale = running !== vm.running;
     const e: ResourceEntry = {
       id: `qemu/${vmid}`, type: "qemu", vmid, node: vm.node,
       name: c.name ?? `VM ${vmid}`, status: running ? "running" : "stopped",
-      template: c.template === "1" ? 1 : 0,
+      template: live ? (c.template === "1" ? 1 : 0) : this.reportedTemplate(vm),
       maxcpu: this.cpus(vm), maxmem: this.maxmem(vm), maxdisk: this.maxdisk(vm),
       cpu: running ? 0.01 : 0, mem: running ? Math.floor(this.maxmem(vm) * 0.4) : 0, disk: 0,
       diskread: 0, diskwrite: 0, netin: 0, netout: 0, uptime: stale ? (vm.reported?.uptime ?? 0) : this.uptime(vm),

@@ -75,10 +75,14 @@ test("/cluster/resources shows a start only from pvestatd's next broadcast; stat
   try {
     await createVm(lagged, 100);
     const clock = lagged.s.sim.virtualClock();
-    // the virtual clock starts on a 10 s boundary; the create and the start (fork + 1 s) end well inside the first cycle
+    const listed = async () => (await lagged.ok("GET", "/cluster/resources", { type: "vm" })).find((r: any) => r.vmid === 100).status;
+    // the virtual clock starts on a 10 s boundary: no broadcast since the VM appeared, `unknown`
+    expect(await listed()).toBe("unknown");
+    await clock.advance(10_000);
+    expect(await listed()).toBe("stopped");
+    // the start (fork + 1 s) ends well inside this cycle
     expect((await lagged.task("POST", "/nodes/pve1/qemu/100/status/start")).exitstatus).toBe("OK");
     expect(lagged.s.sim.now() % 10_000).toBeLessThan(5_000);
-    const listed = async () => (await lagged.ok("GET", "/cluster/resources", { type: "vm" })).find((r: any) => r.vmid === 100).status;
     expect((await lagged.ok("GET", "/nodes/pve1/qemu/100/status/current")).status).toBe("running");
     expect(await listed()).toBe("stopped");
     await clock.advance(10_000);
