@@ -1,76 +1,72 @@
-// `npm run bench [-- --size 10 --size 50 ...]`: VmClone fleets through the real Pulumi engine
-// against the PVE simulator with a documented latency model (BENCHMARKS.md). For each size:
-// `pulumi up` at the engine's default parallelism, a no-op `pulumi preview` (must make no API
-// request), a no-op `pulumi refresh`, `pulumi destroy`; then the same fleet at `--parallel 1`
-// (the baseline) and its destroy. Prints a summary and, with `--json <file>`, every figure.
+// `npm run bench [-- options]`: VmClone fleets through the real Pulumi engine against the PVE
+// simulator with a documented latency model (BENCHMARKS.md; ideals in scripts/bench/model.ts).
+// Scenarios (`--only a,b`; default sizes,linked,realtime,late):
 //
-// Then the late-agents fleet (scripts/bench/late-agents.ts): VMs whose agent starts only after
-// cloud-init installs it, while agent calls hold pvedaemon workers.
+// - sizes: full clones of a 10 GiB disk at the default time factor (0.05), per size: `pulumi up`
+//   at the engine's default parallelism, a no-op preview (must make no API request), a no-op
+//   refresh, destroy; then the same fleet at `--parallel 1` (the baseline);
+// - linked: N linked clones at real time (`--linked N`, default 50; `--linked-time-factor`);
+// - realtime: N full clones at time factor 1 (`--realtime N`, default 10), refresh and destroy;
+// - late: N linked clones of a cloud image whose agent cloud-init installs (`--late-agents N`,
+//   default 30; `--late-time-factor`, default 1), scripts/bench/late-agents.ts;
+// - curves: wall time against maxConcurrentTasks and maxConcurrentRequests (scripts/bench/curves.ts;
+//   `--curve-tasks 1,2,4,...`, `--curve-requests 2,4,8,...`, `--curve-linked N`, `--curve-full N`:
+//   fleet sizes, 50 each by default, 0 skips one).
 //
-// Options: --size N (repeatable or comma-separated; default 10,50,100), --time-factor F
-// (default 0.05), --no-baseline, --max-tasks N (proxmox:maxConcurrentTasks), --late-agents N
-// (default 30; 0 skips), --late-time-factor F (default 1: real time, so guest-ping's 3 s and the
-// provider's fixed poll intervals weigh what they weigh on a cluster), --json FILE.
+// Other options: --size N (repeatable or comma-separated; default 10,50,100), --time-factor F
+// (sizes; default 0.05), --no-baseline, --max-tasks N / --max-requests N (the provider's bounds
+// for every scenario but the curves), --json FILE (every figure).
 
 import * as fs from "node:fs";
 import * as os from "node:os";
-import * as path from "node:path";
-import type { Stack } from "@pulumi/pulumi/automation";
-import { getClient, type PveClient } from "../provider/proxmox";
-import { splitApiToken } from "../provider/config";
-import { startSimulator, type RunningSimulator } from "../test/simulator";
-import { createTestStack, disposePulumiEnv, REPO_ROOT, removeStack, type TestStack } from "../test/e2e/harness";
-import {
-  ProviderMemorySampler,
-  TaskRecorder,
-  apiEntries,
-  apiWindowMs,
-  countRequests,
-  taskNotice,
-  type RequestCounts,
-  type TaskNoticeStats,
-} from "./bench/measure";
-import { IMAGE, PACKAGE_INSTALL_MS, USER_DATA, lateAgentFigures, prepareLateAgents, type LateAgentFigures } from "./bench/late-agents";
+import { disposePulumiEnv } from "../test/e2e/harness";
+import { curveWorkloads, printCurves, runCurves, type CurvePoint } from "./bench/curves";
+import { runFleet, type FleetFigures } from "./bench/fleet-run";
+import { PACKAGE_INSTALL_MS, say, type StackSettings } from "./bench/harness";
+import { runLateAgents, type LateAgentsResult } from "./bench/late-agents";
+import { MODEL, destroyIdealMs, fullIdealMs, linkedIdealMs } from "./bench/model";
 
 const GiB = 1024 ** 3;
-
-/** The latency model (PVE milliseconds, before the time factor); see BENCHMARKS.md. */
-/** The simulator's linked clone time per disk (latency.ts `linkedCloneMs` default). */
-const LINKED_CLONE_MS = 1500;
-
-export const MODEL = {
-  forkMs: 50,
-  cloneBaseMs: 500,
-  storageBandwidth: 1 * GiB,
-  diskBytes: 10 * GiB,
-  startMs: 2000,
-  bootToAgentMs: 10000,
-};
-
-/**
- * The fastest any tool could bring N VMs to "agent answers" under the model: every clone copies
- * the 10 GiB disk through the template storage's one channel (bandwidth shared by concurrent
- * copies, so the last copy ends no earlier than N·S/B after the first fork + clone setup), and
- * the last VM then still needs its start and boot.
- */
-export function idealMs(n: number, timeFactor: number): number {
-  const m = MODEL;
-  const copy = (n * m.diskBytes * 1000) / m.storageBandwidth;
-  return (m.forkMs + m.cloneBaseMs + copy + m.forkMs + m.startMs + m.bootToAgentMs) * timeFactor;
-}
+const SCENARIOS = ["sizes", "linked", "realtime", "late", "curves"] as const;
+type Scenario = (typeof SCENARIOS)[number];
 
 interface Options {
+  only: Set<Scenario>;
   sizes: number[];
   timeFactor: number;
   baseline: boolean;
-  maxTasks?: number;
+  settings: StackSettings;
+  linked: number;
+  linkedTimeFactor: number;
+  realtime: number;
   lateAgents: number;
   lateTimeFactor: number;
+  curveTasks: number[];
+  curveRequests: number[];
+  curveLinked: number;
+  curveFull: number;
   json?: string;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { sizes: [], timeFactor: 0.05, baseline: true, lateAgents: 30, lateTimeFactor: 1 };
+  const o: Options = {
+    only: new Set(["sizes", "linked", "realtime", "late"]),
+    sizes: [],
+    timeFactor: 0.05,
+    baseline: true,
+    settings: {},
+    linked: 50,
+    linkedTimeFactor: 1,
+    realtime: 10,
+    lateAgents: 30,
+    lateTimeFactor: 1,
+    curveTasks: [1, 2, 4, 8, 16, 64],
+    curveRequests: [2, 4, 8, 16, 32],
+    curveLinked: 50,
+    curveFull: 50,
+  };
+  // an empty list (`--curve-requests ""`) skips that curve
+  const list = (v: string) => (v === "" ? [] : v.split(",").map(Number));
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -78,319 +74,153 @@ function parseArgs(argv: string[]): Options {
       if (v === undefined) throw new Error(`${a} needs a value`);
       return v;
     };
-    if (a === "--size") o.sizes.push(...next().split(",").map(Number));
+    if (a === "--only") {
+      const names = next().split(",");
+      for (const n of names) if (!SCENARIOS.includes(n as Scenario)) throw new Error(`--only takes ${SCENARIOS.join(", ")}, not ${n}`);
+      o.only = new Set(names as Scenario[]);
+    } else if (a === "--size") o.sizes.push(...list(next()));
     else if (a === "--time-factor") o.timeFactor = Number(next());
     else if (a === "--no-baseline") o.baseline = false;
-    else if (a === "--max-tasks") o.maxTasks = Number(next());
+    else if (a === "--max-tasks") o.settings.maxTasks = Number(next());
+    else if (a === "--max-requests") o.settings.maxRequests = Number(next());
+    else if (a === "--linked") o.linked = Number(next());
+    else if (a === "--linked-time-factor") o.linkedTimeFactor = Number(next());
+    else if (a === "--realtime") o.realtime = Number(next());
     else if (a === "--late-agents") o.lateAgents = Number(next());
     else if (a === "--late-time-factor") o.lateTimeFactor = Number(next());
+    else if (a === "--curve-tasks") o.curveTasks = list(next());
+    else if (a === "--curve-requests") o.curveRequests = list(next());
+    else if (a === "--curve-linked") o.curveLinked = Number(next());
+    else if (a === "--curve-full") o.curveFull = Number(next());
     else if (a === "--json") o.json = next();
     else throw new Error(`unknown option ${a} (see the top of scripts/bench.ts)`);
   }
   if (!o.sizes.length) o.sizes = [10, 50, 100];
-  if (o.sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("--size takes positive integers");
-  if (!(o.timeFactor > 0)) throw new Error("--time-factor must be > 0");
+  for (const [name, v] of [["--size", o.sizes], ["--curve-tasks", o.curveTasks], ["--curve-requests", o.curveRequests]] as const) {
+    if (v.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`${name} takes positive integers`);
+  }
+  if (!(o.timeFactor > 0) || !(o.linkedTimeFactor > 0) || !(o.lateTimeFactor > 0)) throw new Error("time factors must be > 0");
+  // a size of 0 skips that scenario
+  if (!o.linked) o.only.delete("linked");
+  if (!o.realtime) o.only.delete("realtime");
+  if (!o.lateAgents) o.only.delete("late");
   return o;
-}
-
-function say(line = ""): void {
-  process.stdout.write(line + "\n");
-}
-
-interface UpResult {
-  wallMs: number;
-  apiWindowMs: number;
-  ratioWall: number;
-  ratioApi: number;
-  requests: RequestCounts;
-  perVm: { other: number; taskPolls: number; agentPolls: number; byEndpoint: Record<string, number> };
-  notice: TaskNoticeStats;
-  providerPeakMiB?: number;
-}
-
-interface OpResult {
-  wallMs: number;
-  requests: RequestCounts;
-  changes: Record<string, number>;
 }
 
 interface SizeResult {
   size: number;
-  idealMs: number;
-  up: UpResult;
-  preview: OpResult;
-  refresh: OpResult;
-  destroyMs: number;
-  baseline?: { wallMs: number; apiWindowMs: number; ratioWall: number; ratioApi: number; requests: RequestCounts; destroyMs: number };
+  fleet: FleetFigures;
+  baseline?: FleetFigures;
 }
 
-async function makeTemplate(api: PveClient, vmid: number, fromImage = false): Promise<void> {
-  await api.qemu.createAndWait("pve1", vmid, {
-    name: `tpl${vmid}`,
-    memory: 2048,
-    cores: 2,
-    scsihw: "virtio-scsi-pci",
-    scsi0: fromImage ? `local-lvm:0,import-from=local:import/${IMAGE}` : `local-lvm:${MODEL.diskBytes / GiB}`,
-    ide2: "local-lvm:cloudinit",
-    boot: "order=scsi0",
-    serial0: "socket",
-    vga: "serial0",
-    net0: "virtio,bridge=vmbr0",
-    agent: "1",
-  });
-  await api.qemu.templateAndWait("pve1", vmid);
-}
-
-class Bench {
-  constructor(
-    readonly s: RunningSimulator,
-    readonly recorder: TaskRecorder,
-    readonly o: Options,
-  ) {}
-
-  async stack(name: string, size: number, extra: Record<string, { value: string }> = {}): Promise<TestStack> {
-    const config: Record<string, { value: string; secret?: boolean }> = {
-      "proxmox:endpoint": { value: this.s.url },
-      "proxmox:apiToken": { value: this.s.rootToken, secret: true },
-      "proxmox:caCert": { value: this.s.caCert },
-      "bench:size": { value: String(size) },
-      ...extra,
-    };
-    if (this.o.maxTasks) config["proxmox:maxConcurrentTasks"] = { value: String(this.o.maxTasks) };
-    return createTestStack({
-      programDir: path.join(REPO_ROOT, "dist", "scripts", "bench", "fleet"),
-      stackName: name,
-      projectName: "pve-bench",
-      config,
-    });
-  }
-
-  /** Runs `fn` and returns its wall time and the API requests it caused. */
-  async measured<T>(fn: () => Promise<T>): Promise<{ value: T; wallMs: number; from: number; entries: ReturnType<typeof apiEntries> }> {
-    const from = this.s.sim.requestLog.length;
-    const since = this.s.sim.now();
-    const t0 = Date.now();
-    const value = await fn();
-    const wallMs = Date.now() - t0;
-    return { value, wallMs, from: since, entries: apiEntries(this.s.sim.requestLog.slice(from)) };
-  }
-
-  async up(ts: TestStack, size: number, parallel?: number): Promise<UpResult> {
-    const sampler = new ProviderMemorySampler(ts.workDir);
-    sampler.start();
-    const r = await this.measured(() => ts.stack.up(parallel ? { parallel } : {}));
-    const mem = sampler.stop();
-    if (r.value.summary.result !== "succeeded") throw new Error(`pulumi up: ${r.value.summary.result}`);
-    const created = r.value.summary.resourceChanges?.create ?? 0;
-    if (created !== size + 1) throw new Error(`pulumi up created ${created} resources, expected ${size + 1}`);
-    const requests = countRequests(r.entries);
-    const ideal = idealMs(size, this.o.timeFactor);
-    const window = apiWindowMs(r.entries);
-    const perVm = {
-      other: requests.other / size,
-      taskPolls: requests.taskPolls / size,
-      agentPolls: requests.agentPolls / size,
-      byEndpoint: Object.fromEntries(Object.entries(requests.byEndpoint).map(([k, v]) => [k, v / size])),
-    };
-    return {
-      wallMs: r.wallMs,
-      apiWindowMs: window,
-      ratioWall: r.wallMs / ideal,
-      ratioApi: window / ideal,
-      requests,
-      perVm,
-      notice: taskNotice(r.entries, this.recorder, r.from),
-      providerPeakMiB: mem.processes ? mem.peakMiB : undefined,
-    };
-  }
-
-  async preview(stack: Stack): Promise<OpResult> {
-    const r = await this.measured(() => stack.preview());
-    return { wallMs: r.wallMs, requests: countRequests(r.entries), changes: r.value.changeSummary as Record<string, number> };
-  }
-
-  async refresh(stack: Stack): Promise<OpResult> {
-    const r = await this.measured(() => stack.refresh());
-    return { wallMs: r.wallMs, requests: countRequests(r.entries), changes: (r.value.summary.resourceChanges ?? {}) as Record<string, number> };
-  }
-
-  async destroy(stack: Stack): Promise<number> {
-    const r = await this.measured(() => stack.destroy());
-    if (r.value.summary.result !== "succeeded") throw new Error(`pulumi destroy: ${r.value.summary.result}`);
-    return r.wallMs;
-  }
-}
-
-function benchSimulator(o: Options, size: number, seed: number): Promise<RunningSimulator> {
-  return startSimulator({
-    seed,
-    timeFactor: o.timeFactor,
-    cluster: {
-      ssh: false,
-      capacity: { "local-lvm": (size + 10) * MODEL.diskBytes + 100 * GiB },
-      latency: {
-        forkMs: MODEL.forkMs,
-        cloneBaseMs: MODEL.cloneBaseMs,
-        storageBandwidth: MODEL.storageBandwidth,
-        startMs: MODEL.startMs,
-        bootToAgentMs: MODEL.bootToAgentMs,
-      },
-      guest: { packageInstallMs: PACKAGE_INSTALL_MS },
-    },
-  });
-}
-
-interface LateAgentsResult {
-  size: number;
-  timeFactor: number;
-  idealMs: number;
-  wallMs: number;
-  ratioWall: number;
-  addresses: number;
-  figures: LateAgentFigures;
-}
-
-/** The late-agents fleet: every guest answers only after its user-data installed the agent. */
-async function runLateAgents(options: Options, size: number): Promise<LateAgentsResult> {
-  const o = { ...options, timeFactor: options.lateTimeFactor };
-  const s = await benchSimulator(o, size, 5000 + size);
-  const token = splitApiToken(s.rootToken)!;
-  const api = getClient({ endpoint: s.url, credentials: { kind: "token", ...token }, tls: { caCert: s.caCert } });
-  const bench = new Bench(s, new TaskRecorder(s.sim), o);
-  let ts: TestStack | undefined;
-  try {
-    prepareLateAgents(s, MODEL.diskBytes);
-    await makeTemplate(api, 9000, true);
-    // linked clones, as CI runner fleets are built: no copy to wait for, so every guest boots and
-    // waits for its agent at about the same time, the hardest case for pvedaemon's workers
-    ts = await bench.stack(`bench-late-${size}-${process.pid}`, size, { "bench:userData": { value: USER_DATA }, "bench:full": { value: "false" } });
-    say(`\n== late agents, ${size} linked clones: pulumi up --parallel ${size} (the image ships no agent; user-data installs and starts it)`);
-    const from = s.sim.requestLog.length;
-    const t0 = Date.now();
-    // Each VmClone holds an engine slot until its agent answers, and the engine runs 4 operations
-    // per CPU by default (pulumi/pkg cmd/pulumi/operations/up.go defaultParallel: 8 here): a fleet
-    // that waits a minute for its agents needs --parallel (or PULUMI_PARALLEL) of its size.
-    const up = await ts.stack.up({ parallel: size });
-    const wallMs = Date.now() - t0;
-    if (up.summary.result !== "succeeded") throw new Error(`pulumi up: ${up.summary.result}`);
-    const addresses = (up.outputs.addresses.value as Array<string | undefined>).filter((a) => typeof a === "string" && a !== "").length;
-    if (addresses !== size) throw new Error(`${addresses} of ${size} VMs reported an address`);
-    // per VM: fork, the linked clone, fork, start, boot, package install (PVE clones linked
-    // clones of one template in parallel: the source takes a shared lock)
-    const ideal = (MODEL.forkMs + LINKED_CLONE_MS + MODEL.forkMs + MODEL.startMs + MODEL.bootToAgentMs + PACKAGE_INSTALL_MS) * o.timeFactor;
-    const figures = lateAgentFigures(s.sim.requestLog.slice(from), size);
-    const pve = (ms: number) => `${ms} ms (${(ms / o.timeFactor / 1000).toFixed(1)} s of PVE time)`;
-    say(`   ${(wallMs / 1000).toFixed(1)} s wall, ideal ${(ideal / 1000).toFixed(1)} s (ratio ${(wallMs / ideal).toFixed(2)}x); ${addresses}/${size} addresses`);
-    say(`   ${figures.agentPollsPerVm.toFixed(2)} agent polls per VM, ${figures.silentAgentCalls} of them answered "not running" after guest-ping`);
-    say(`   config writes while agents were polled: ${figures.configWritesDuringPolling}, p95 ${pve(figures.configWriteP95Ms)}, max ${pve(figures.configWriteMaxMs)}; before any poll: p95 ${pve(figures.configWriteP95MsBefore)}`);
-    await bench.destroy(ts.stack);
-    return { size, timeFactor: o.timeFactor, idealMs: ideal, wallMs, ratioWall: wallMs / ideal, addresses, figures };
-  } finally {
-    await removeStack(ts);
-    await s.stop();
-  }
-}
-
+/** Full clones at the default time factor: the engine's default parallelism, then `--parallel 1`. */
 async function runSize(o: Options, size: number): Promise<SizeResult> {
-  const s = await benchSimulator(o, size, 1000 + size);
-  const recorder = new TaskRecorder(s.sim);
-  const token = splitApiToken(s.rootToken)!;
-  const api = getClient({ endpoint: s.url, credentials: { kind: "token", ...token }, tls: { caCert: s.caCert } });
-  const bench = new Bench(s, recorder, o);
-  let ts: TestStack | undefined;
-  let base: TestStack | undefined;
-  try {
-    await makeTemplate(api, 9000);
-    ts = await bench.stack(`bench-${size}-${process.pid}`, size);
-    say(`\n== ${size} VMs: pulumi up (default parallelism)`);
-    const up = await bench.up(ts, size);
-    say(`   ${(up.wallMs / 1000).toFixed(1)} s wall, ${(up.apiWindowMs / 1000).toFixed(1)} s first-to-last request, ideal ${(idealMs(size, o.timeFactor) / 1000).toFixed(1)} s`);
-    say(`   ratio ${up.ratioWall.toFixed(2)}x (wall) / ${up.ratioApi.toFixed(2)}x (API window); per VM: ${up.perVm.other.toFixed(2)} requests + ${up.perVm.taskPolls.toFixed(2)} task polls + ${up.perVm.agentPolls.toFixed(2)} agent polls`);
-    say(`   task end noticed: median ${up.notice.lateMedianMs} ms, p95 ${up.notice.lateP95Ms} ms, max ${up.notice.lateMaxMs} ms; ${up.notice.pollRateMax.toFixed(2)} polls in 1 s per task at most`);
-    if (up.providerPeakMiB !== undefined) say(`   provider process peak RSS ${up.providerPeakMiB.toFixed(0)} MiB`);
-
-    say(`== ${size} VMs: no-op pulumi preview`);
-    const preview = await bench.preview(ts.stack);
-    say(`   ${(preview.wallMs / 1000).toFixed(1)} s, ${preview.requests.total} API requests, ${JSON.stringify(preview.changes)}`);
-    say(`== ${size} VMs: no-op pulumi refresh`);
-    const refresh = await bench.refresh(ts.stack);
-    say(`   ${(refresh.wallMs / 1000).toFixed(1)} s, ${refresh.requests.total} API requests (${(refresh.requests.total / size).toFixed(2)} per VM), ${JSON.stringify(refresh.changes)}`);
-    say(`== ${size} VMs: pulumi destroy`);
-    const destroyMs = await bench.destroy(ts.stack);
-    say(`   ${(destroyMs / 1000).toFixed(1)} s`);
-
-    const result: SizeResult = { size, idealMs: idealMs(size, o.timeFactor), up, preview, refresh, destroyMs };
-    if (o.baseline) {
-      base = await bench.stack(`bench-${size}-p1-${process.pid}`, size);
-      say(`== ${size} VMs: pulumi up --parallel 1 (baseline)`);
-      const b = await bench.up(base, size, 1);
-      say(`   ${(b.wallMs / 1000).toFixed(1)} s wall, ratio ${b.ratioWall.toFixed(2)}x (wall) / ${b.ratioApi.toFixed(2)}x (API window)`);
-      const bDestroy = await bench.destroy(base.stack);
-      result.baseline = { wallMs: b.wallMs, apiWindowMs: b.apiWindowMs, ratioWall: b.ratioWall, ratioApi: b.ratioApi, requests: b.requests, destroyMs: bDestroy };
-    }
-    return result;
-  } finally {
-    await removeStack(ts);
-    await removeStack(base);
-    await s.stop();
-  }
+  const base = { size, full: true, timeFactor: o.timeFactor, seed: 1000 + size, settings: o.settings, idealMs: fullIdealMs(size, o.timeFactor) };
+  const fleet = await runFleet({ ...base, label: `${size} VMs`, preview: true, refresh: true });
+  if (!o.baseline) return { size, fleet };
+  const baseline = await runFleet({ ...base, label: `${size} VMs, --parallel 1 (baseline)`, parallel: 1 });
+  return { size, fleet, baseline };
 }
 
-function fmt(ms: number): string {
-  return (ms / 1000).toFixed(1);
-}
+const fmt = (ms: number) => (ms / 1000).toFixed(1);
 
-function summary(results: SizeResult[], o: Options): string {
+function sizesTable(results: SizeResult[], o: Options): string {
   const lines = [
-    "| VMs | ideal s | up s (wall) | ratio wall | ratio API window | --parallel 1 s | ratio | non-poll req/VM | task polls/VM | agent polls/VM | task notice median/p95/max ms | max polls/s/task | preview s / req | refresh s / req | provider peak RSS MiB |",
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    "| VMs | ideal s | up s (wall) | ratio wall | ratio API window | --parallel 1 s | ratio | non-poll req/VM | task polls/VM | agent polls/VM | task notice median/p95/max ms | agent notice median/p95/max ms | max polls/s/task | preview s / req | refresh s / req | destroy s | provider peak RSS MiB |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
-  for (const r of results) {
-    const u = r.up;
+  for (const { size, fleet: f, baseline: b } of results) {
+    const u = f.up;
+    const t = u.taskNotice;
+    const a = u.agentNotice;
     lines.push(
-      `| ${r.size} | ${fmt(r.idealMs)} | ${fmt(u.wallMs)} | ${u.ratioWall.toFixed(2)} | ${u.ratioApi.toFixed(2)} | ${r.baseline ? fmt(r.baseline.wallMs) : "-"} | ${r.baseline ? r.baseline.ratioWall.toFixed(2) : "-"} | ${u.perVm.other.toFixed(2)} | ${u.perVm.taskPolls.toFixed(2)} | ${u.perVm.agentPolls.toFixed(2)} | ${u.notice.lateMedianMs}/${u.notice.lateP95Ms}/${u.notice.lateMaxMs} | ${u.notice.pollRateMax.toFixed(2)} | ${fmt(r.preview.wallMs)} / ${r.preview.requests.total} | ${fmt(r.refresh.wallMs)} / ${r.refresh.requests.total} | ${u.providerPeakMiB?.toFixed(0) ?? "?"} |`,
+      `| ${size} | ${fmt(f.idealMs)} | ${fmt(u.wallMs)} | ${u.ratioWall.toFixed(2)} | ${u.ratioApi.toFixed(2)} | ${b ? fmt(b.up.wallMs) : "-"} | ${b ? b.up.ratioWall.toFixed(2) : "-"} | ${u.otherPerVm.toFixed(2)} | ${u.taskPollsPerVm.toFixed(2)} | ${u.agentPollsPerVm.toFixed(2)} | ${t.lateMedianMs}/${t.lateP95Ms}/${t.lateMaxMs} | ${a.medianMs}/${a.p95Ms}/${a.maxMs} | ${t.pollRateMax.toFixed(2)} | ${fmt(f.preview!.wallMs)} / ${f.preview!.requests.total} | ${fmt(f.refresh!.wallMs)} / ${f.refresh!.requests.total} | ${f.destroy ? fmt(f.destroy.wallMs) : "-"} | ${u.providerPeakMiB?.toFixed(0) ?? "?"} |`,
     );
   }
+  const last = results[results.length - 1].fleet;
   lines.push("", `time factor ${o.timeFactor}; requests per VM by endpoint (default parallelism, largest size):`);
-  const last = results[results.length - 1];
-  for (const [k, v] of Object.entries(last.up.perVm.byEndpoint).sort((a, b) => b[1] - a[1])) lines.push(`  ${v.toFixed(2).padStart(6)}  ${k}`);
+  for (const [k, v] of Object.entries(last.up.requests.byEndpoint).sort((x, y) => y[1] - x[1])) lines.push(`  ${(v / last.size).toFixed(2).padStart(6)}  ${k}`);
   lines.push("refresh requests by endpoint (largest size):");
-  for (const [k, v] of Object.entries(last.refresh.requests.byEndpoint).sort((a, b) => b[1] - a[1])) lines.push(`  ${String(v).padStart(6)}  ${k}`);
+  for (const [k, v] of Object.entries(last.refresh!.requests.byEndpoint).sort((x, y) => y[1] - x[1])) lines.push(`  ${String(v).padStart(6)}  ${k}`);
   return lines.join("\n");
 }
 
+/** One line per scenario fleet: the figures the goals are stated in. */
+function fleetLine(f: FleetFigures): string {
+  const u = f.up;
+  const d = f.destroy;
+  const parts = [
+    `${f.label} (${f.size} ${f.full ? "full" : "linked"}, time factor ${f.timeFactor}, --parallel ${f.parallel ?? "default"})`,
+    `up ${fmt(u.wallMs)} s (ideal ${fmt(f.idealMs)} s: ${u.ratioWall.toFixed(2)}x wall, ${u.ratioApi.toFixed(2)}x API window)`,
+    `${u.otherPerVm.toFixed(2)} non-poll req/VM, ${u.taskPollsPerVm.toFixed(2)} task polls/VM, ${u.agentPollsPerVm.toFixed(2)} agent polls/VM (${u.silentAgentCalls} silent)`,
+    `task end noticed p95 ${u.taskNotice.lateP95Ms} ms (max ${u.taskNotice.lateMaxMs}), agent answer noticed p95 ${u.agentNotice.p95Ms} ms (max ${u.agentNotice.maxMs})`,
+  ];
+  if (f.refresh) parts.push(`refresh ${fmt(f.refresh.wallMs)} s, ${f.refresh.perVm.toFixed(2)} req/VM`);
+  if (d) parts.push(`destroy ${fmt(d.wallMs)} s${d.idealMs ? ` (ideal ${fmt(d.idealMs)} s: ${d.ratioWall!.toFixed(2)}x wall, ${d.ratioApi!.toFixed(2)}x API window)` : ""}, task end noticed p95 ${d.taskNotice.lateP95Ms} ms`);
+  return parts.join("; ");
+}
+
+const load = () => os.loadavg().map((l) => l.toFixed(2)).join(" ");
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
-  const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / GiB).toFixed(1)} GiB, Node ${process.version}, load ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`;
-  say(`pulumi-pve bench: sizes ${o.sizes.join(", ")}, time factor ${o.timeFactor}${o.baseline ? ", with --parallel 1 baseline" : ""}`);
+  const machine = `${os.cpus().length} x ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / GiB).toFixed(1)} GiB, Node ${process.version}, load ${load()}`;
+  say(`pulumi-pve bench: ${[...o.only].join(", ")}${o.only.has("sizes") ? `; sizes ${o.sizes.join(", ")}, time factor ${o.timeFactor}${o.baseline ? ", with --parallel 1 baseline" : ""}` : ""}`);
   say(`machine: ${machine}`);
   const results: SizeResult[] = [];
+  const fleets: Array<FleetFigures & { loadAfter: string }> = [];
   let late: LateAgentsResult | undefined;
+  let curves: CurvePoint[] = [];
   let failed = false;
+  const note = (f: FleetFigures) => fleets.push({ ...f, loadAfter: load() });
   try {
-    for (const size of o.sizes) results.push(await runSize(o, size));
-    if (o.lateAgents > 0) late = await runLateAgents(o, o.lateAgents);
+    if (o.only.has("sizes")) for (const size of o.sizes) results.push(await runSize(o, size));
+    if (o.only.has("linked")) {
+      // every VmClone holds an engine slot until its agent answers: --parallel of the fleet's size
+      const n = o.linked;
+      note(await runFleet({ label: "linked", size: n, full: false, timeFactor: o.linkedTimeFactor, seed: 3000 + n, parallel: n, settings: o.settings, idealMs: linkedIdealMs(n, o.linkedTimeFactor), destroyIdealMs: destroyIdealMs(n, o.linkedTimeFactor), refresh: true }));
+    }
+    if (o.only.has("realtime")) {
+      const n = o.realtime;
+      note(await runFleet({ label: "real time", size: n, full: true, timeFactor: 1, seed: 4000 + n, parallel: n, settings: o.settings, idealMs: fullIdealMs(n, 1), destroyIdealMs: destroyIdealMs(n, 1), preview: true, refresh: true }));
+    }
+    if (o.only.has("late")) {
+      late = await runLateAgents(o.lateAgents, o.lateTimeFactor, o.settings);
+      note(late.fleet);
+    }
+    if (o.only.has("curves")) curves = await runCurves(curveWorkloads(o.curveLinked, o.curveFull), o.curveTasks, o.curveRequests);
   } finally {
     await disposePulumiEnv();
   }
-  say("\n" + summary(results, o));
+  if (results.length) say("\n" + sizesTable(results, o));
+  if (fleets.length) say("");
+  for (const f of fleets) say(`${fleetLine(f)} [load after: ${f.loadAfter}]`);
   if (late) {
     const f = late.figures;
-    say(`\nlate agents (time factor ${late.timeFactor}): ${late.size} linked clones, up ${fmt(late.wallMs)} s (ideal ${fmt(late.idealMs)} s, ${late.ratioWall.toFixed(2)}x), ${late.addresses} addresses, ${f.agentPollsPerVm.toFixed(2)} agent polls/VM (${f.silentAgentCalls} silent), config writes during polling: ${f.configWritesDuringPolling}, p95 ${f.configWriteP95Ms} ms, max ${f.configWriteMaxMs} ms (before polling: p95 ${f.configWriteP95MsBefore} ms)`);
+    say(`late agents: config writes during polling: ${f.configWritesDuringPolling}, p95 ${f.configWriteP95Ms} ms, max ${f.configWriteMaxMs} ms (before polling: p95 ${f.configWriteP95MsBefore} ms); package install ${PACKAGE_INSTALL_MS / 1000} s after boot`);
   }
-  say(`\nload average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
-  for (const r of results) {
-    if (r.preview.requests.total !== 0) {
+  if (curves.length) printCurves(curves);
+  say(`\nload average at the end: ${load()}`);
+  const previews = [...results.map((r) => r.fleet), ...fleets].filter((f) => f.preview);
+  for (const f of previews) {
+    const p = f.preview!;
+    if (p.requests.total !== 0) {
       failed = true;
-      say(`FAIL: the no-op preview of ${r.size} VMs made ${r.preview.requests.total} API requests (expected none): ${JSON.stringify(r.preview.requests.byEndpoint)}`);
+      say(`FAIL: the no-op preview of ${f.label} made ${p.requests.total} API requests (expected none): ${JSON.stringify(p.requests.byEndpoint)}`);
     }
-    const changed = Object.entries(r.preview.changes).filter(([k, v]) => k !== "same" && v);
+    const changed = Object.entries(p.changes).filter(([k, v]) => k !== "same" && v);
     if (changed.length) {
       failed = true;
-      say(`FAIL: the no-op preview of ${r.size} VMs shows changes: ${JSON.stringify(r.preview.changes)}`);
+      say(`FAIL: the no-op preview of ${f.label} shows changes: ${JSON.stringify(p.changes)}`);
     }
   }
-  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ machine, options: o, model: MODEL, results, lateAgents: late }, null, 2));
+  for (const f of [...results.map((r) => r.fleet), ...fleets]) {
+    if (f.up.addresses !== f.size) {
+      failed = true;
+      say(`FAIL: ${f.label}: ${f.up.addresses} of ${f.size} VMs reported an address`);
+    }
+  }
+  if (o.json) fs.writeFileSync(o.json, JSON.stringify({ machine, loadAtEnd: load(), options: { ...o, only: [...o.only] }, model: MODEL, results, fleets, lateAgents: late, curves }, null, 2));
   if (failed) process.exitCode = 1;
 }
 

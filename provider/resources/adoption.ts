@@ -11,8 +11,10 @@
 //   place without an API call. (VmClone replaces on an `adopt` change; here a replacement
 //   would delete or release the object and then fail to create or adopt the same id.)
 
+import type { InputChecker } from "./check";
 import { providerLogger } from "./context";
-import { normalize, type FieldRule } from "./diff";
+import { isUnknown, normalize, type FieldRule } from "./diff";
+import { lookupDenied } from "./preview-access";
 
 export interface Adoptable {
   /** Take the existing object under management instead of creating it. */
@@ -69,4 +71,29 @@ export function nothingToAdoptError(kind: string, what: string, idProp: string):
 
 export function logReleased(what: string, adopted: boolean | undefined): void {
   providerLogger.info(`released ${what}: no longer managed by this stack, left in PVE as it is (${adopted ? "adopted" : "destroyOnDelete: false"})`);
+}
+
+/**
+ * check() of `adopt: true` for an id new to the resource (a create, or an id change): create()
+ * would fail when there is nothing to adopt, so the preview looks (read-only) and fails the same
+ * way. A lookup the credentials may not make (403) is a warning; other API failures are left to
+ * `up` (./preview-access.ts).
+ */
+export async function checkAdoptable(
+  c: InputChecker,
+  olds: Record<string, unknown> | undefined,
+  news: Adoptable & Record<string, unknown>,
+  target: { kind: string; idProp: string; what: (id: string) => string; read: (id: string) => Promise<unknown | undefined> },
+): Promise<void> {
+  const id = news[target.idProp];
+  if (news.adopt !== true || typeof id !== "string" || isUnknown(id) || c.failures.length > 0) return;
+  if (olds && olds[target.idProp] === id && olds.adopt === true) return; // adopted before: not looked up again
+  let found: unknown;
+  try {
+    found = await target.read(id);
+  } catch (err) {
+    lookupDenied(target.what(id), err);
+    return;
+  }
+  if (found === undefined) c.fail(target.idProp, nothingToAdoptError(target.kind, target.what(id), target.idProp).message);
 }

@@ -30,7 +30,8 @@ export interface ApiTokenArgs {
   tokenid: pulumi.Input<string>;
   /** Privilege separation. Default true. */
   privsep?: pulumi.Input<boolean>;
-  /** Expiry, seconds since the epoch; 0 or absent: PVE's default (the user's expiry, usually never). */
+  /** Expiry, seconds since the epoch; 0 or absent: none of its own (it still stops working
+   *  when its user expires or is disabled). */
   expire?: pulumi.Input<number>;
   comment?: pulumi.Input<string>;
 }
@@ -98,12 +99,15 @@ async function readTokenViaUser(userid: string, tokenid: string, denied: PveApiE
 export const apiTokenLifecycle: Lifecycle<ApiTokenInputs, ApiTokenState> = {
   async check(_olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
-    c.string("userid", { required: true, rule: checkUserid });
-    c.string("tokenid", { required: true, rule: checkTokenName });
+    const userid = c.string("userid", { required: true, rule: checkUserid });
+    const tokenid = c.string("tokenid", { required: true, rule: checkTokenName });
     c.boolean("privsep");
     c.integer("expire", { min: 0 });
     c.string("comment");
-    return c.result<ApiTokenInputs>(compact({ ...news, privsep: news.privsep ?? true, expire: news.expire ?? 0, comment: emptyToUndefined(news.comment) }));
+    // The full id follows from the inputs: known at preview, so a binding to it (UserRoleBinding
+    // `token: token.fullTokenId`) is not shown replaced when only the comment or expiry changes.
+    const fullTokenId = userid !== undefined && tokenid !== undefined ? `${userid}!${tokenid}` : undefined;
+    return c.result<ApiTokenInputs>(compact({ ...news, privsep: news.privsep ?? true, expire: news.expire ?? 0, comment: emptyToUndefined(news.comment), fullTokenId }));
   },
 
   async diff(_id, olds, news) {
@@ -116,7 +120,9 @@ export const apiTokenLifecycle: Lifecycle<ApiTokenInputs, ApiTokenState> = {
     try {
       created = await client().access.createToken(inputs.userid, inputs.tokenid, {
         privsep: inputs.privsep ?? true,
-        expire: inputs.expire || undefined,
+        // 0 said explicitly: left out, PVE would give the token its user's expiry, which the
+        // state would then hold against the declared 0 (a change at every preview)
+        expire: inputs.expire ?? 0,
         comment: inputs.comment,
       });
     } catch (err) {

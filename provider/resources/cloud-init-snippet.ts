@@ -8,18 +8,19 @@
 // theirs. With a fixed `fileName`, new content rewrites that file in place (atomically, on
 // every node): a replace would write the new file and then delete it with the old resource.
 // A node-list change updates in place (written to added nodes, removed from dropped ones).
+// Without `nodes`, the online nodes at creation are the snippet's from then on: check() records
+// them in its inputs, and a replacement (new content) goes to the same nodes (./snippet/predict.ts).
 // Read checks every node; `nodes` then lists only nodes where the file is present and intact,
 // so the next `pulumi up` rewrites it where it is missing or altered.
 
 import * as pulumi from "@pulumi/pulumi";
-import { PveApiError } from "../proxmox/errors";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { UNKNOWN, isUnknown, normalize, sameValue } from "./diff";
 import { InputChecker, pveNames } from "./check";
-import { declared } from "./declared";
 import { connection, providerLogger } from "./context";
 import { renderCloudConfig, validateCloudConfig } from "./snippet/cloud-config";
 import { checkNodes, nodeEndpoints, onlineNodes, snippetStorage, transportOptions, type SnippetStorage } from "./snippet/placement";
+import { predictOutputs } from "./snippet/predict";
 import {
   MAX_SNIPPET_BYTES,
   checkSnippetOnNodes,
@@ -33,7 +34,8 @@ import {
 export interface CloudInitSnippetArgs {
   /** A storage with `snippets` content and a file system path. Default `local`. */
   storage?: pulumi.Input<string>;
-  /** Nodes to place the file on. Default: every node online when it is created. */
+  /** Nodes to place the file on. Default: every node online (holding the storage) when it is
+   *  first created; a replacement keeps them. */
   nodes?: pulumi.Input<pulumi.Input<string>[]>;
   /** The file's text as is. */
   content?: pulumi.Input<string>;
@@ -133,29 +135,6 @@ function parseId(id: string): { storage: string; file: string } {
   return { storage: m[1], file: m[2] };
 }
 
-/** check()'s look at the storage: a storage that cannot hold snippets is an input failure; when
- *  PVE cannot be asked (settings, network, privileges), nothing is reported: create() will say. */
-async function storageForCheck(c: InputChecker, storage: string): Promise<SnippetStorage | undefined> {
-  // A Storage resource of the same run (declared.ts): judged by its declared content, no lookup.
-  const planned = declared.storage(storage);
-  if (planned) {
-    if (planned.content && !planned.content.includes("snippets")) c.fail("storage", `storage '${storage}' (declared by this stack) does not have 'snippets' content (its content: ${planned.content.join(", ") || "none"}); add snippets to its content.`);
-    return undefined;
-  }
-  let api;
-  try {
-    api = connection().client;
-  } catch {
-    return undefined;
-  }
-  try {
-    return await snippetStorage(api, storage);
-  } catch (e) {
-    if (!(e instanceof PveApiError)) c.fail("storage", (e as Error).message);
-    return undefined;
-  }
-}
-
 export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudInitSnippetState> = {
   async check(olds, news) {
     const c = new InputChecker(news);
@@ -191,24 +170,11 @@ export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudI
       file,
       sha256: sha256 ?? UNKNOWN,
     };
-    // Outputs that follow from the inputs alone. A replacement's preview shows the old outputs
-    // against these new inputs: without them it would list volumeId, cicustom... as removed.
-    const derived = out as CloudInitSnippetInputs & Partial<Pick<CloudInitSnippetState, "volumeId" | "cicustom" | "size" | "targetNodes" | "path">>;
-    if (!isUnknown(out.storage) && !isUnknown(file) && c.failures.length === 0) {
-      derived.volumeId = `${out.storage}:snippets/${file}`;
-      derived.cicustom = `user=${derived.volumeId}`;
-      // The storage is a reference that must exist with `snippets` content: asked (read-only)
-      // only when it is new to this resource; the same storage keeps its directory.
-      const before = (olds ?? {}) as Partial<CloudInitSnippetState>;
-      if (before.storage === out.storage && typeof before.path === "string" && before.path.includes("/")) {
-        derived.path = `${before.path.slice(0, before.path.lastIndexOf("/"))}/${file}`;
-      } else {
-        const st = await storageForCheck(c, out.storage);
-        if (st) derived.path = `${st.dir}/${file}`;
-      }
-    }
-    if (text !== undefined) derived.size = Buffer.byteLength(text, "utf8");
-    if (Array.isArray(nodes) && !isUnknown(nodes)) derived.targetNodes = sorted(nodes);
+    // Outputs that follow from the inputs alone (./snippet/predict.ts): a preview of an update or
+    // a replacement shows the old outputs against these, and other resources use them.
+    const before = (olds ?? {}) as Partial<CloudInitSnippetInputs & CloudInitSnippetState>;
+    const known = Array.isArray(nodes) && !isUnknown(nodes) ? sorted(nodes) : undefined;
+    Object.assign(out, await predictOutputs(c, before, { storage: out.storage, file, text, nodesGiven: news.nodes !== undefined, nodes: known }));
     return c.result(out);
   },
 

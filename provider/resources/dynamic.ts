@@ -68,11 +68,25 @@ export async function invoke(impl: string, lifecycle: string, method: Method, ar
   let result: unknown;
   try {
     result = await (target[method] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+    // A create announced by a preview (a clean check() of a resource without a state) must be
+    // one `up` can carry out, and so must an update or a replacement: the API is tried
+    // (./preview-access.ts). Bad input is reported first, without it.
+    const failures = (result as pulumi.dynamic.CheckResult | undefined)?.failures ?? [];
+    if (method === "check" && isEmpty(args[0]) && failures.length === 0) await reachable();
+    if (method === "diff" && (result as pulumi.dynamic.DiffResult | undefined)?.changes === true) await reachable();
   } catch (err) {
     throw forEngine(err);
   }
   if (method === "diff") explainReplacement(lifecycle, String(args[0]), result as pulumi.dynamic.DiffResult | undefined);
   return withoutUndefined(result);
+}
+
+function isEmpty(olds: unknown): boolean {
+  return olds === undefined || olds === null || (typeof olds === "object" && Object.keys(olds).length === 0);
+}
+
+function reachable(): Promise<void> {
+  return (require("./preview-access") as typeof import("./preview-access")).ensureApiReachable();
 }
 
 /**
@@ -86,6 +100,10 @@ export function forEngine(err: unknown): Error {
   const message = err instanceof Error ? err.message : String(err);
   const out = new Error(message);
   if (err instanceof Error) out.name = err.name;
+  // The host prints `${err}: ${err.stack}` for a failed check/diff/read/delete: an error meant for
+  // the user (the API's, or one of ours saying what to fix) is shown without this package's stack
+  // frames; a programming error keeps them.
+  if (!(err instanceof TypeError || err instanceof ReferenceError || err instanceof RangeError || err instanceof SyntaxError)) out.stack = "";
   return out;
 }
 

@@ -33,7 +33,7 @@ import { stubProvider, type Lifecycle } from "./dynamic";
 import { checkPoolid } from "./access-names";
 import { compact, difference, emptyToUndefined, gone, readResult, intersection, listText, sortedSet } from "./access/common";
 import { declare } from "./declared";
-import { adoptionRules, alreadyExistsError, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
+import { adoptionRules, alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
 
 export interface PoolArgs {
   /** The pool id; `parent/child` for a nested pool (PVE >= 8.1). Changing it replaces the pool. */
@@ -177,7 +177,7 @@ async function adoptPool(inputs: PoolInputs): Promise<PoolState> {
 }
 
 export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
-  async check(_olds, news) {
+  async check(olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
     const poolid = c.string("poolid", { required: true, rule: checkPoolid });
     if (poolid !== undefined) declare.pool(poolid); // references to it from this run pass (declared.ts)
@@ -192,6 +192,7 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
     c.boolean("allowMove");
     c.boolean("adopt");
     c.boolean("destroyOnDelete");
+    await checkAdoptable(c, olds as Record<string, unknown>, news as PoolInputs & Record<string, unknown>, { kind: "Pool", idProp: "poolid", what: (id) => `pool '${id}'`, read: readPool });
     return c.result<PoolInputs>({
       ...news,
       poolid: poolid ?? news.poolid,

@@ -110,36 +110,48 @@ async function runCheck(inputs: PermissionCheckInputs): Promise<PermissionCheckS
   return compact({ ...inputs, checkedPrincipal, missing });
 }
 
+/** One requirement, validated where known, with its path normalised and its privileges sorted. */
+function normaliseRequirement(c: InputChecker, r: unknown, i: number): unknown {
+  if (typeof r === "string" && isUnknown(r)) return r;
+  if (r === null || typeof r !== "object" || Array.isArray(r)) {
+    c.fail(`requirements[${i}]`, "each requirement is { path, privileges }.");
+    return r;
+  }
+  const { path: rawPath, privileges } = r as { path: unknown; privileges: unknown };
+  let path = rawPath;
+  if (typeof rawPath === "string" && !isUnknown(rawPath)) {
+    path = normalizeAclPath(rawPath);
+    const problem = checkAclPath(path as string);
+    if (problem) c.fail(`requirements[${i}].path`, `path '${rawPath}' is not valid: ${problem}`);
+  } else if (!isUnknown(rawPath)) c.fail(`requirements[${i}].path`, "path must be a string, e.g. /pool/fleet.");
+  if (typeof privileges === "string" && isUnknown(privileges)) return { path, privileges };
+  if (!Array.isArray(privileges) || privileges.length === 0) {
+    c.fail(`requirements[${i}].privileges`, "privileges must be a non-empty list, e.g. [\"VM.Audit\"].");
+    return { path, privileges };
+  }
+  privileges.forEach((p, j) => {
+    if (isUnknown(p)) return;
+    const problem = typeof p === "string" ? checkPrivilegeName(p) : "a privilege name must be a string.";
+    if (problem) c.fail(`requirements[${i}].privileges[${j}]`, problem);
+  });
+  return { path, privileges: sortedSet(privileges as string[]) };
+}
+
 export const permissionCheckLifecycle: Lifecycle<PermissionCheckInputs, PermissionCheckState> = {
   async check(_olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
     c.string("principal", { rule: (v) => (v.includes("!") ? checkFullTokenId(v) : checkUserid(v)) });
     c.boolean("failOnMissing");
-    const reqs = c.list<PermissionRequirement>("requirements", { required: true, nonEmpty: true });
-    const normalised: PermissionRequirement[] | undefined = reqs?.map((r, i) => {
-      if (isUnknown(r)) return r;
-      if (r === null || typeof r !== "object") {
-        c.fail(`requirements[${i}]`, "each requirement is { path, privileges }.");
-        return r;
-      }
-      let path = r.path;
-      if (typeof r.path !== "string") c.fail(`requirements[${i}].path`, "path must be a string.");
-      else if (!isUnknown(r.path)) {
-        path = normalizeAclPath(r.path);
-        const problem = checkAclPath(path);
-        if (problem) c.fail(`requirements[${i}].path`, `path '${r.path}' is not valid: ${problem}`);
-      }
-      if (!Array.isArray(r.privileges) || r.privileges.length === 0) c.fail(`requirements[${i}].privileges`, "privileges must be a non-empty list.");
-      else {
-        r.privileges.forEach((p, j) => {
-          if (isUnknown(p)) return;
-          const problem = checkPrivilegeName(p);
-          if (problem) c.fail(`requirements[${i}].privileges[${j}]`, problem);
-        });
-      }
-      return { path, privileges: Array.isArray(r.privileges) ? sortedSet(r.privileges)! : r.privileges };
-    });
-    return c.result<PermissionCheckInputs>(compact({ ...news, requirements: normalised ?? news.requirements }));
+    // Each requirement is checked and normalised on its own: one unknown value (a path naming a
+    // template that is being replaced) leaves the others sorted, as the state has them.
+    const reqs: unknown = news.requirements;
+    let normalised: unknown = reqs;
+    if (reqs === undefined || reqs === null) c.fail("requirements", "requirements is required.");
+    else if (Array.isArray(reqs)) {
+      if (reqs.length === 0) c.fail("requirements", "requirements must not be empty.");
+      normalised = reqs.map((r, i) => normaliseRequirement(c, r, i));
+    } else if (!isUnknown(reqs)) c.fail("requirements", "requirements must be a list of { path, privileges }.");
+    return c.result<PermissionCheckInputs>(compact({ ...news, requirements: normalised as PermissionRequirement[] }));
   },
 
   async diff(_id, olds, news) {

@@ -1,10 +1,10 @@
 // Role: a custom role, a named list of privileges.
 //
 // check() accepts privileges that exist in PVE 8 or PVE 9 (their lists differ: VM.Monitor is
-// PVE 8 only; VM.GuestAgent.* and VM.Replicate are PVE 9 only). create/update then compare the
-// list with the privileges the server itself knows (its built-in Administrator role holds them
-// all) and fail naming each privilege the server lacks and its PVE version, before changing
-// anything.
+// PVE 8 only; VM.GuestAgent.* and VM.Replicate are PVE 9 only). When the list is new or changed,
+// check() (so the preview) and create/update compare it with the privileges the server itself
+// knows (its built-in Administrator role holds them all) and fail naming each privilege the
+// server lacks and its PVE version, before changing anything.
 //
 // VM.Monitor on PVE 9: PVE 9 removed it (the QEMU monitor became root-only and guest-agent
 // calls got their own VM.GuestAgent.* privileges) and rejects it in a role. Lists written for
@@ -29,12 +29,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { isNotFound, PveApiError } from "../proxmox/errors";
 import { InputChecker } from "./check";
 import { client } from "./context";
-import { diffResource, normalize, type DiffRules } from "./diff";
+import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
+import { lookupDenied } from "./preview-access";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { BUILTIN_ROLES, checkPrivilegeName, checkRoleid } from "./access-names";
 import { compact, gone, readResult, listText, sortedSet } from "./access/common";
 import { declare } from "./declared";
-import { adoptionRules, alreadyExistsError, comparable, destroysOnDelete, logReleased, managementOf, nothingToAdoptError, type Adoptable } from "./adoption";
+import { adoptionRules, alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, nothingToAdoptError, type Adoptable } from "./adoption";
 
 export interface RoleArgs {
   /** The role id. Changing it replaces the role. */
@@ -125,6 +126,22 @@ export function applicablePrivileges(declared: string[], server: ServerPrivilege
   return sortedSet([...out])!;
 }
 
+/** check(): the server's verdict on the declared privileges, when it can be asked. */
+async function checkOnServer(c: InputChecker, inputs: RoleInputs): Promise<void> {
+  let server: ServerPrivileges;
+  try {
+    server = await serverPrivileges();
+  } catch (err) {
+    lookupDenied(`the privileges role '${inputs.roleid}' lists`, err);
+    return;
+  }
+  try {
+    applicablePrivileges(inputs.privileges, server, inputs.translatePrivileges === true);
+  } catch (err) {
+    c.fail("privileges", (err as Error).message.replace(/^privileges: /, ""));
+  }
+}
+
 async function readRole(roleid: string): Promise<string[] | undefined> {
   try {
     return sortedSet(await client().access.getRole(roleid))!;
@@ -135,7 +152,7 @@ async function readRole(roleid: string): Promise<string[] | undefined> {
 }
 
 export const roleLifecycle: Lifecycle<RoleInputs, RoleState> = {
-  async check(_olds, news) {
+  async check(olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
     const roleid = c.string("roleid", {
       required: true,
@@ -146,7 +163,14 @@ export const roleLifecycle: Lifecycle<RoleInputs, RoleState> = {
     c.boolean("translatePrivileges");
     c.boolean("adopt");
     c.boolean("destroyOnDelete");
-    return c.result<RoleInputs>(compact({ ...news, privileges: sortedSet(news.privileges)! }));
+    const out = compact({ ...news, privileges: sortedSet(news.privileges)! });
+    // A list this server would refuse fails the preview, as it would fail `up` (create and update
+    // check the same before changing anything): asked only when the list is new or changed.
+    const before = (olds ?? {}) as Partial<RoleInputs>;
+    const changed = !sameValue(sortedSet(before.privileges), out.privileges) || (before.translatePrivileges === true) !== (out.translatePrivileges === true);
+    if (c.failures.length === 0 && changed && !isUnknown(out.privileges)) await checkOnServer(c, out);
+    await checkAdoptable(c, olds as Record<string, unknown>, out as RoleInputs & Record<string, unknown>, { kind: "Role", idProp: "roleid", what: (id) => `role '${id}'`, read: readRole });
+    return c.result<RoleInputs>(out);
   },
 
   async diff(_id, olds, news) {

@@ -20,7 +20,7 @@ import { InputChecker, pveNames } from "./check";
 import { client } from "./context";
 import { PveApiError } from "../proxmox/errors";
 import { declare } from "./declared";
-import { adoptionRules, alreadyExistsError, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
+import { adoptionRules, alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
 import type { StorageConfig } from "../proxmox/storage";
 
 export type StorageType = "dir" | "lvmthin" | "nfs";
@@ -274,6 +274,7 @@ export const storageLifecycle: Lifecycle<StorageInputs, StorageState> = {
     if (type === "dir" && news.shared === undefined && !news.adopt) out.shared = false;
     if (nodes && !isUnknown(nodes)) out.nodes = normalize.stringSet(nodes);
     void p;
+    await checkAdoptable(c, olds as Record<string, unknown>, news as StorageInputs & Record<string, unknown>, { kind: "Storage", idProp: "storage", what: (id) => `storage '${id}'`, read: readConfig });
     return c.result(out);
   },
 

@@ -32,6 +32,7 @@ import { cloudInitChange, cloudInitFromConfig, cloudInitValues, checkCicustom, c
 import { composeDescription, splitDescription, type CiCustom, type IpConfigInput } from "./vm/config-map";
 import { checkReferencesOnCluster, type Reference } from "./vm/references";
 import { confirmGone, createFailure, destroyVm, locateVm, runTask, vmContext, type VmContext } from "./vm/lifecycle";
+import { vmidOutput } from "./vm/vmid-output";
 
 type In<T> = pulumi.Input<T>;
 
@@ -452,5 +453,6 @@ export class Template extends pulumi.dynamic.Resource {
       "proxmox",
       "Template",
     );
+    this.vmid = vmidOutput(args.vmid, this.vmid, this.id);
   }
 }

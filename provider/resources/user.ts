@@ -26,7 +26,7 @@ import { diffResource, normalize, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { checkGroupid, checkUserid, realmOf } from "./access-names";
 import { compact, emptyToUndefined, gone, sortedSet, withSecretOutputs } from "./access/common";
-import { adoptionRules, alreadyExistsError, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
+import { adoptionRules, alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
 
 export interface UserArgs {
   /** `name@realm`, e.g. `fleet@pve`. Changing it replaces the user (and drops its ACLs and tokens). */
@@ -155,7 +155,7 @@ async function adoptUser(inputs: UserInputs): Promise<UserState> {
 }
 
 export const userLifecycle: Lifecycle<UserInputs, UserState> = {
-  async check(_olds, news) {
+  async check(olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
     const userid = c.string("userid", { required: true, rule: checkUserid });
     c.boolean("enable");
@@ -181,6 +181,7 @@ export const userLifecycle: Lifecycle<UserInputs, UserState> = {
         );
       }
     }
+    await checkAdoptable(c, olds as Record<string, unknown>, news as UserInputs & Record<string, unknown>, { kind: "User", idProp: "userid", what: (id) => `user '${id}'`, read: readUser });
     return c.result<UserInputs>(
       compact({
         ...news,
@@ -199,6 +200,9 @@ export const userLifecycle: Lifecycle<UserInputs, UserState> = {
   async diff(_id, olds, news) {
     const cmp = comparable(olds, news, SETTINGS);
     const d = diffResource(rules, cmp.olds, cmp.news, { deleteBeforeReplace: () => true });
+    // update() refuses a password change under token auth before changing anything: so does the
+    // preview, with the same words (with a login, `up` can do it)
+    if (d.replaces.length === 0 && d.changed.includes("password") && news.password !== undefined && client().identity.kind === "token") throw passwordNeedsTicket(news.userid);
     return { changes: d.changes, replaces: d.replaces, deleteBeforeReplace: d.deleteBeforeReplace };
   },
 

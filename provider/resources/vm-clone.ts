@@ -52,7 +52,6 @@ import {
   type VmSettings,
 } from "./vm/config-map";
 import {
-  cloneWithVmid,
   createFailure,
   destroyVm,
   findMarkedVms,
@@ -71,6 +70,9 @@ import {
   type VmContext,
 } from "./vm/lifecycle";
 import { configWithPending, locateVmShared } from "./vm/shared-reads";
+import { vmidOutput } from "./vm/vmid-output";
+import { requireTemplateNode, templateNodeFor } from "./vm/template-node";
+import { cloneOnto } from "./vm/clone-placement";
 
 export type { CiCustom, IpConfigInput, NetworkDevice } from "./vm/config-map";
 
@@ -80,13 +82,15 @@ type In<T> = pulumi.Input<T>;
 export interface VmCloneArgs {
   /** The template to clone: a Template resource, or `{ node, vmid }` of an existing one. */
   template?: In<{ node: In<string>; vmid: In<number> }> | { node: In<string>; vmid: In<number> };
-  /** Alternative to `template`: the template's VMID and node. */
+  /** Alternative to `template`: the template's VMID, and its node (default: the node the
+   *  cluster shows it on). */
   templateVmid?: In<number>;
   templateNode?: In<string>;
   /** VM name (DNS name); default: the resource name. */
   name?: In<string>;
   /** Node the VM runs on; default the template's node. A different node at creation clones
-   *  there (`target`, needs shared storage); a later change migrates the VM. */
+   *  there (`target`) from shared storage, else beside the template and migrates the new VM
+   *  (./vm/clone-placement.ts); a later change migrates the VM. */
   node?: In<string>;
   /** Full clone (copy disks) instead of a linked clone. Default false (linked). */
   full?: In<boolean>;
@@ -416,26 +420,6 @@ async function convergePool(ctx: VmContext, vmid: number, current: string | unde
   }
 }
 
-/** PVE's refusal to clone onto another node, said in terms of the resource's properties. */
-function explainCloneRefusal(err: unknown, inputs: VmCloneInputs, node: string): unknown {
-  const why = err instanceof Error ? err.message : String(err);
-  if (/can't clone VM to node '[^']*' \(VM uses local storage\)/.test(why)) {
-    return new Error(
-      `cannot clone template ${inputs.templateVmid} from node '${inputs.templateNode}' to node '${node}': its disks are on storage local to '${inputs.templateNode}' (${why}). ` +
-        `Set node to '${inputs.templateNode}' (a later change of node migrates the VM), or build the template on shared storage.`,
-      { cause: err },
-    );
-  }
-  if (/can't clone to non-shared storage/.test(why)) {
-    return new Error(
-      `cannot clone VM to node '${node}' with storage '${inputs.storage}': that storage is not shared, so node '${inputs.templateNode}' cannot write to it for '${node}' (${why}). ` +
-        `Set storage to a shared storage, or clone on node '${inputs.templateNode}' and change node afterwards (a migration).`,
-      { cause: err },
-    );
-  }
-  return err;
-}
-
 /** What the caller already knows about the VM, so converge() need not ask: its power state. */
 interface KnownState {
   status?: string;
@@ -580,15 +564,15 @@ async function converge(ctx: VmContext, node: string, vmid: number, next: VmClon
 
 export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
   async check(olds, news) {
-    const n = news as unknown as Record<string, any>;
+    const n = { ...news } as unknown as Record<string, any>;
     const c = new InputChecker(n);
     c.string("name", { required: true, pattern: DNS_NAME, describe: "a DNS name (letters, digits, hyphens, dots)" });
     const adopt = c.boolean("adopt");
     c.boolean("destroyOnDelete");
     // an unknown `adopt` (preview) lets the template fields pass; up checks again with it known
     const cloning = adopt !== true && !isUnknown(n.adopt);
-    c.integer("templateVmid", { required: cloning, min: 100, max: 999_999_999 });
-    const templateNode = c.string("templateNode", { required: cloning, pattern: pveNames.node, describe: "a node name" });
+    const templateVmid = c.integer("templateVmid", { required: cloning, min: 100, max: 999_999_999 });
+    let templateNode = c.string("templateNode", { pattern: pveNames.node, describe: "a node name" });
     c.string("node", { pattern: pveNames.node, describe: "a node name" });
     if (adopt === true) {
       if (n.vmid === undefined) c.fail("vmid", "adopt needs the vmid of the existing VM to take under management.");
@@ -676,6 +660,11 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
     c.integer("agentTimeoutSeconds", { min: 1, max: 86_400 });
     c.integer("shutdownTimeoutSeconds", { min: 0, max: 3_600 });
 
+    // templateVmid alone: the template's node is found (./vm/template-node.ts)
+    if (cloning && templateVmid !== undefined && n.templateNode === undefined && c.failures.length === 0) {
+      templateNode = await templateNodeFor(olds, templateVmid);
+      if (templateNode !== undefined) n.templateNode = templateNode;
+    }
     if (c.failures.length === 0) {
       // references that must exist (template, nodes, storage): one cached cluster view per process
       const refs = { templateVmid: n.templateVmid, templateNode: n.templateNode, node: n.node, storage: n.storage };
@@ -727,10 +716,12 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
   async create(inputs) {
     const ctx = vmContext();
     if (inputs.adopt) return adoptExisting(ctx, inputs);
+    if (inputs.templateNode === undefined) inputs = { ...inputs, templateNode: await requireTemplateNode(ctx, inputs) };
     let node = inputs.node ?? inputs.templateNode;
     const adopted = await adoptUnrecorded(ctx, inputs);
     if (adopted) node = adopted.node;
-    const { vmid } = adopted ?? await cloneWithVmid(ctx, {
+    // on `node`, beside the template and migrated when its storage is local (./vm/clone-placement.ts)
+    const { vmid } = adopted ?? await cloneOnto(ctx, {
       templateNode: inputs.templateNode,
       templateVmid: inputs.templateVmid,
       vmid: inputs.vmid,
@@ -741,11 +732,8 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
         full: inputs.full,
         pool: inputs.pool,
         storage: inputs.full ? inputs.storage : undefined,
-        target: node !== inputs.templateNode ? node : undefined,
       },
-    }).catch((err: unknown) => {
-      throw explainCloneRefusal(err, inputs, node);
-    });
+    }, inputs, node);
     try {
       // a fresh clone is stopped; a retry (or an adopted VM) looks again
       let first = !adopted;
@@ -937,5 +925,6 @@ export class VmClone extends pulumi.dynamic.Resource {
       "proxmox",
       "VmClone",
     );
+    this.vmid = vmidOutput(args.vmid, this.vmid, this.id);
   }
 }

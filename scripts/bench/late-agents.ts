@@ -8,13 +8,12 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import type { RequestLogEntry, RunningSimulator } from "../../test/simulator";
+import { runFleet, type FleetFigures } from "./fleet-run";
+import { IMAGE, PACKAGE_INSTALL_MS, say, type StackSettings } from "./harness";
 import { AGENT_POLL, apiEntries, countRequests } from "./measure";
+import { MODEL, linkedIdealMs } from "./model";
 
-export const IMAGE = "debian-12-genericcloud-amd64.qcow2";
 export const USER_DATA = "local:snippets/agent.yaml";
-
-/** Package install after boot (PVE ms) in the guest model for this scenario. */
-export const PACKAGE_INSTALL_MS = 40_000;
 
 /**
  * Prepares the cluster as an admin would for this fleet (snippets enabled on `local`), puts the
@@ -74,4 +73,38 @@ export function lateAgentFigures(log: RequestLogEntry[], size: number): LateAgen
     configWriteMaxMs: during.length ? Math.max(...during) : 0,
     configWriteP95MsBefore: percentile(before, 95),
   };
+}
+
+export interface LateAgentsResult {
+  fleet: FleetFigures;
+  figures: LateAgentFigures;
+}
+
+/**
+ * N linked clones (as CI runner fleets are built: no copy to wait for, so every guest boots and
+ * waits for its agent at about the same time, the hardest case for pvedaemon's workers) of the
+ * cloud-image template, user-data installing the agent, `--parallel N`: each VmClone holds an
+ * engine slot until its agent answers, and the engine runs 4 operations per CPU by default
+ * (pulumi/pkg cmd/pulumi/operations/up.go defaultParallel: 8 here), so a fleet that waits a
+ * minute for its agents needs --parallel (or PULUMI_PARALLEL) of its size.
+ */
+export async function runLateAgents(size: number, timeFactor: number, settings: StackSettings = {}): Promise<LateAgentsResult> {
+  let figures: LateAgentFigures | undefined;
+  const fleet = await runFleet({
+    label: `late agents ${size}`,
+    size,
+    full: false,
+    timeFactor,
+    seed: 5000 + size,
+    parallel: size,
+    settings,
+    idealMs: linkedIdealMs(size, timeFactor, PACKAGE_INSTALL_MS),
+    lateAgents: { prepare: (b) => prepareLateAgents(b.s, MODEL.diskBytes), userData: USER_DATA },
+    inspectUp: (entries) => {
+      figures = lateAgentFigures(entries, size);
+    },
+  });
+  const f = figures!;
+  say(`   config writes while agents were polled: ${f.configWritesDuringPolling}, p95 ${f.configWriteP95Ms} ms, max ${f.configWriteMaxMs} ms; before any poll: p95 ${f.configWriteP95MsBefore} ms`);
+  return { fleet, figures: f };
 }

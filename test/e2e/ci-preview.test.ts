@@ -16,6 +16,7 @@ import { generateEd25519KeyPair } from "../helpers/ssh-keys";
 import { CommandError, LocalWorkspace, type EngineEvent, type PreviewResult, type Stack } from "@pulumi/pulumi/automation";
 import { compileToDist, createTestStack, disposePulumiEnv, exportStackEncrypted, linkPackage, removeStack, REPO_ROOT, trackEnvSecrets, trackStack, type TestStack } from "./harness";
 import { makeTemplate, startVmSim, type VmSim } from "../unit/resources/vm/sim-setup";
+import { changes, parseDiff } from "./preview-diff";
 
 jest.setTimeout(15 * 60 * 1000);
 afterAll(disposePulumiEnv);
@@ -29,56 +30,6 @@ function providerSources(dir = path.join(REPO_ROOT, "provider")): string[] {
     if (e.isDirectory()) return providerSources(p);
     return e.name.endsWith(".ts") && !e.name.endsWith(".d.ts") ? [p] : [];
   });
-}
-
-/** One resource's block in `pulumi preview --diff` output: its step and its top-level property
- *  lines, by marker (`~` update, `+` add, `-` delete, `` unchanged). */
-interface DiffBlock {
-  type: string;
-  name: string;
-  op: string;
-  props: Record<string, { marker: string; line: string }>;
-}
-
-function parseDiff(stdout: string): DiffBlock[] {
-  const blocks: Array<DiffBlock & { col: number }> = [];
-  let cur: (DiffBlock & { col: number }) | undefined;
-  for (const raw of stdout.split("\n")) {
-    const line = raw.replace(/\x1b\[[0-9;]*m/g, "");
-    const header = /^(\s*)(\+-|~|\+|-|-\+)?\s*pulumi-nodejs:dynamic\/proxmox:(\w+): \(([\w-]+)\)/.exec(line);
-    if (header) {
-      cur = { type: header[3], name: "", op: header[4], props: {}, col: header[1].length };
-      blocks.push(cur);
-      continue;
-    }
-    if (/^\S/.test(line) || /^\s*pulumi:pulumi:Stack/.test(line) || /^\s*[~+-]?\s*pulumi:pulumi:Stack/.test(line)) {
-      cur = undefined;
-      continue;
-    }
-    if (!cur) continue;
-    const urn = /\[urn=.*::([^:\]]+)\]/.exec(line);
-    if (urn) {
-      cur.name = urn[1];
-      continue;
-    }
-    const prop = /^(\s*)(\+-|[~+-])?(\s*)([A-Za-z_]\w*)\s*:/.exec(line);
-    if (!prop) continue;
-    const nameCol = prop[1].length + (prop[2]?.length ?? 0) + prop[3].length;
-    if (nameCol === cur.col + 4) cur.props[prop[4]] = { marker: prop[2] ?? "", line: line.trim() };
-  }
-  return blocks.map(({ col: _col, ...b }) => b);
-}
-
-/** The changed (marked) top-level properties of each resource with a step other than same. */
-function changes(stdout: string): Record<string, { op: string; changed: Record<string, string> }> {
-  const out: Record<string, { op: string; changed: Record<string, string> }> = {};
-  for (const b of parseDiff(stdout)) {
-    if (b.op === "same" || b.op === "refresh") continue;
-    const changed: Record<string, string> = {};
-    for (const [k, p] of Object.entries(b.props)) if (p.marker) changed[k] = p.line;
-    out[`${b.type} ${b.name}`] = { op: b.op, changed };
-  }
-  return out;
 }
 
 describe.each(["9.1", "8.4"] as const)("CI preview and drift check with a read-only token (PVE %s)", (pveVersion) => {
@@ -276,12 +227,13 @@ describe.each(["9.1", "8.4"] as const)("CI preview and drift check with a read-o
     let from = log().length;
     expect((await ci.preview({ diff: true, expectNoChanges: true })).changeSummary).toEqual({ same: 9 });
     expect(requestsSince(from)).toEqual([]);
-    // A change that is no reference (web-1's memory stays, web-0's changes): still no lookup.
+    // A change that is no reference (web-1's memory stays, web-0's changes): no lookup, only the
+    // one request that proves the credentials can carry the update out (a preview fails where up would).
     await admin.setConfig("ci:memory", { value: "1536" });
     syncCheckout();
     from = log().length;
     expect((await ci.preview({ diff: true })).changeSummary).toEqual({ same: 8, update: 1 });
-    expect(requestsSince(from)).toEqual([]);
+    expect(requestsSince(from).map((c) => c.call)).toEqual(["GET /version"]);
     await admin.setConfig("ci:memory", { value: "1024" });
 
     // web-1 moves to pve2, the template to another storage: check() looks both up, with reads
@@ -298,8 +250,9 @@ describe.each(["9.1", "8.4"] as const)("CI preview and drift check with a read-o
     expect(Object.keys(diff["Template base"].changed)).toContain("storage");
     const calls = requestsSince(from);
     expect(calls.filter((c) => c.method !== "GET" || c.principal !== CI_TOKEN_ID)).toEqual([]);
-    // one cluster view serves both checks (cached per provider process); nothing else is read
-    expect(calls.map((c) => c.call.replace(/\?.*$/, ""))).toEqual(["GET /cluster/resources"]);
+    // one cluster view serves both checks (cached per provider process); nothing else is read but
+    // the credentials' probe
+    expect(calls.map((c) => c.call.replace(/\?.*$/, "")).sort()).toEqual(["GET /cluster/resources", "GET /version"]);
 
     // A reference that does not exist fails the preview, naming the property, still read-only.
     await admin.setConfig("ci:templateStorage", { value: "nosuch" });

@@ -9,12 +9,15 @@ export function gone<T>(): pulumi.dynamic.ReadResult<T> {
   return { id: "" };
 }
 
-/** Sorted, de-duplicated copy; lists holding unknown values (preview) are returned as they are. */
+/** Sorted, de-duplicated copy. In a list holding unknown values (preview) the known ones are
+ *  still sorted, and the unknown ones follow them: the preview then compares each known value
+ *  with its counterpart in the (sorted) state instead of showing a reordering as changes. */
 export function sortedSet<T extends string | number>(values: readonly T[] | undefined): T[] | undefined {
   if (values === undefined) return undefined;
-  if (isUnknown(values)) return [...values];
-  const out = [...new Set(values)];
-  return out.sort((a, b) => (typeof a === "number" && typeof b === "number" ? a - b : String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0));
+  if (!Array.isArray(values)) return values as unknown as T[]; // an unknown list (preview): as it is
+  const known = [...new Set(values.filter((v) => !isUnknown(v)))];
+  known.sort((a, b) => (typeof a === "number" && typeof b === "number" ? a - b : String(a) < String(b) ? -1 : String(a) > String(b) ? 1 : 0));
+  return [...known, ...values.filter((v) => isUnknown(v))];
 }
 
 export function difference<T>(a: readonly T[] | undefined, b: readonly T[] | undefined): T[] {

@@ -10,8 +10,16 @@
 //   for PVE's 3 s guest-ping timeout (qemu-server Agent.pm qga_check_running): a node can
 //   afford about one such call per second. So agent calls are bounded per node
 //   (`AGENT_CALLS_PER_NODE`, leaving a worker for clones and config writes) and go to the VM that
-//   has waited longest first; a fleet's VMs (same template, same node) do not ask before the
-//   time the first of them took to answer (less 10%), and polls back off while it is silent;
+//   has waited longest first;
+// - VMs that boot alike (same template, same node: a fleet) share what they learn about the time
+//   from start to the agent's first answer (`FleetBoot`): while nothing is known, one VM (the
+//   one waiting longest, the scout) asks and the others wait; once an agent answered, every VM
+//   asks first at that time (later if a sibling was seen not ready later than that), and VMs
+//   that have not got there yet test the middle of what is known, or their own time when past
+//   the middle (one such call at a time, on top of their own call at the known time), so the
+//   estimate tightens as the fleet comes up.
+//   Nothing assumes a boot time: it is learned from the cluster, per fleet and provider process;
+//   a VM whose siblings never answer asks on its own after `min(2 min, half its timeout)`;
 // - at the timeout the error says what was seen and what to do: an agent that never answered
 //   is an image without qemu-guest-agent (and user-data that does not install and start it); an
 //   agent that answered without an IPv4 on the NIC is a network configuration matter.
@@ -33,19 +41,21 @@ export interface AgentWaitOptions {
   interfaceName?: string;
   timeoutMs: number;
   /**
-   * First poll after this long (default 2 s: no guest answers sooner after a start); then every
-   * `pollIntervalMs` (default 1 s) or 10% of the time waited so far, whichever is longer, up to
-   * maxDelayMs (default 5 s): a guest that answers after 10 s is seen within 1 s, one that takes
-   * minutes costs few polls.
+   * A fresh start's first call after this long (default 2 s: no guest answers sooner after a
+   * start) unless its fleet learned more; then a call `pollIntervalMs` (default 1 s) or 10% of
+   * the time waited so far after the previous one went out, whichever is longer, up to
+   * maxDelayMs (default 5 s), and never while the previous is in flight (a call to an agent that
+   * is not running takes PVE's 3 s guest-ping): a guest that takes minutes costs few calls. A
+   * fleet's scout does not back off while others wait on it.
    */
   initialDelayMs?: number;
   pollIntervalMs?: number;
   maxDelayMs?: number;
   clock?: Clock;
-  /** VMs that boot alike (the template and node): the first answer's boot time is learned. */
+  /** VMs that boot alike (the template and node): they learn their boot time together (`FleetBoot`). */
   fleetKey?: string;
-  /** The VM was started just now: no guest answers at once (the first poll waits
-   *  `initialDelayMs`, or the learned boot time). Otherwise the first poll is immediate. */
+  /** The VM was started just now: no guest answers at once (the first call waits
+   *  `initialDelayMs`, or what its fleet learned). Otherwise the first call is immediate. */
   justStarted?: boolean;
   /** What the error at the timeout names as the likely cause when the agent never answered. */
   describeGuest?: () => Promise<GuestHint>;
@@ -104,20 +114,130 @@ function nicLabel(nic: NicSelector): string {
 }
 
 const slots = new WeakMap<PveClient, Map<string, OrderedSlots>>();
-/** Per client and fleet key: the shortest time from the start of a wait to the agent's answer. */
-const learnedBoot = new WeakMap<PveClient, Map<string, number>>();
 
-/** One agent call, in the node's bounded agent slots; `waitingSince` orders the waiters. */
-async function agentCall(api: PveClient, node: string, vmid: number, waitingSince = 0): ReturnType<PveClient["qemu"]["agentNetworkInterfaces"]> {
+/** One agent call, in the node's bounded agent slots; `waitingSince` orders the waiters;
+ *  `onSend` is told when the call leaves (after any wait for a slot). */
+async function agentCall(api: PveClient, node: string, vmid: number, waitingSince = 0, onSend?: () => void): ReturnType<PveClient["qemu"]["agentNetworkInterfaces"]> {
   let perNode = slots.get(api);
   if (!perNode) slots.set(api, (perNode = new Map()));
   let s = perNode.get(node);
   if (!s) perNode.set(node, (s = new OrderedSlots(AGENT_CALLS_PER_NODE)));
   const release = await s.acquire(waitingSince);
   try {
+    onSend?.();
     return await api.qemu.agentNetworkInterfaces(node, vmid, { noRetry: true });
   } finally {
     release();
+  }
+}
+
+/** Scouts per fleet while no agent of it has answered. */
+export const FLEET_SCOUTS = 1;
+/** The learned bracket is tested while wider than this (ms), or this fraction of its upper end. */
+const BISECT_MIN_MS = 100;
+const BISECT_FRACTION = 0.05;
+
+/**
+ * What VMs that boot alike (one template on one node) have shown about the time from their start
+ * to the agent's first answer, in ms since each VM's wait began (its start task seen to end):
+ * `hi`, the soonest an answer came (the boot was done by then), and `lo`, the latest a call went
+ * out and found the agent not running (not done then). Boot times vary a little from VM to VM
+ * (and the wait begins up to one task poll after the start ended), so a VM asks first at `hi`, or
+ * just after `lo` when a sibling was seen not ready later than `hi`.
+ */
+export class FleetBoot {
+  lo = 0;
+  hi: number | undefined;
+  /** When each VM of the fleet still waiting for its first answer began. */
+  readonly waiting = new Map<object, number>();
+  /** A call testing the middle of [lo, hi] is in flight. */
+  probing = false;
+  private news = new AbortController();
+
+  /** Aborted when something was learned or a VM left: sleepers plan again. */
+  get changed(): AbortSignal {
+    return this.news.signal;
+  }
+
+  notify(): void {
+    const n = this.news;
+    this.news = new AbortController();
+    n.abort();
+  }
+
+  answeredAt(elapsed: number): void {
+    if (this.hi === undefined || elapsed < this.hi) {
+      this.hi = elapsed;
+      this.notify();
+    }
+  }
+
+  notReadyAt(elapsed: number): void {
+    if (elapsed > this.lo) {
+      this.lo = elapsed;
+      if (this.hi !== undefined) this.notify();
+    }
+  }
+
+  /** The first call's time for a VM, once an agent of the fleet answered. */
+  target(): number | undefined {
+    if (this.hi === undefined) return undefined;
+    return this.lo < this.hi ? this.hi : this.lo + this.resolution();
+  }
+
+  /**
+   * Where a VM at `elapsed` tests the bracket, while it is wider than its resolution: at its
+   * middle, or now when the VM is past the middle but still well before `hi` (one such call in
+   * flight per fleet).
+   */
+  testAt(elapsed: number): number | undefined {
+    if (this.hi === undefined || this.probing || this.lo >= this.hi) return undefined;
+    const r = this.resolution();
+    if (this.hi - this.lo <= r) return undefined;
+    const at = Math.max(elapsed, (this.lo + this.hi) / 2);
+    return this.hi - at > r / 2 ? at : undefined;
+  }
+
+  /** The VMs waiting longest are the scouts (the likeliest to answer). */
+  isScout(token: object): boolean {
+    const mine = this.waiting.get(token);
+    if (mine === undefined) return false;
+    let before = 0;
+    let passed = false;
+    for (const [t, since] of this.waiting) {
+      if (t === token) passed = true;
+      else if (since < mine || (since === mine && !passed)) before++;
+    }
+    return before < FLEET_SCOUTS;
+  }
+
+  private resolution(): number {
+    return Math.max(BISECT_MIN_MS, BISECT_FRACTION * (this.hi ?? 0));
+  }
+}
+
+const fleets = new WeakMap<PveClient, Map<string, FleetBoot>>();
+
+function fleetOf(api: PveClient, key: string): FleetBoot {
+  let perClient = fleets.get(api);
+  if (!perClient) fleets.set(api, (perClient = new Map()));
+  let f = perClient.get(key);
+  if (!f) perClient.set(key, (f = new FleetBoot()));
+  return f;
+}
+
+/** Sleeps `ms`, or until one of the signals aborts (then resolves early). */
+async function nap(clock: Clock, ms: number, ...signals: AbortSignal[]): Promise<void> {
+  if (ms <= 0 || signals.some((s) => s.aborted)) return;
+  const both = new AbortController();
+  const stop = () => both.abort();
+  for (const s of signals) s.addEventListener("abort", stop, { once: true });
+  try {
+    await clock.sleep(ms, both.signal);
+  } catch {
+    /* woken */
+  } finally {
+    for (const s of signals) s.removeEventListener("abort", stop);
   }
 }
 
@@ -163,31 +283,50 @@ export async function waitForAgentIpv4(api: PveClient, o: AgentWaitOptions): Pro
   const clock = o.clock ?? api.clock;
   const nic: NicSelector = { macAddress: o.macAddress, interfaceName: o.interfaceName };
   const started = clock.now();
-  const learned = o.fleetKey !== undefined ? learnedBoot.get(api)?.get(o.fleetKey) : undefined;
-  let delay = o.justStarted ? Math.max(o.initialDelayMs ?? 2_000, learned !== undefined ? learned * 0.9 : 0) : 0;
+  const elapsed = () => clock.now() - started;
+  // a fresh start learns with its fleet (a fleet of one without a key); a VM already running is
+  // asked at once, and on the plain schedule
+  const fleet = o.justStarted ? (o.fleetKey !== undefined ? fleetOf(api, o.fleetKey) : new FleetBoot()) : undefined;
+  const token = {};
+  fleet?.waiting.set(token, started);
+  const initialDelay = o.initialDelayMs ?? 2_000;
   const maxDelay = o.maxDelayMs ?? 5_000;
+  const interval = (e: number) => Math.min(maxDelay, Math.max(o.pollIntervalMs ?? 1_000, e * 0.1));
+  // siblings that never answer do not hold this VM back for longer than this
+  const alone = Math.min(120_000, o.timeoutMs / 2);
   let lastProblem = "the agent has not answered yet";
   let answered = false;
   let seen: string[] = [];
-  for (;;) {
-    await clock.sleep(Math.max(0, Math.min(delay, o.timeoutMs - (clock.now() - started))));
+  /** Elapsed when this VM's last call went out, and whether one went out at or after the fleet's target. */
+  let lastSent: number | undefined;
+  let triedTarget = false;
+  /** A testing call (see FleetBoot) that got the answer. */
+  let found: AgentAddresses | undefined;
+  const woken = new AbortController();
+
+  /** Looks at one answer; returns the addresses when the awaited NIC has an IPv4. */
+  const take = (r: Awaited<ReturnType<PveClient["qemu"]["agentNetworkInterfaces"]>>): AgentAddresses | undefined => {
+    answered = true;
+    if (r.ok) {
+      seen = r.interfaces.filter((i) => i.name !== "lo").map((i) => `${i.name} ${(i["hardware-address"] ?? "").toUpperCase()}${ipv4Of([i]).length ? ` ${ipv4Of([i]).join(",")}` : ""}`);
+      const primary = ipv4Of(r.interfaces, nic);
+      if (primary.length) return { primary, all: ipv4Of(r.interfaces), interfaces: r.interfaces };
+      lastProblem = r.interfaces.some((i) => selects(i, nic)) ? `${nicLabel(nic)} has no IPv4 address yet` : `the agent reports no ${nicLabel(nic)}`;
+    } else {
+      lastProblem = `the agent answered ${r.errorClass}: ${r.description}`;
+    }
+    return undefined;
+  };
+
+  /** One call; tells the fleet what it showed. Throws what ends the wait. */
+  const ask = async (): Promise<AgentAddresses | undefined> => {
+    let sentAt = elapsed();
     try {
-      const r = await agentCall(api, o.node, o.vmid, started);
-      answered = true;
-      if (o.fleetKey !== undefined && o.justStarted) {
-        let perFleet = learnedBoot.get(api);
-        if (!perFleet) learnedBoot.set(api, (perFleet = new Map()));
-        const took = clock.now() - started;
-        perFleet.set(o.fleetKey, Math.min(perFleet.get(o.fleetKey) ?? took, took));
-      }
-      if (r.ok) {
-        seen = r.interfaces.filter((i) => i.name !== "lo").map((i) => `${i.name} ${(i["hardware-address"] ?? "").toUpperCase()}${ipv4Of([i]).length ? ` ${ipv4Of([i]).join(",")}` : ""}`);
-        const primary = ipv4Of(r.interfaces, nic);
-        if (primary.length) return { primary, all: ipv4Of(r.interfaces), interfaces: r.interfaces };
-        lastProblem = r.interfaces.some((i) => selects(i, nic)) ? `${nicLabel(nic)} has no IPv4 address yet` : `the agent reports no ${nicLabel(nic)}`;
-      } else {
-        lastProblem = `the agent answered ${r.errorClass}: ${r.description}`;
-      }
+      const r = await agentCall(api, o.node, o.vmid, started, () => {
+        sentAt = elapsed();
+      });
+      fleet?.answeredAt(elapsed());
+      return take(r);
     } catch (err) {
       if (!(err instanceof PveApiError)) throw err;
       const msg = err.pveMessage;
@@ -200,25 +339,80 @@ export async function waitForAgentIpv4(api: PveClient, o: AgentWaitOptions): Pro
         throw new AgentWaitError(`${label(o)} stopped while waiting for its guest agent (${msg}). Check the VM's console and task log.`);
       }
       if (err.status === undefined || err.status < 500) throw err;
-      if (!/guest agent is not running/i.test(msg)) answered = true;
+      if (/guest agent is not running/i.test(msg)) fleet?.notReadyAt(sentAt);
+      else answered = true;
       lastProblem = msg;
+      return undefined;
     }
-    const elapsed = clock.now() - started;
-    if (elapsed >= o.timeoutMs) {
-      const seconds = Math.round(elapsed / 1000);
-      if (!answered) throw new AgentWaitError(await neverAnswered(o, seconds));
-      let network = "";
-      if (nic.interfaceName === undefined) {
-        const hint = await o.describeGuest?.().catch(() => undefined);
-        if (hint && !hint.networkConfigured) {
-          network = " net0 has no ipconfig: PVE's cloud-init network config lists only NICs with an ipconfigN, and cloud-init then configures no other, so set ipConfigs: [{ ip: \"dhcp\" }] (or a static address).";
+  };
+
+  /** A testing call at `at` (ms elapsed), beside this VM's own schedule. */
+  const probe = (at: number): void => {
+    fleet!.probing = true;
+    void (async () => {
+      try {
+        await nap(clock, at - elapsed(), woken.signal);
+        if (woken.signal.aborted) return;
+        const r = await ask();
+        if (r && !found) {
+          found = r;
+          woken.abort();
         }
+      } catch {
+        /* the wait's own calls report errors */
+      } finally {
+        fleet!.probing = false;
+        fleet!.notify();
       }
-      throw new AgentWaitError(
-        `${label(o)}: no IPv4 address on ${nicLabel(nic)} after ${seconds} s (${lastProblem}${seen.length ? `; interfaces seen: ${seen.join("; ")}` : ""}).${network} ` +
-          `Check that the NIC gets an address (DHCP on its bridge, or ipConfigs). Raise agentTimeoutSeconds for slow boots, or set waitForIp: false.`,
-      );
+    })();
+  };
+
+  try {
+    for (;;) {
+      const e = elapsed();
+      // when this VM asks next (ms elapsed)
+      let at: number;
+      const target = fleet?.target();
+      if (!fleet) at = lastSent === undefined ? 0 : lastSent + interval(e);
+      else if (target !== undefined && !triedTarget && !answered) at = target;
+      // a scout asks for the whole fleet: it does not back off while others wait on it
+      else if (lastSent !== undefined) at = lastSent + (target === undefined && fleet.waiting.size > 1 ? Math.min(interval(e), o.pollIntervalMs ?? 1_000) : interval(e));
+      else if (fleet.isScout(token) || e >= alone) at = initialDelay;
+      else at = alone; // until a sibling answers, or a scout leaves
+      at = Math.min(Math.max(at, e), o.timeoutMs);
+      const test = fleet?.testAt(e);
+      if (test !== undefined && test < at - 10 && !answered) probe(test);
+      await nap(clock, at - e, woken.signal, ...(fleet ? [fleet.changed] : []));
+      if (found) return found;
+      if (elapsed() + 1 < at && elapsed() < o.timeoutMs) continue; // woken: plan again
+      const sent = elapsed();
+      const r = await ask();
+      if (found) return found;
+      if (r) return r;
+      lastSent = sent;
+      if (target !== undefined && sent >= target - 1) triedTarget = true;
+      const done = elapsed();
+      if (done >= o.timeoutMs) {
+        const seconds = Math.round(done / 1000);
+        if (!answered) throw new AgentWaitError(await neverAnswered(o, seconds));
+        let network = "";
+        if (nic.interfaceName === undefined) {
+          const hint = await o.describeGuest?.().catch(() => undefined);
+          if (hint && !hint.networkConfigured) {
+            network = " net0 has no ipconfig: PVE's cloud-init network config lists only NICs with an ipconfigN, and cloud-init then configures no other, so set ipConfigs: [{ ip: \"dhcp\" }] (or a static address).";
+          }
+        }
+        throw new AgentWaitError(
+          `${label(o)}: no IPv4 address on ${nicLabel(nic)} after ${seconds} s (${lastProblem}${seen.length ? `; interfaces seen: ${seen.join("; ")}` : ""}).${network} ` +
+            `Check that the NIC gets an address (DHCP on its bridge, or ipConfigs). Raise agentTimeoutSeconds for slow boots, or set waitForIp: false.`,
+        );
+      }
     }
-    delay = Math.min(maxDelay, Math.max(o.pollIntervalMs ?? 1_000, (clock.now() - started) * 0.1));
+  } finally {
+    woken.abort();
+    if (fleet) {
+      fleet.waiting.delete(token);
+      fleet.notify(); // a scout leaving hands the role on
+    }
   }
 }

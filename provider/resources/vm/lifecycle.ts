@@ -13,15 +13,14 @@ import {
   type WaitForTaskOptions,
 } from "../../proxmox";
 import { isVmidCollision, vmidAllocatorFor, type VmidAllocator, type VmidLease, type VmidRange } from "../../proxmox/vmid-allocator";
-import type { Semaphore } from "../../util/semaphore";
 import { connection, providerLogger } from "../context";
 import { normalizeDescription, splitDescription } from "./config-map";
 import { findVm, sharedVmResources, type VmLocation } from "./shared-reads";
-import { taskSlots } from "./task-slots";
+import { taskSlots, type TaskBound, type TaskOptions } from "./task-slots";
 
 export interface VmContext {
   api: PveClient;
-  slots: Semaphore;
+  slots: TaskBound;
   allocator: VmidAllocator;
 }
 
@@ -39,11 +38,12 @@ export function vmContext(): VmContext {
 const ownTasks = new Set<string>();
 
 /**
- * Starts a task (inside the bound) and waits for it; a null answer (synchronous PVE) is success.
- * `priority` tasks (short ones that finish a VM, such as its start) go before queued others
- * (clones), so VMs whose disk is ready do not wait for the rest of the fleet's copies.
+ * Starts a task (inside the bound, task-slots.ts) and waits for it; a null answer (synchronous
+ * PVE) is success. `power` tasks (start, shutdown, stop) are bounded apart, so VMs whose disk is
+ * ready do not wait for the rest of the fleet's clones; `copy` tasks (full clones, migrations)
+ * also take one of the few copy slots; `priority` tasks go before queued others of their pool.
  */
-export async function runTask(ctx: VmContext, start: () => Promise<string | null>, wait?: WaitForTaskOptions, opts: { priority?: boolean } = {}): Promise<TaskResult | null> {
+export async function runTask(ctx: VmContext, start: () => Promise<string | null>, wait?: WaitForTaskOptions, opts: TaskOptions = {}): Promise<TaskResult | null> {
   return ctx.slots.run(async () => {
     const upid = await start();
     if (!upid) return null;
@@ -65,8 +65,11 @@ export function isAmbiguousFailure(err: unknown): boolean {
   if (!(err instanceof PveApiError)) return false;
   if (err.kind === "network") return !err.notSent;
   if (err.kind === "timeout") return true;
-  return err.kind === "server" && err.status !== undefined && err.status >= 500 && err.status !== 501;
+  return err.kind === "server" && err.status !== undefined && err.status >= 500 && err.status !== 501 && !REFUSED.test(err.pveMessage);
 }
+
+/** 500s a clone request is answered with when PVE refused it before doing anything: not ambiguous. */
+const REFUSED = /can't clone VM to node '[^']*' \(VM uses local storage\)|can't clone to non-shared storage/;
 
 /** A failure that asking again may clear: ambiguous network/5xx trouble, or lock contention. */
 export function isTransient(err: unknown): boolean {
@@ -171,7 +174,9 @@ export async function findMarkedVms(ctx: VmContext, who: MarkerIdentity, settleM
     }
     const found: Array<{ vmid: number; node: string; config: QemuConfig }> = [];
     for (const r of rows) {
-      if (r.name !== who.name || !r.node || r.template === true || Number(r.template) === 1) continue;
+      // A VM younger than pvestatd's last broadcast is listed without its name (status
+      // `unknown`; pve-manager API2Tools.pm extract_vm_stats): its config decides.
+      if ((r.name !== undefined && r.name !== who.name) || !r.node || r.template === true || Number(r.template) === 1) continue;
       let config: QemuConfig;
       try {
         config = await ctx.api.qemu.getConfig(r.node, Number(r.vmid));
@@ -179,6 +184,7 @@ export async function findMarkedVms(ctx: VmContext, who: MarkerIdentity, settleM
         if (isNotFound(err)) continue; // gone (or moved) since the shared answer: not ours to adopt now
         throw err;
       }
+      if (String(config.template ?? "0") === "1") continue;
       const marker = splitDescription(config.description === undefined ? undefined : String(config.description));
       if (marker.resourceName === who.resourceName && marker.stack === who.stack) found.push({ vmid: Number(r.vmid), node: r.node, config });
     }
@@ -252,7 +258,7 @@ export async function cloneWithVmid(ctx: VmContext, req: CloneRequest): Promise<
     const vmid = current.vmid;
     try {
       clonesStartedHere.add(vmid);
-      await runTask(ctx, () => ctx.api.qemu.clone(req.templateNode, req.templateVmid, { ...req.params, newid: vmid }), req.wait);
+      await runTask(ctx, () => ctx.api.qemu.clone(req.templateNode, req.templateVmid, { ...req.params, newid: vmid }), req.wait, { copy: req.params.full === true });
       current.created();
       return { vmid, attempts };
     } catch (err) {
@@ -330,24 +336,29 @@ export interface StopOptions {
   shutdownTimeoutSeconds: number;
 }
 
-/** Graceful shutdown within the timeout, then a hard stop if the guest did not go down. */
+/**
+ * Graceful shutdown within the timeout, then a hard stop if the guest did not go down. Both are
+ * power tasks (task-slots.ts): a fleet's shutdowns, which wait for the guests, do not hold the
+ * slots its deletes need.
+ */
 export async function stopVm(ctx: VmContext, node: string, vmid: number, o: StopOptions): Promise<void> {
   if (o.shutdownTimeoutSeconds <= 0) {
-    await runTask(ctx, () => ctx.api.qemu.stop(node, vmid));
+    await runTask(ctx, () => ctx.api.qemu.stop(node, vmid), undefined, { power: true });
     return;
   }
   try {
-    await runTask(ctx, () => ctx.api.qemu.shutdown(node, vmid, { timeout: o.shutdownTimeoutSeconds }));
+    await runTask(ctx, () => ctx.api.qemu.shutdown(node, vmid, { timeout: o.shutdownTimeoutSeconds }), undefined, { power: true });
     return;
   } catch (err) {
     if (isNotFound(err)) throw err;
     providerLogger.warn(`VM ${vmid} on node '${node}' did not shut down within ${o.shutdownTimeoutSeconds} s; stopping it`);
   }
-  await runTask(ctx, () => ctx.api.qemu.stop(node, vmid));
+  await runTask(ctx, () => ctx.api.qemu.stop(node, vmid), undefined, { power: true });
 }
 
+/** A power task (task-slots.ts): a fleet's starts do not queue behind its clones. */
 export async function startVm(ctx: VmContext, node: string, vmid: number): Promise<void> {
-  await runTask(ctx, () => ctx.api.qemu.start(node, vmid), undefined, { priority: true });
+  await runTask(ctx, () => ctx.api.qemu.start(node, vmid), undefined, { power: true });
 }
 
 /**
@@ -396,7 +407,7 @@ export async function getConfig(ctx: VmContext, node: string, vmid: number): Pro
 
 /** Online when running (with local disks), offline otherwise. */
 export async function migrateVm(ctx: VmContext, node: string, vmid: number, target: string, running: boolean): Promise<void> {
-  await runTask(ctx, () => ctx.api.qemu.migrate(node, vmid, { target, online: running || undefined, withLocalDisks: running || undefined }));
+  await runTask(ctx, () => ctx.api.qemu.migrate(node, vmid, { target, online: running || undefined, withLocalDisks: running || undefined }), undefined, { copy: true });
 }
 
 /**

@@ -10,7 +10,8 @@
 //
 // Nothing is reported when the API cannot tell: unreachable, no privilege to read (a 403), or a
 // cluster view in which the credentials see no node (or no storage) at all. create() then meets
-// the problem and reports PVE's own words. Callers ask only about references whose input changed
+// the problem and reports PVE's own words. What could not be checked for lack of a privilege (a
+// read-only CI token) is said as a warning naming it (../preview-access.ts). Callers ask only about references whose input changed
 // (a preview of an unchanged resource asks PVE nothing) and never about unknown values.
 //
 // A reference to something the same stack creates must be passed as that resource's output
@@ -22,6 +23,7 @@ import type { InputChecker } from "../check";
 import { BUILTIN_ROLES } from "../access-names";
 import { clearDeclared, declared } from "../declared";
 import { connection } from "../context";
+import { lookupDenied, unseen } from "../preview-access";
 
 const TTL_MS = 5_000;
 const cache = new Map<string, { at: number; rows: Promise<ClusterResource[]> }>();
@@ -34,7 +36,10 @@ function roleIds(api: PveClient, endpoint: string, fresh: boolean): Promise<Set<
   if (!fresh && hit && Date.now() - hit.at < TTL_MS) return hit.ids;
   const ids = api.access.listRoles().then(
     (rows) => new Set(rows.map((r) => r.roleid)),
-    () => undefined,
+    (err: unknown) => {
+      lookupDenied("the custom roles", err);
+      return undefined;
+    },
   );
   roleLists.set(endpoint, { at: Date.now(), ids });
   return ids;
@@ -56,7 +61,11 @@ function poolExists(api: PveClient, endpoint: string, poolid: string, fresh: boo
   if (!fresh && hit && Date.now() - hit.at < TTL_MS) return hit.exists;
   const exists = api.pools.get(poolid).then(
     () => true,
-    (err: unknown) => (isNotFound(err) ? false : undefined),
+    (err: unknown) => {
+      if (isNotFound(err)) return false;
+      lookupDenied(`pool '${poolid}'`, err);
+      return undefined;
+    },
   );
   pools.set(key, { at: Date.now(), exists });
   return exists;
@@ -103,12 +112,33 @@ async function hiddenVmids(api: PveClient, rows: ClusterResource[], refs: Refere
   return hidden;
 }
 
-function clusterProblems(rows: ClusterResource[], refs: Reference[], hidden: Set<number> = new Set()): Found {
+/**
+ * Templates listed as plain VMs: pvestatd broadcasts a VM's template flag with its stats every
+ * 10 s (pve-manager API2Tools.pm extract_vm_stats reads it from the RRD data), so a template
+ * converted since shows `template: 0`, or `status: unknown` and no flag at all when it is newer
+ * than the last cycle, as a Template built by the same `up` is. Its config says what it is now
+ * (probed only on this failure path).
+ */
+async function convertedSinceBroadcast(api: PveClient, rows: ClusterResource[], refs: Reference[]): Promise<Set<number>> {
+  const converted = new Set<number>();
+  for (const ref of refs) {
+    if (ref.kind !== "template") continue;
+    const row = rows.find((r) => isTemplateRow(r, ref.vmid));
+    if (!row || row.template === true || !row.node) continue;
+    const config = await api.qemu.getConfig(String(row.node), ref.vmid).catch(() => undefined);
+    if (config && String(config.template ?? "0") === "1") converted.add(ref.vmid);
+  }
+  return converted;
+}
+
+function clusterProblems(rows: ClusterResource[], refs: Reference[], hidden: Set<number> = new Set(), converted: Set<number> = new Set()): Found {
   const out: Found = [];
   const nodes = rows.filter((r) => r.type === "node").map((r) => String(r.node));
   const nodeList = [...nodes].sort().join(", ");
   const storages = rows.filter((r) => r.type === "storage");
   const inCluster = (node: string) => nodes.length === 0 || nodes.includes(node);
+  if (nodes.length === 0) unseen(refs.filter((r) => r.kind === "node").map((r) => `node '${(r as { node: string }).node}' (${r.property})`), "no node", "Sys.Audit on /nodes");
+  if (storages.length === 0) unseen(refs.filter((r) => r.kind === "storage" && !declared.storage(r.storage)).map((r) => `storage '${(r as { storage: string }).storage}' (${r.property})`), "no storage", "Datastore.Audit on /storage");
   for (const ref of refs) {
     if (ref.kind === "node") {
       if (!inCluster(ref.node)) out.push([ref.property, `node '${ref.node}' is not in the cluster (nodes: ${nodeList}), or these credentials cannot see it (that needs Sys.Audit on /nodes/${ref.node}).`]);
@@ -117,7 +147,7 @@ function clusterProblems(rows: ClusterResource[], refs: Reference[], hidden: Set
       if (!tpl && hidden.has(ref.vmid)) {
         out.push([ref.property, `VM ${ref.vmid} exists, but these credentials cannot see it: that needs VM.Audit on /vms/${ref.vmid} (PVEAuditor there, or on a pool holding it).`]);
       } else if (!tpl) out.push([ref.property, `there is no VM ${ref.vmid} on the cluster; ${ref.missingHint}`]);
-      else if (tpl.template !== true) out.push([ref.property, `VM ${ref.vmid} is not a template (convert it with \`qm template ${ref.vmid}\`, or use a Template resource).`]);
+      else if (tpl.template !== true && !converted.has(ref.vmid)) out.push([ref.property, `VM ${ref.vmid} is not a template (convert it with \`qm template ${ref.vmid}\`, or use a Template resource).`]);
       else if (ref.node !== undefined && nodes.includes(ref.node) && tpl.node !== ref.node) {
         out.push([ref.nodeProperty ?? ref.property, `template ${ref.vmid} is on node '${tpl.node}', not '${ref.node}'.`]);
       }
@@ -177,7 +207,7 @@ export async function checkReferences(c: InputChecker, api: PveClient, endpoint:
   const cluster = async (fresh: boolean): Promise<Found> => {
     if (!needCluster) return clusterProblems([], refs);
     const rows = await snapshot(api, endpoint, fresh);
-    return clusterProblems(rows, refs, fresh ? await hiddenVmids(api, rows, refs) : undefined);
+    return clusterProblems(rows, refs, fresh ? await hiddenVmids(api, rows, refs) : undefined, fresh ? await convertedSinceBroadcast(api, rows, refs) : undefined);
   };
   // A cached answer first; anything it finds missing is asked again fresh before it fails.
   const ask = async (fresh: boolean): Promise<Found> => [...(await cluster(fresh)), ...(await poolAndRoleProblems(api, endpoint, refs, fresh))];
@@ -185,7 +215,8 @@ export async function checkReferences(c: InputChecker, api: PveClient, endpoint:
   try {
     found = await ask(false);
     if (found.length) found = await ask(true);
-  } catch {
+  } catch (err) {
+    lookupDenied(refs.map((r) => r.property).join(", "), err);
     return;
   }
   for (const [property, reason] of found) c.fail(property, reason);
@@ -202,6 +233,29 @@ export async function checkReferencesOnCluster(c: InputChecker, refs: Reference[
     return;
   }
   await checkReferences(c, conn.client, conn.settings.endpoint, refs);
+}
+
+/**
+ * The node of template `vmid`, from the cached cluster view (asked again, fresh, when it is not
+ * there): what a VmClone given only `templateVmid` clones from. Undefined when the template is not
+ * in the credentials' view (absent, hidden, or the API cannot be asked: then a warning says why).
+ */
+export async function findTemplateNode(vmid: number): Promise<string | undefined> {
+  let conn: ReturnType<typeof connection>;
+  try {
+    conn = connection();
+  } catch {
+    return undefined;
+  }
+  try {
+    for (const fresh of [false, true]) {
+      const row = (await snapshot(conn.client, conn.settings.endpoint, fresh)).find((r) => isTemplateRow(r, vmid));
+      if (row?.node !== undefined) return String(row.node);
+    }
+  } catch (err) {
+    lookupDenied(`the node of template ${vmid} (templateVmid)`, err);
+  }
+  return undefined;
 }
 
 export interface CloneReferences {

@@ -19,4 +19,26 @@ describe("Semaphore", () => {
     expect(s.inFlight).toBe(0);
     expect(s.peakInFlight).toBe(1);
   });
+
+  it("takes a new limit while in use: a higher one admits waiters at once, a lower one admits none until below it", async () => {
+    const s = new Semaphore(2);
+    const releases = [await s.acquire(), await s.acquire()];
+    const admitted: number[] = [];
+    const waits = [1, 2, 3].map((i) => s.acquire().then((r) => (admitted.push(i), r)));
+    s.setLimit(3);
+    await new Promise((r) => setImmediate(r));
+    expect(admitted).toEqual([1]);
+    s.setLimit(1);
+    releases[0]();
+    releases[1]();
+    await new Promise((r) => setImmediate(r));
+    expect(admitted).toEqual([1]); // 1 still holds: at the limit
+    (await waits[0])();
+    await new Promise((r) => setImmediate(r));
+    expect(admitted).toEqual([1, 2]);
+    (await waits[1])();
+    (await waits[2])();
+    expect(s.inFlight).toBe(0);
+    expect(() => s.setLimit(0)).toThrow(RangeError);
+  });
 });

@@ -72,7 +72,9 @@ describe("check() rejects invalid inputs before any API call, naming the propert
     expect(r.inputs).toMatchObject({ path: "/pool/fleet", roles: ["PVEPoolUser", "PVEVMAdmin"], propagate: true });
     expect(await failures(userRoleBindingLifecycle, { path: UNKNOWN, user: UNKNOWN, roles: ["PVEVMAdmin", UNKNOWN] })).toEqual([]);
     expect(await failures(poolLifecycle, { poolid: "fleet", vms: [UNKNOWN], storage: ["local-lvm"] })).toEqual([]);
-    expect(await failures(roleLifecycle, { roleid: "MachineController", privileges: ["VM.Monitor", "VM.GuestAgent.Audit", "VM.Replicate"] })).toEqual([]);
+    // a role's privileges are also asked of the server (one read, not counted here: it is how a
+    // preview fails where up would): with translation, both versions' names pass on PVE 9
+    expect((await roleLifecycle.check({}, { roleid: "MachineController", privileges: ["VM.Monitor", "VM.GuestAgent.Audit", "VM.Replicate"], translatePrivileges: true } as any)).failures).toEqual([]);
     expect(await failures(userLifecycle, { userid: "fleet@pve", password: UNKNOWN })).toEqual([]);
     for (const path of ["/", "/access", "/access/groups/ops", "/access/realm/pve", "/nodes/pve1", "/pool/a/b/c", "/storage/local-lvm", "/vms/100", "/sdn/zones/localnetwork", "/sdn/zones/z1/vnet1", "/sdn/zones/z1/vnet1/42", "/mapping/pci/gpu"]) {
       expect(await failures(userRoleBindingLifecycle, { path, user: "fleet@pve", roles: ["PVEAuditor"] })).toEqual([]);

@@ -184,8 +184,10 @@ describe("Pool adopt", () => {
   });
 
   it("fails clearly when there is no pool to adopt, creating nothing", async () => {
+    // check() looks first, so a preview fails as the create would (issue 16)
     const msg = await errorOf(checkAndCreate(lc, { poolid: "nosuch", adopt: true, comment: "x" }));
-    expect(msg).toBe("cannot adopt pool 'nosuch': it does not exist on the cluster. Fix poolid, or remove adopt: true to have the Pool create it.");
+    expect(msg).toContain(`"property":"poolid","reason":"cannot adopt pool 'nosuch': it does not exist on the cluster. Fix poolid, or remove adopt: true to have the Pool create it."`);
+    expect(await errorOf(lc.create({ poolid: "nosuch", adopt: true, comment: "x" }))).toBe("cannot adopt pool 'nosuch': it does not exist on the cluster. Fix poolid, or remove adopt: true to have the Pool create it.");
     expect(s.sim.pools.exists("nosuch")).toBe(false);
   });
 

@@ -111,7 +111,11 @@ describe("Role on PVE 9", () => {
     });
 
     it("fails clearly when there is no role to adopt, or its new privileges do not exist, changing nothing", async () => {
-      expect(await errorOf(checkAndCreate(roles, { roleid: "Ghost", adopt: true, privileges: ["VM.Audit"] }))).toBe(
+      // check() looks first, so a preview fails as the create would (issue 16)
+      expect(await errorOf(checkAndCreate(roles, { roleid: "Ghost", adopt: true, privileges: ["VM.Audit"] }))).toContain(
+        `"property":"roleid","reason":"cannot adopt role 'Ghost': it does not exist on the cluster. Fix roleid, or remove adopt: true to have the Role create it."`,
+      );
+      expect(await errorOf(roles.create({ roleid: "Ghost", adopt: true, privileges: ["VM.Audit"] }))).toBe(
         "cannot adopt role 'Ghost': it does not exist on the cluster. Fix roleid, or remove adopt: true to have the Role create it.",
       );
       expect(s.sim.access.roles.has("Ghost")).toBe(false);

@@ -182,8 +182,10 @@ describe("User adopt", () => {
   });
 
   it("fails clearly when there is no user to adopt, creating nothing", async () => {
+    // check() looks first, so a preview fails as the create would (issue 16)
     const msg = await errorOf(checkAndCreate(users, { userid: "ghost@pve", adopt: true }));
-    expect(msg).toBe("cannot adopt user 'ghost@pve': it does not exist on the cluster. Fix userid, or remove adopt: true to have the User create it.");
+    expect(msg).toContain(`"property":"userid","reason":"cannot adopt user 'ghost@pve': it does not exist on the cluster. Fix userid, or remove adopt: true to have the User create it."`);
+    expect(await errorOf(users.create({ userid: "ghost@pve", adopt: true }))).toBe("cannot adopt user 'ghost@pve': it does not exist on the cluster. Fix userid, or remove adopt: true to have the User create it.");
     expect(s.sim.access.user("ghost@pve")).toBeUndefined();
   });
 });

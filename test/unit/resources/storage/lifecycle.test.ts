@@ -245,7 +245,11 @@ describe("Storage", () => {
     });
 
     it("fails clearly when there is nothing to adopt, or the declared type or backing differ, changing nothing", async () => {
-      expect(await errorOf(life.create(await checked({ storage: "ghost", type: "dir", adopt: true })))).toBe(
+      // check() looks first, so a preview fails as the create would (issue 16)
+      expect(await failures({ storage: "ghost", type: "dir", adopt: true })).toEqual([
+        "storage: cannot adopt storage 'ghost': it does not exist on the cluster. Fix storage, or remove adopt: true to have the Storage create it.",
+      ]);
+      expect(await errorOf(life.create({ storage: "ghost", type: "dir", adopt: true } as StorageInputs))).toBe(
         "cannot adopt storage 'ghost': it does not exist on the cluster. Fix storage, or remove adopt: true to have the Storage create it.",
       );
       expect((await client().storage.list()).map((x) => x.storage)).not.toContain("ghost");

@@ -31,21 +31,81 @@ function virtualClock(): Clock & { t: number } {
   return c;
 }
 
-/** A client whose agent answers with `script(callIndex, now)`; records when each call came. */
-function scriptedClient(clock: Clock, script: (call: number, now: number) => GuestNetworkInterface[] | Error): { api: PveClient; calls: number[] } {
+/**
+ * A discrete-event clock for waits that run side by side: `sleep` resolves in time order, the
+ * earliest timer firing only once every promise chain has settled (so `run` is deterministic).
+ */
+class EventClock implements Clock {
+  t = 0;
+  private seq = 0;
+  private timers: Array<{ at: number; seq: number; fire: () => void }> = [];
+
+  now(): number {
+    return this.t;
+  }
+
+  sleep(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(new Error("aborted"));
+      const timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fire: () => resolve() };
+      this.timers.push(timer);
+      signal?.addEventListener(
+        "abort",
+        () => {
+          const i = this.timers.indexOf(timer);
+          if (i >= 0) this.timers.splice(i, 1);
+          reject(new Error("aborted"));
+        },
+        { once: true },
+      );
+    });
+  }
+
+  /** Moves time from timer to timer until `p` settles. */
+  async run<T>(p: Promise<T>): Promise<T> {
+    let settled = false;
+    p.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    for (;;) {
+      await new Promise((r) => setImmediate(r));
+      if (settled) return p;
+      if (!this.timers.length) throw new Error("nothing scheduled: the waits are stuck");
+      this.timers.sort((a, b) => a.at - b.at || a.seq - b.seq);
+      const next = this.timers.shift()!;
+      this.t = Math.max(this.t, next.at);
+      next.fire();
+    }
+  }
+}
+
+/**
+ * A client whose agent answers with `script(callIndex, now, vmid)`; records when each call came
+ * (and for which VM). With `durations`, a call takes `answerMs` to answer and `silentMs` (PVE's
+ * guest-ping) to fail, on the given clock.
+ */
+function scriptedClient(
+  clock: Clock,
+  script: (call: number, now: number, vmid: number) => GuestNetworkInterface[] | Error,
+  durations?: { answerMs: number; silentMs: number },
+): { api: PveClient; calls: number[]; byVm: Map<number, number[]> } {
   const calls: number[] = [];
+  const byVm = new Map<number, number[]>();
   const api = {
     clock,
     qemu: {
-      agentNetworkInterfaces: async () => {
+      agentNetworkInterfaces: async (_node: string, vmid: number) => {
         calls.push(clock.now());
-        const r = script(calls.length - 1, clock.now());
+        byVm.set(vmid, [...(byVm.get(vmid) ?? []), clock.now()]);
+        const r = script(calls.length - 1, clock.now(), vmid);
+        if (durations) await clock.sleep(r instanceof Error ? durations.silentMs : durations.answerMs);
         if (r instanceof Error) throw r;
         return { ok: true as const, interfaces: r };
       },
     },
   } as unknown as PveClient;
-  return { api, calls };
+  return { api, calls, byVm };
 }
 
 const base = (o: Partial<AgentWaitOptions> = {}): AgentWaitOptions => ({ node: "pve1", vmid: 100, name: "web", macAddress: MAC0, timeoutMs: 60_000, ...o });
@@ -61,35 +121,104 @@ describe("waitForAgentIpv4", () => {
     expect(byName.all).toEqual(["10.9.9.9", "10.0.0.5"]);
   });
 
-  test("a VM already running is asked at once; a fresh start first waits; a fleet's later VMs wait for the learned boot time", async () => {
-    const clock = virtualClock();
+  test("a VM already running is asked at once; a fresh start first waits; a fleet's later VMs ask first when a sibling answered", async () => {
+    const clock = new EventClock();
     const up = [nic("eth0", MAC0, "10.0.0.5")];
     let readyAt = 0;
     const { api, calls } = scriptedClient(clock, (_i, now) => (now >= readyAt ? up : silent()));
-    await waitForAgentIpv4(api, base());
+    await clock.run(waitForAgentIpv4(api, base()));
     expect(calls).toEqual([0]);
 
-    // the first VM of a fleet: its agent answers 50 s after the start
+    // the first VM of a fleet: its agent answers 50 s after the start; it first asks after 2 s
     calls.length = 0;
     clock.t = 1_000_000;
     readyAt = clock.t + 50_000;
-    await waitForAgentIpv4(api, base({ justStarted: true, fleetKey: "pve1/9000" }));
+    await clock.run(waitForAgentIpv4(api, base({ justStarted: true, fleetKey: "pve1/9000" })));
     expect(calls[0] - 1_000_000).toBe(2_000);
     const learned = clock.t - 1_000_000;
     expect(learned).toBeGreaterThanOrEqual(50_000);
-    // the next one of the same fleet does not ask before 90% of that
+    // the next one of the same fleet asks first at that time (and once before, halfway between
+    // the last "not running" and that answer, to tighten what the fleet knows)
     calls.length = 0;
     clock.t = 2_000_000;
     readyAt = clock.t + 50_000;
-    await waitForAgentIpv4(api, base({ vmid: 101, justStarted: true, fleetKey: "pve1/9000" }));
-    expect(calls[0] - 2_000_000).toBeCloseTo(learned * 0.9, 3);
-    expect(calls.length).toBeLessThanOrEqual(3);
+    await clock.run(waitForAgentIpv4(api, base({ vmid: 101, justStarted: true, fleetKey: "pve1/9000" })));
+    expect(calls[0] - 2_000_000).toBeGreaterThan(45_000);
+    expect(calls.length).toBeLessThanOrEqual(2);
+    expect(clock.t - 2_000_000).toBeLessThanOrEqual(learned);
     // another template learns nothing from it
     calls.length = 0;
     clock.t = 3_000_000;
     readyAt = clock.t;
-    await waitForAgentIpv4(api, base({ vmid: 102, justStarted: true, fleetKey: "pve1/9001" }));
+    await clock.run(waitForAgentIpv4(api, base({ vmid: 102, justStarted: true, fleetKey: "pve1/9001" })));
     expect(calls[0] - 3_000_000).toBe(2_000);
+  });
+
+  test("a fleet learns its boot time: one scout asks until an agent answers, the others then ask once; later VMs tighten the estimate", async () => {
+    const clock = new EventClock();
+    const up = [nic("eth0", MAC0, "10.0.0.5")];
+    // each guest's agent answers 10 s after its start, give or take (50 ms steps)
+    const startOf = new Map<number, number>();
+    const readyAt = (vmid: number) => startOf.get(vmid)! + 10_000 + (vmid % 4) * 50;
+    const { api, calls, byVm } = scriptedClient(clock, (_i, now, vmid) => (now >= readyAt(vmid) ? up : silent()), { answerMs: 5, silentMs: 3_000 });
+    const wave = async (at: number, vmids: number[]) => {
+      clock.t = Math.max(clock.t, at);
+      for (const v of vmids) startOf.set(v, clock.t);
+      await clock.run(Promise.all(vmids.map((vmid) => waitForAgentIpv4(api, base({ vmid, justStarted: true, fleetKey: "pve1/9100", timeoutMs: 600_000 })))));
+    };
+    const answered = (vmid: number) => byVm.get(vmid)!.find((t) => t >= readyAt(vmid))!;
+
+    await wave(0, [200, 201, 202, 203]);
+    const firstAnswer = answered(200);
+    // until the scout's agent answered, only the scout asked (every 3 s: each "not running" takes PVE's guest-ping)
+    expect(calls.filter((t) => t < firstAnswer)).toEqual(byVm.get(200)!.slice(0, -1));
+    expect(byVm.get(200)!.slice(0, -1)).toEqual([2_000, 5_000, 8_000]);
+    for (const v of [201, 202, 203]) expect(byVm.get(v)!.length).toBe(1);
+
+    await wave(100_000, [204, 205, 206, 207]);
+    await wave(200_000, [208, 209]);
+    // 10 VMs: 10 answers, 3 silent calls of the scout, one of the second wave testing the middle
+    expect(calls.length).toBeLessThanOrEqual(15);
+    // the last VMs are seen within a few hundred ms of their agent, not within the scout's 3 s grid
+    for (const v of [208, 209]) expect(answered(v) - readyAt(v)).toBeLessThan(400);
+  });
+
+  test("VMs that started a little later test their own time against what the scout learned", async () => {
+    const clock = new EventClock();
+    const up = [nic("eth0", MAC0, "10.0.0.5")];
+    const startOf = new Map<number, number>();
+    const readyAt = (vmid: number) => startOf.get(vmid)! + 10_000;
+    const { api, byVm } = scriptedClient(clock, (_i, now, vmid) => (now >= readyAt(vmid) ? up : silent()), { answerMs: 5, silentMs: 3_000 });
+    // six VMs started 300 ms apart, as a linked-clone fleet comes up
+    const waits: Array<Promise<unknown>> = [];
+    for (let i = 0; i < 6; i++) {
+      const vmid = 400 + i;
+      waits.push(
+        clock.sleep(i * 300).then(() => {
+          startOf.set(vmid, clock.now());
+          return waitForAgentIpv4(api, base({ vmid, justStarted: true, fleetKey: "pve1/9300", timeoutMs: 600_000 }));
+        }),
+      );
+    }
+    await clock.run(Promise.all(waits));
+    const late = (vmid: number) => byVm.get(vmid)!.find((t) => t >= readyAt(vmid))! - readyAt(vmid);
+    // the scout asked on its 3 s grid (2, 5, 8, 11 s): 1 s late; a later VM asking at its own
+    // elapsed time past the middle of (8 s, 11 s] brings the others in sooner
+    expect(late(400)).toBe(1_000);
+    expect(Math.max(...[402, 403, 404, 405].map(late))).toBeLessThan(1_000);
+  });
+
+  test("a VM whose siblings never answer asks on its own after min(2 min, half its timeout)", async () => {
+    const clock = new EventClock();
+    const up = [nic("eth0", MAC0, "10.0.0.5")];
+    const { api, byVm } = scriptedClient(clock, (_i, now, vmid) => (vmid === 301 && now >= 5_000 ? up : silent()), { answerMs: 5, silentMs: 3_000 });
+    const scout = waitForAgentIpv4(api, base({ vmid: 300, justStarted: true, fleetKey: "pve1/9200", timeoutMs: 60_000 }));
+    const other = waitForAgentIpv4(api, base({ vmid: 301, justStarted: true, fleetKey: "pve1/9200", timeoutMs: 60_000 }));
+    const [a, b] = await clock.run(Promise.allSettled([scout, other]));
+    expect(a.status).toBe("rejected");
+    expect(String((a as PromiseRejectedResult).reason.message)).toMatch(/never answered/);
+    expect(b.status).toBe("fulfilled");
+    expect(byVm.get(301)).toEqual([30_000]);
   });
 
   test("an agent that never answered: the error names the image, the user-data situation and the fix", async () => {
