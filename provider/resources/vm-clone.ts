@@ -36,6 +36,7 @@ import { providerLogger } from "./context";
 import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { AgentWaitError, agentAddresses, waitForAgentIpv4, type GuestHint } from "./vm/agent-wait";
+import { checkCicustom, checkIpConfigs } from "./vm/cloud-init-inputs";
 import { checkCloneReferences } from "./vm/references";
 import {
   SETTINGS_KEYS,
@@ -267,9 +268,6 @@ export function inputsOfState(state: VmCloneState): VmCloneInputs {
 const DNS_NAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/;
 const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9_\-+.]*$/;
 const MAC = /^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/;
-const SNIPPET_VOLID = /^[a-zA-Z][\w\-.]*:snippets\/[^\s,;=]+$/;
-const IPV4_CIDR = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/;
-const IPV4 = /^(\d{1,3}\.){3}\d{1,3}$/;
 
 function known<T>(v: T): v is NonNullable<T> {
   return v !== undefined && v !== null && !isUnknown(v);
@@ -628,28 +626,13 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
         return undefined;
       },
     });
-    c.list<IpConfigInput>("ipConfigs", {
-      item: (i) => {
-        if (!i || typeof i !== "object") return "each ipConfig must be an object { ip?, gw?, ip6?, gw6? }.";
-        if (known(i.ip) && i.ip !== "dhcp" && !IPV4_CIDR.test(i.ip)) return `ip '${i.ip}' must be 'dhcp' or an IPv4 address with prefix, e.g. 10.0.0.5/24.`;
-        if (known(i.gw) && !IPV4.test(i.gw)) return `gw '${i.gw}' must be an IPv4 address.`;
-        if (known(i.ip6) && !["dhcp", "auto"].includes(i.ip6) && !/^[0-9a-fA-F:]+\/\d{1,3}$/.test(i.ip6)) return `ip6 '${i.ip6}' must be 'dhcp', 'auto' or an IPv6 address with prefix.`;
-        return undefined;
-      },
-    });
+    checkIpConfigs(c);
     c.string("nameserver");
     c.string("searchdomain");
     c.string("stack", { pattern: /^[^\s/]+\/[^\s/]+$/, describe: "<project>/<stack>" });
     c.string("ciuser");
     c.list<string>("sshKeys", { item: (k) => (typeof k === "string" && /^\S+ \S+/.test(k.trim()) ? undefined : "each SSH key must be an OpenSSH public key line ('ssh-ed25519 AAAA... comment').") });
-    if (known(n.cicustom)) {
-      if (typeof n.cicustom !== "object") c.fail("cicustom", "cicustom must be an object { user?, network?, meta?, vendor? } of snippet volume ids.");
-      else
-        for (const [k, v] of Object.entries(n.cicustom as Record<string, unknown>)) {
-          if (!["user", "network", "meta", "vendor"].includes(k)) c.fail(`cicustom.${k}`, `cicustom has no '${k}'; use user, network, meta or vendor.`);
-          else if (known(v) && (typeof v !== "string" || !SNIPPET_VOLID.test(v))) c.fail(`cicustom.${k}`, `cicustom.${k} '${String(v)}' must be a snippet volume id such as local:snippets/user.yaml.`);
-        }
-    }
+    checkCicustom(c, n.cicustom);
     c.list<string>("tags", { item: (t) => (typeof t === "string" && TAG.test(t) ? undefined : `tag '${String(t)}' is not valid: letters, digits, _ - + . (not starting with - + .).`) });
     c.string("description", { maxLength: 8000 });
     c.boolean("onBoot");
