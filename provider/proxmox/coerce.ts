@@ -6,11 +6,6 @@ export function toNumber(value: unknown): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-export function toInt(value: unknown): number | undefined {
-  const n = toNumber(value);
-  return n === undefined ? undefined : Math.trunc(n);
-}
-
 export function requireNumber(value: unknown, what: string): number {
   const n = toNumber(value);
   if (n === undefined) throw new Error(`PVE returned a non-numeric ${what}: ${JSON.stringify(value)}`);

@@ -279,7 +279,6 @@ function kindOf(err: unknown): PveErrorKind | undefined {
 export const isNotFound = (err: unknown): boolean => kindOf(err) === "notFound";
 export const isAlreadyExists = (err: unknown): boolean => kindOf(err) === "alreadyExists";
 export const isPermissionDenied = (err: unknown): boolean => kindOf(err) === "permission";
-export const isAuthError = (err: unknown): boolean => kindOf(err) === "auth";
 export const isLocked = (err: unknown): boolean => kindOf(err) === "locked" || kindOf(err) === "lockTimeout";
 
 /** PVE's documented transient contention: a busy config flock, or a worker that could not be forked. */

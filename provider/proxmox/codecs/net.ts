@@ -37,8 +37,6 @@ const SPEC: PropertySpec = {
   },
 };
 
-export const NET_KEY = /^net\d+$/;
-
 export function parseNet(text: string): NetDevice {
   const entries = splitPropertyString(text);
   let shorthand = false;

@@ -13,5 +13,3 @@ export function parseTags(input: string | ReadonlyArray<string> | undefined | nu
 export function formatTags(tags: string | ReadonlyArray<string> | undefined | null): string {
   return parseTags(tags).join(";");
 }
-
-export const normalizeTags = formatTags;

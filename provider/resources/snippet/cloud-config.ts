@@ -4,11 +4,14 @@
 
 import { stringify } from "yaml";
 
-/** Top-level keys whose shape is checked: a list, a string, a boolean or a mapping. */
-const LISTS = ["users", "packages", "runcmd", "bootcmd", "write_files", "ssh_authorized_keys", "groups", "mounts", "ca_certs.trusted", "ntp.servers"];
-const STRINGS = ["hostname", "fqdn", "timezone", "locale", "password", "ssh_pwauth_message"];
-const BOOLEANS = ["package_update", "package_upgrade", "package_reboot_if_required", "ssh_pwauth", "disable_root", "manage_etc_hosts_bool", "preserve_hostname"];
-const MAPPINGS = ["chpasswd", "apt", "ntp", "power_state", "growpart", "ca_certs", "phone_home", "final_message_map"];
+/** Top-level keys whose shape is checked: a list, a string, a boolean or a mapping
+ *  (cloud-init's config schema; `manage_etc_hosts` also takes 'localhost' or 'template'). */
+const LISTS = ["users", "packages", "runcmd", "bootcmd", "write_files", "ssh_authorized_keys", "groups", "mounts"];
+const STRINGS = ["hostname", "fqdn", "timezone", "locale", "password", "final_message"];
+const BOOLEANS = ["package_update", "package_upgrade", "package_reboot_if_required", "ssh_pwauth", "disable_root", "preserve_hostname"];
+const MAPPINGS = ["chpasswd", "apt", "ntp", "power_state", "growpart", "ca_certs", "phone_home"];
+/** Lists inside those mappings. */
+const NESTED_LISTS: Array<[string, string]> = [["ca_certs", "trusted"], ["ntp", "servers"], ["ntp", "pools"]];
 
 function kind(value: unknown): string {
   if (Array.isArray(value)) return "a list";
@@ -29,6 +32,10 @@ export function validateCloudConfig(config: unknown, where = "cloudConfig"): str
   for (const k of STRINGS) if (k in config && typeof config[k] !== "string") problems.push(`${at(k)} must be a string, got ${kind(config[k])}`);
   for (const k of BOOLEANS) if (k in config && typeof config[k] !== "boolean") problems.push(`${at(k)} must be true or false, got ${kind(config[k])}`);
   for (const k of MAPPINGS) if (k in config && !isMapping(config[k])) problems.push(`${at(k)} must be a mapping, got ${kind(config[k])}`);
+  for (const [k, inner] of NESTED_LISTS) {
+    const m = config[k];
+    if (isMapping(m) && inner in m && !Array.isArray(m[inner])) problems.push(`${at(`${k}.${inner}`)} must be a list, got ${kind(m[inner])}`);
+  }
   if (Array.isArray(config.users)) {
     config.users.forEach((u, i) => {
       if (typeof u === "string") return; // "default" or a user name

@@ -39,6 +39,13 @@ describe("CloudInitSnippet check()", () => {
       "cloudConfig.write_files[0].permissions must be an octal string like '0644'",
     ]);
     expect(validateCloudConfig(["a"])).toEqual(["cloudConfig must be a mapping of cloud-config keys (users, packages, runcmd, write_files...), got a list"]);
+    // lists inside mappings; manage_etc_hosts takes true/false or 'localhost'/'template'
+    expect(validateCloudConfig({ ca_certs: { trusted: "PEM" }, ntp: { servers: "pool.ntp.org", enabled: true }, manage_etc_hosts: "localhost", final_message: 1 })).toEqual([
+      "cloudConfig.final_message must be a string, got a number",
+      "cloudConfig.ca_certs.trusted must be a list, got a string",
+      "cloudConfig.ntp.servers must be a list, got a string",
+    ]);
+    expect(validateCloudConfig({ ca_certs: { trusted: ["PEM"] }, ntp: { servers: ["pool.ntp.org"] } })).toEqual([]);
   });
 
   it("renders deterministically, keys sorted, and names the file by the content's hash", async () => {
