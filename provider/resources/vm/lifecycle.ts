@@ -7,32 +7,19 @@ import {
   isLocked,
   isNotFound as isPveNotFound,
   type CloneParams,
-  type PveClient,
   type QemuConfig,
   type TaskResult,
   type WaitForTaskOptions,
 } from "../../proxmox";
-import { isVmidCollision, vmidAllocatorFor, type VmidAllocator, type VmidLease, type VmidRange } from "../../proxmox/vmid-allocator";
-import { connection, providerLogger } from "../context";
+import { isVmidCollision, type VmidLease, type VmidRange } from "../../proxmox/vmid-allocator";
+import { providerLogger } from "../context";
 import { normalizeDescription, splitDescription } from "./config-map";
 import { findVm, sharedVmResources, type VmLocation } from "./shared-reads";
-import { taskSlots, type TaskBound, type TaskOptions } from "./task-slots";
+import type { TaskOptions } from "./task-slots";
 
-export interface VmContext {
-  api: PveClient;
-  slots: TaskBound;
-  allocator: VmidAllocator;
-}
+import type { VmContext } from "./vm-context";
 
-/** The shared client, task bound and VMID allocator of this provider process. */
-export function vmContext(): VmContext {
-  const { settings, client } = connection();
-  return {
-    api: client,
-    slots: taskSlots(settings.endpoint, settings.maxConcurrentTasks ?? 4),
-    allocator: vmidAllocatorFor(settings.endpoint),
-  };
-}
+export { vmContext, type VmContext } from "./vm-context";
 
 /** UPIDs of the tasks this process is waiting for (a running clone not in here is someone else's). */
 const ownTasks = new Set<string>();

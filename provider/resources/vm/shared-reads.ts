@@ -14,7 +14,7 @@
 //   the way `GET .../config` shows them) and what is pending: one request instead of two.
 
 import type { ClusterResource, PveClient, QemuConfig } from "../../proxmox";
-import type { VmContext } from "./lifecycle";
+import type { VmContext } from "./vm-context";
 
 /** How long a cluster/resources answer is shared (ms). */
 export const SHARED_SNAPSHOT_MS = 2_000;
