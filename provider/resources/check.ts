@@ -1,6 +1,7 @@
 // Input validation for check(): each rule names the property and says how to fix it.
 // Unknown values (preview, inputs from other resources) pass: they are checked when known.
 
+import { VMID_MAX, VMID_MIN } from "../proxmox/vmid-allocator";
 import { isUnknown } from "./diff";
 
 export interface CheckFailure {
@@ -152,4 +153,26 @@ export const pveNames = {
   groupid: /^[A-Za-z0-9.\-_]+$/,
   storageId: /^[a-z][a-z0-9\-_.]*[a-z0-9]$/i,
   node: /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/,
+  /** `dns-name` (a VM's name): dot-separated labels of letters, digits and inner hyphens. */
+  dnsName: /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/,
+  /** `pve-tag`. */
+  tag: /^[a-zA-Z0-9_][a-zA-Z0-9_\-+.]*$/,
 };
+
+/** The VMID range PVE accepts (`pve-vmid`). */
+export const VMID_RANGE = { min: VMID_MIN, max: VMID_MAX } as const;
+
+/** check() of a VM's `name` (`dns-name`). */
+export function checkVmName(c: InputChecker): string | undefined {
+  return c.string("name", { required: true, pattern: pveNames.dnsName, describe: "a DNS name (letters, digits, hyphens, dots)" });
+}
+
+/** check() of `tags` (`pve-tag` each). */
+export function checkTags(c: InputChecker): string[] | undefined {
+  return c.list<string>("tags", { item: (t) => (typeof t === "string" && pveNames.tag.test(t) ? undefined : `tag '${String(t)}' is not valid: letters, digits, _ - + . (not starting with - + .).`) });
+}
+
+/** A value that is present and known (not a preview's unknown). */
+export function known<T>(v: T): v is NonNullable<T> {
+  return v !== undefined && v !== null && !isUnknown(v);
+}

@@ -26,7 +26,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { PoolInfo } from "../proxmox/pools";
 import { isNotFound, PveApiError } from "../proxmox/errors";
-import { InputChecker, pveNames } from "./check";
+import { InputChecker, pveNames, VMID_RANGE } from "./check";
 import { client } from "./context";
 import { diffResource, isUnknown, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
@@ -183,7 +183,7 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
     if (poolid !== undefined) declare.pool(poolid); // references to it from this run pass (declared.ts)
     c.string("comment");
     c.list<number>("vms", {
-      item: (v) => (typeof v === "number" && Number.isInteger(v) && v >= 100 && v <= 999999999 ? undefined : `a VM id is an integer from 100 to 999999999, got ${JSON.stringify(v)}.`),
+      item: (v) => (typeof v === "number" && Number.isInteger(v) && v >= VMID_RANGE.min && v <= VMID_RANGE.max ? undefined : `a VM id is an integer from ${VMID_RANGE.min} to ${VMID_RANGE.max}, got ${JSON.stringify(v)}.`),
     });
     c.list<string>("storage", {
       item: (v) => (typeof v === "string" && pveNames.storageId.test(v) ? undefined : `'${String(v)}' is not a storage id (letters, digits, '-', '_' and '.', starting with a letter).`),

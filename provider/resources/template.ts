@@ -25,7 +25,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { codecs, type PveClient } from "../proxmox";
 import { isVmidCollision } from "../proxmox/vmid-allocator";
-import { InputChecker, pveNames } from "./check";
+import { InputChecker, checkTags, checkVmName, known, pveNames, VMID_RANGE } from "./check";
 import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { cloudInitChange, cloudInitFromConfig, cloudInitValues, checkCicustom, checkIpConfigs, normalizeCloudInitData, type CloudInitData } from "./vm/cloud-init-inputs";
@@ -250,7 +250,6 @@ function checkImage(c: InputChecker, image: unknown): void {
   for (const f of ic.failures) c.fail(f.property, f.reason);
 }
 
-const known = (v: unknown): boolean => v !== undefined && v !== null && !isUnknown(v);
 
 /**
  * The node, the disks' storage, the image's storage and the pool must exist (and the storages be
@@ -290,13 +289,13 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     c.string("node", { required: true, pattern: pveNames.node, describe: "a node name" });
     c.string("storage", { pattern: pveNames.storageId, describe: "a storage id" });
     const adopt = c.boolean("adopt");
-    const vmid = c.integer("vmid", { min: 100, max: 999_999_999 });
+    const vmid = c.integer("vmid", VMID_RANGE);
     if (adopt && n.vmid === undefined) c.fail("vmid", "adopt needs the vmid of the existing template.");
     if (adopt && n.image !== undefined) c.fail("image", "an adopted template is not built: remove image, or set adopt: false.");
     if (!adopt && !isUnknown(n.adopt) && n.image === undefined) c.fail("image", "image is required to build a template ({ url, checksum?, checksumAlgorithm? }), or set adopt: true with a vmid.");
     checkImage(c, n.image);
-    c.string("name", { required: true, pattern: /^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?$/, describe: "a DNS name" });
-    c.list<string>("tags", { item: (t) => (typeof t === "string" && /^[a-zA-Z0-9_][a-zA-Z0-9_\-+.]*$/.test(t) ? undefined : `tag '${String(t)}' is not valid.`) });
+    checkVmName(c);
+    checkTags(c);
     c.integer("cores", { min: 1, max: 1024 });
     c.integer("memory", { min: 16 });
     c.string("bridge", { pattern: /^[\w.-]+$/, describe: "a bridge name such as vmbr0" });

@@ -31,7 +31,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { codecs, type QemuConfig } from "../proxmox";
-import { InputChecker, pveNames } from "./check";
+import { InputChecker, checkTags, checkVmName, known, pveNames, VMID_RANGE } from "./check";
 import { providerLogger } from "./context";
 import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
@@ -265,13 +265,7 @@ export function inputsOfState(state: VmCloneState): VmCloneInputs {
   return out as unknown as VmCloneInputs;
 }
 
-const DNS_NAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*$/;
-const TAG = /^[a-zA-Z0-9_][a-zA-Z0-9_\-+.]*$/;
 const MAC = /^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/;
-
-function known<T>(v: T): v is NonNullable<T> {
-  return v !== undefined && v !== null && !isUnknown(v);
-}
 
 function settingsOf(i: Partial<VmCloneInputs>): VmSettings {
   const s: VmSettings = {};
@@ -564,12 +558,12 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
   async check(olds, news) {
     const n = { ...news } as unknown as Record<string, any>;
     const c = new InputChecker(n);
-    c.string("name", { required: true, pattern: DNS_NAME, describe: "a DNS name (letters, digits, hyphens, dots)" });
+    checkVmName(c);
     const adopt = c.boolean("adopt");
     c.boolean("destroyOnDelete");
     // an unknown `adopt` (preview) lets the template fields pass; up checks again with it known
     const cloning = adopt !== true && !isUnknown(n.adopt);
-    const templateVmid = c.integer("templateVmid", { required: cloning, min: 100, max: 999_999_999 });
+    const templateVmid = c.integer("templateVmid", { required: cloning, ...VMID_RANGE });
     let templateNode = c.string("templateNode", { pattern: pveNames.node, describe: "a node name" });
     c.string("node", { pattern: pveNames.node, describe: "a node name" });
     if (adopt === true) {
@@ -585,7 +579,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
     if (storage !== undefined && n.full === undefined && adopt !== true) c.fail("storage", "storage is only used by full clones; set full: true.");
     c.string("pool", { pattern: pveNames.poolid, describe: "a pool id" });
     c.exclusive(["vmid", "vmidRange"]);
-    c.integer("vmid", { min: 100, max: 999_999_999 });
+    c.integer("vmid", VMID_RANGE);
     if (known(n.vmidRange)) {
       const r = n.vmidRange;
       if (!Number.isInteger(r.min) || !Number.isInteger(r.max) || r.min < 100 || r.max < r.min) {
@@ -633,7 +627,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
     c.string("ciuser");
     c.list<string>("sshKeys", { item: (k) => (typeof k === "string" && /^\S+ \S+/.test(k.trim()) ? undefined : "each SSH key must be an OpenSSH public key line ('ssh-ed25519 AAAA... comment').") });
     checkCicustom(c, n.cicustom);
-    c.list<string>("tags", { item: (t) => (typeof t === "string" && TAG.test(t) ? undefined : `tag '${String(t)}' is not valid: letters, digits, _ - + . (not starting with - + .).`) });
+    checkTags(c);
     c.string("description", { maxLength: 8000 });
     c.boolean("onBoot");
     const started = c.boolean("started");

@@ -2,8 +2,7 @@
 // (`ipConfigs`, `cicustom`), shared by VmClone and Template.
 
 import { codecs, type QemuConfig } from "../../proxmox";
-import type { InputChecker } from "../check";
-import { isUnknown } from "../diff";
+import { known, type InputChecker } from "../check";
 import { normalizeCiCustom, normalizeIpConfig, settingsFromConfig, type CiCustom, type IpConfigInput } from "./config-map";
 
 export const SNIPPET_VOLID = /^[a-zA-Z][\w\-.]*:snippets\/[^\s,;=]+$/;
@@ -11,7 +10,6 @@ export const IPV4_CIDR = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/;
 export const IPV4 = /^(\d{1,3}\.){3}\d{1,3}$/;
 const CICUSTOM_KEYS = ["user", "network", "meta", "vendor"] as const;
 
-const known = (v: unknown): boolean => v !== undefined && v !== null && !isUnknown(v);
 
 /** `ipConfigs`: a list of `{ ip?, gw?, ip6?, gw6? }`, one per NIC. */
 export function checkIpConfigs(c: InputChecker): void {
