@@ -19,7 +19,7 @@ import { UNKNOWN, isUnknown, normalize, sameValue } from "./diff";
 import { InputChecker, pveNames } from "./check";
 import { connection, providerLogger } from "./context";
 import { renderCloudConfig, validateCloudConfig } from "./snippet/cloud-config";
-import { checkNodes, nodeEndpoints, onlineNodes, snippetStorage, transportOptions, type SnippetStorage } from "./snippet/placement";
+import { checkNodes, nodeEndpoints, onlineNodes, snippetStorage, SnippetStorageError, transportOptions, type SnippetStorage } from "./snippet/placement";
 import { predictOutputs } from "./snippet/predict";
 import {
   MAX_SNIPPET_BYTES,
@@ -227,7 +227,7 @@ export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudI
     try {
       st = await snippetStorage(api, storage);
     } catch (e) {
-      if (/does not exist/.test((e as Error).message)) return { id: "", props: undefined as unknown as CloudInitSnippetState };
+      if (e instanceof SnippetStorageError && e.reason === "missing") return { id: "", props: undefined as unknown as CloudInitSnippetState };
       throw e;
     }
     const targets = props?.targetNodes?.length ? props.targetNodes : await onlineNodes(api).then((ns) => ns.filter((n) => !st.nodes || st.nodes.includes(n)));
@@ -286,7 +286,7 @@ export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudI
       st = await snippetStorage(api, storage);
     } catch (e) {
       // The storage is gone (or no longer holds snippets): nothing of ours to remove through it.
-      if (/does not exist|does not have 'snippets'|is disabled/.test((e as Error).message)) {
+      if (e instanceof SnippetStorageError && e.reason !== "noPath") {
         providerLogger.warn(`snippet ${id}: ${(e as Error).message.split(";")[0]}; not removing files`);
         return;
       }

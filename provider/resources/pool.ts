@@ -302,7 +302,7 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
     try {
       await pools.deleteCompat(id);
     } catch (err) {
-      if (isNotFound(err) && !/not empty/.test((err as Error).message)) return;
+      if (isNotFound(err)) return;
       throw err;
     }
   },

@@ -21,6 +21,17 @@ export interface SnippetStorage {
   nodes?: string[];
 }
 
+/** Why a storage cannot take snippets; callers decide by `reason`, never by the message. */
+export class SnippetStorageError extends Error {
+  constructor(
+    readonly reason: "missing" | "noSnippets" | "noPath" | "disabled",
+    message: string,
+  ) {
+    super(message);
+    this.name = "SnippetStorageError";
+  }
+}
+
 function list(value: unknown): string[] {
   return String(value ?? "")
     .split(/[,;\s]+/)
@@ -37,7 +48,8 @@ export async function snippetStorage(api: PveClient, storage: string): Promise<S
   const s = all.find((x) => x.storage === storage);
   if (!s) {
     const ids = all.map((x) => x.storage).sort();
-    throw new Error(
+    throw new SnippetStorageError(
+      "missing",
       `storage '${storage}' does not exist (or the API user lacks Datastore.Audit on /storage/${storage}); ` +
         `storages visible: ${ids.length ? ids.join(", ") : "none"}`,
     );
@@ -46,15 +58,16 @@ export async function snippetStorage(api: PveClient, storage: string): Promise<S
   const type = String(s.type ?? "unknown");
   if (!content.includes("snippets")) {
     const fix = [...content, "snippets"].join(",");
-    throw new Error(
+    throw new SnippetStorageError(
+      "noSnippets",
       `storage '${storage}' (${type}) does not have 'snippets' content (its content types: ${content.join(", ") || "none"}); ` +
         `enable it with \`pvesm set ${storage} --content ${fix}\`, or declare the storage with the Storage resource and add 'snippets' to its content`,
     );
   }
   if (typeof s.path !== "string" || s.path === "") {
-    throw new Error(`storage '${storage}' (${type}) has no file system path, so it cannot hold snippets; use a dir, NFS or CIFS storage`);
+    throw new SnippetStorageError("noPath", `storage '${storage}' (${type}) has no file system path, so it cannot hold snippets; use a dir, NFS or CIFS storage`);
   }
-  if (flag(s.disable)) throw new Error(`storage '${storage}' is disabled; enable it (\`pvesm set ${storage} --disable 0\`) before writing snippets to it`);
+  if (flag(s.disable)) throw new SnippetStorageError("disabled", `storage '${storage}' is disabled; enable it (\`pvesm set ${storage} --disable 0\`) before writing snippets to it`);
   const nodes = s.nodes !== undefined ? list(s.nodes) : undefined;
   return { storage, type, dir: snippetsDirOfStoragePath(s.path), shared: flag(s.shared) || type === "nfs" || type === "cifs" || type === "cephfs", content, nodes };
 }
