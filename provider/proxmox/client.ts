@@ -61,7 +61,8 @@ export class PveClient implements Requester {
 
   private readonly transport: HttpTransport;
   private readonly auth: Authenticator;
-  private readonly random: () => number;
+  /** The source of backoff jitter (injectable for tests). */
+  readonly random: () => number;
   private readonly readRetry: RetryPolicy;
   private readonly writeRetry: RetryPolicy;
 

@@ -52,18 +52,24 @@ export interface RetryOptions {
   random?: () => number;
   signal?: AbortSignal;
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
+  /** Where `policy.maxElapsedMs` counts from: the first attempt (default), or the first failure
+   *  (a step that may run long before it fails keeps its whole budget for retries). */
+  elapsedFrom?: "start" | "firstFailure";
 }
 
 export async function withRetry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {
   const clock = opts.clock ?? systemClock;
   const started = clock.now();
+  let firstFailure: number | undefined;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (err) {
+      firstFailure ??= clock.now();
       if (attempt >= opts.policy.maxAttempts || !opts.shouldRetry(err) || opts.signal?.aborted) throw err;
       const delay = backoffDelay(attempt, opts.policy, opts.random);
-      if (clock.now() - started + delay > opts.policy.maxElapsedMs) throw err;
+      const since = opts.elapsedFrom === "firstFailure" ? firstFailure : started;
+      if (clock.now() - since + delay > opts.policy.maxElapsedMs) throw err;
       opts.onRetry?.(err, attempt, delay);
       await clock.sleep(delay, opts.signal);
     }

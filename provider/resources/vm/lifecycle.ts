@@ -11,6 +11,7 @@ import {
   type TaskResult,
   type WaitForTaskOptions,
 } from "../../proxmox";
+import { backoffDelay, withRetry, type RetryPolicy } from "../../proxmox/retry";
 import { isVmidCollision, type VmidLease, type VmidRange } from "../../proxmox/vmid-allocator";
 import { providerLogger } from "../context";
 import { normalizeDescription, splitDescription } from "./config-map";
@@ -94,23 +95,30 @@ function isContentionOrNetwork(err: unknown): boolean {
  * for a transient reason. Not for bare writes: only for steps that look before they act.
  */
 export async function retryConvergent<T>(ctx: VmContext, what: string, step: () => Promise<T>, policy: ConvergentRetry = CONVERGENT_RETRY): Promise<T> {
-  let firstFailure: number | undefined;
   let others = 0;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await step();
-    } catch (err) {
-      if (!isTransient(err)) throw err;
-      const now = ctx.api.clock.now();
-      firstFailure ??= now;
-      if (attempt >= policy.maxAttempts) throw gaveUp(what, err, attempt, now - firstFailure);
-      if (!isContentionOrNetwork(err) && ++others >= policy.otherAttempts) throw err;
-      const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-      const delay = Math.floor(ceiling / 2 + Math.random() * (ceiling / 2));
-      if (now - firstFailure + delay > policy.budgetMs) throw gaveUp(what, err, attempt, now - firstFailure);
-      providerLogger.debug(`${what}: ${err instanceof Error ? err.message : String(err)}; checking the VM and trying again in ${delay} ms (attempt ${attempt + 1})`);
-      await ctx.api.clock.sleep(delay);
-    }
+  let attempts = 0;
+  let firstFailure: number | undefined;
+  try {
+    return await withRetry(
+      (attempt) => {
+        attempts = attempt;
+        return step();
+      },
+      {
+        policy: { maxAttempts: policy.maxAttempts, baseDelayMs: policy.baseDelayMs, maxDelayMs: policy.maxDelayMs, maxElapsedMs: policy.budgetMs },
+        elapsedFrom: "firstFailure",
+        shouldRetry: (err) => isTransient(err) && (isContentionOrNetwork(err) || ++others < policy.otherAttempts),
+        clock: ctx.api.clock,
+        random: ctx.api.random,
+        onRetry: (err, attempt, delay) => {
+          firstFailure ??= ctx.api.clock.now();
+          providerLogger.debug(`${what}: ${err instanceof Error ? err.message : String(err)}; checking the VM and trying again in ${delay} ms (attempt ${attempt + 1})`);
+        },
+      },
+    );
+  } catch (err) {
+    // a lock that outlasted the retries: say which step waited how long (others pass as they are)
+    throw gaveUp(what, err, attempts, ctx.api.clock.now() - (firstFailure ?? ctx.api.clock.now()));
   }
 }
 
@@ -203,6 +211,7 @@ export function isNotFound(err: unknown): boolean {
 
 /** Clone POSTs refused for contention (template flock) retried, with backoff up to 15 s. */
 const CONTENTION_ATTEMPTS = 8;
+const CLONE_CONTENTION_BACKOFF: RetryPolicy = { maxAttempts: CONTENTION_ATTEMPTS + 1, baseDelayMs: 1_000, maxDelayMs: 15_000, maxElapsedMs: Infinity };
 /** Clone POSTs without a clear answer that turned out not to have cloned, retried. */
 const UNANSWERED_ATTEMPTS = 10;
 /** Allocated ids found used elsewhere, skipped. */
@@ -280,7 +289,7 @@ export async function cloneWithVmid(ctx: VmContext, req: CloneRequest): Promise<
       if (isLocked(err) && contention < CONTENTION_ATTEMPTS) {
         // refused (template busy): nothing was cloned; the id stays ours for the next try
         contention++;
-        await ctx.api.clock.sleep(Math.min(15_000, 500 * 2 ** contention));
+        await ctx.api.clock.sleep(backoffDelay(contention, CLONE_CONTENTION_BACKOFF, ctx.api.random));
         continue;
       }
       if (unsure) current.markTaken();

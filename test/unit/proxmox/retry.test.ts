@@ -95,6 +95,25 @@ describe("retries", () => {
     expect(calls).toBe(3);
   });
 
+  it("counts the time bound from the first failure when asked: a step that ran long before failing keeps its budget", async () => {
+    const run = async (elapsedFrom?: "start" | "firstFailure") => {
+      const clock = new FakeClock();
+      let calls = 0;
+      await withRetry(
+        async () => {
+          calls++;
+          if (calls === 1) clock.advance(30_000); // the first attempt works a long time, then fails
+          throw new PveApiError({ method: "GET", path: "/x", endpoint: "https://h:8006", status: 503, reason: "busy" });
+        },
+        { policy: { maxAttempts: 5, baseDelayMs: 1_000, maxDelayMs: 1_000, maxElapsedMs: 25_000 }, shouldRetry: () => true, clock, random: () => 0, elapsedFrom },
+      ).catch(() => undefined);
+      return { calls, sleeps: clock.sleeps };
+    };
+    expect(await run()).toEqual({ calls: 1, sleeps: [] });
+    // jitter from the injected source: random 0 gives the lower end, d/2
+    expect(await run("firstFailure")).toEqual({ calls: 5, sleeps: [500, 500, 500, 500] });
+  });
+
   it("never retries a 4xx or a 500 'does not exist' on a GET", async () => {
     failFirst(100, { status: 400, reason: "Parameter verification failed.", body: { data: null, errors: { vmid: "bad" } } });
     await expect(client().get("/cluster/nextid")).rejects.toMatchObject({ kind: "validation" });
