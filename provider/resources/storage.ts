@@ -22,6 +22,7 @@ import { PveApiError } from "../proxmox/errors";
 import { declare } from "./declared";
 import { adoptionRules, alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
 import type { StorageConfig } from "../proxmox/storage";
+import { toBool } from "../proxmox/coerce";
 
 export type StorageType = "dir" | "lvmthin" | "nfs";
 export const STORAGE_TYPES: readonly StorageType[] = ["dir", "lvmthin", "nfs"];
@@ -114,8 +115,9 @@ function list(value: unknown): string[] {
     .filter((x) => x !== "" && x !== "none");
 }
 
+/** A PVE boolean (1/0, "1"/"0", on/off...); absent is false. */
 function flag(value: unknown): boolean {
-  return value === true || value === 1 || value === "1";
+  return toBool(value) ?? false;
 }
 
 function absolutePath(v: string): string | undefined {

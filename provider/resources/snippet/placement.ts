@@ -6,6 +6,7 @@
 import type { ConnectionSettings } from "../../config";
 import type { PveClient } from "../../proxmox/client";
 import type { StorageConfig } from "../../proxmox/storage";
+import { toBool } from "../../proxmox/coerce";
 import { SshEndpoint, SnippetTransportOptions, resolveEndpoint, snippetsDirOfStoragePath } from "../../ssh";
 import type { Logger } from "../../util/logger";
 
@@ -38,8 +39,9 @@ function list(value: unknown): string[] {
     .filter((x) => x !== "");
 }
 
+/** A PVE boolean (1/0, "1"/"0", on/off...); absent is false. */
 function flag(value: unknown): boolean {
-  return value === true || value === 1 || value === "1";
+  return toBool(value) ?? false;
 }
 
 /** The storage definition, checked for snippets: throws an error saying how to fix it. */
