@@ -21,6 +21,7 @@ import { connection, providerLogger } from "./context";
 import { renderCloudConfig, validateCloudConfig } from "./snippet/cloud-config";
 import { checkNodes, nodeEndpoints, onlineNodes, snippetStorage, SnippetStorageError, transportOptions, type SnippetStorage } from "./snippet/placement";
 import { predictOutputs } from "./snippet/predict";
+import { gone } from "./read-result";
 import {
   MAX_SNIPPET_BYTES,
   checkSnippetOnNodes,
@@ -227,7 +228,7 @@ export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudI
     try {
       st = await snippetStorage(api, storage);
     } catch (e) {
-      if (e instanceof SnippetStorageError && e.reason === "missing") return { id: "", props: undefined as unknown as CloudInitSnippetState };
+      if (e instanceof SnippetStorageError && e.reason === "missing") return gone<CloudInitSnippetState>();
       throw e;
     }
     const targets = props?.targetNodes?.length ? props.targetNodes : await onlineNodes(api).then((ns) => ns.filter((n) => !st.nodes || st.nodes.includes(n)));
@@ -242,7 +243,7 @@ export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudI
     const base: CloudInitSnippetInputs = props
       ? { ...(props as unknown as CloudInitSnippetInputs) }
       : { storage, file, fileName: file, sha256: (size?.ok && size.value.sha256) || "" };
-    if (!props && present.length === 0) return { id: "", props: undefined as unknown as CloudInitSnippetState };
+    if (!props && present.length === 0) return gone<CloudInitSnippetState>();
     const state = stateOf({ ...base, storage, file }, st, targets, present, props?.size ?? (size?.ok ? size.value.size ?? 0 : 0));
     if (props) return { id, props: state }; // refresh: the stored inputs stay
     // import: the inputs a program needs to own the file as it is (a fixed name, all its nodes)

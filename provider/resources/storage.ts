@@ -23,6 +23,7 @@ import { declare } from "./declared";
 import { adoptionRules, alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
 import type { StorageConfig } from "../proxmox/storage";
 import { toBool } from "../proxmox/coerce";
+import { gone } from "./read-result";
 
 export type StorageType = "dir" | "lvmthin" | "nfs";
 export const STORAGE_TYPES: readonly StorageType[] = ["dir", "lvmthin", "nfs"];
@@ -316,7 +317,7 @@ export const storageLifecycle: Lifecycle<StorageInputs, StorageState> = {
 
   async read(id, props) {
     const cfg = await readConfig(id);
-    if (!cfg) return { id: "", props: undefined as unknown as StorageState };
+    if (!cfg) return gone<StorageState>();
     const state = stateFromConfig(cfg, props);
     if (props) return { id, props: state };
     const { removeVolumesOnDelete: _r, ...inputs } = state;

@@ -4,10 +4,7 @@
 import type * as pulumi from "@pulumi/pulumi";
 import { isUnknown } from "../diff";
 
-/** What read() answers for an object that no longer exists: the engine drops it from the state. */
-export function gone<T>(): pulumi.dynamic.ReadResult<T> {
-  return { id: "" };
-}
+export { gone } from "../read-result";
 
 /** Sorted, de-duplicated copy. In a list holding unknown values (preview) the known ones are
  *  still sorted, and the unknown ones follow them: the preview then compares each known value

@@ -18,6 +18,8 @@ import { normalizeDescription, splitDescription } from "./config-map";
 import { findVm, sharedVmResources, type VmLocation } from "./shared-reads";
 import type { TaskOptions } from "./task-slots";
 
+import type { ReadResult } from "@pulumi/pulumi/dynamic";
+import { gone } from "../read-result";
 import type { VmContext } from "./vm-context";
 
 export { vmContext, type VmContext } from "./vm-context";
@@ -192,8 +194,8 @@ export async function findMarkedVms(ctx: VmContext, who: MarkerIdentity, settleM
  * hidden: PVE leaves out of every listing the VMs a principal lacks VM.Audit on, while
  * `GET /cluster/nextid?vmid=N` (open to every user) says whether the VMID is taken.
  */
-export async function confirmGone(ctx: VmContext, vmid: number, node: string | undefined): Promise<Record<string, never>> {
-  if (!(await ctx.api.cluster.vmidTaken(vmid))) return {}; // free: the VM is gone
+export async function confirmGone<T>(ctx: VmContext, vmid: number, node: string | undefined): Promise<ReadResult<T>> {
+  if (!(await ctx.api.cluster.vmidTaken(vmid))) return gone<T>(); // free: the VM is gone
   throw new Error(
     `cannot see VM ${vmid}${node ? ` on ${node}` : ""}: the VMID is taken but the credentials lack VM.Audit on /vms/${vmid}; refresh would wrongly forget it. ` +
       `Grant VM.Audit there (PVEAuditor on /vms/${vmid}, or on a pool holding it), or refresh with credentials that can see it. (If another VM now holds VMID ${vmid}, remove this resource from the state with \`pulumi state delete\`.)`,

@@ -90,7 +90,7 @@ describe("Template", () => {
     await tl.delete(id, up.outs);
     await tl.delete(second.id, second.outs);
     expect([...v.cluster.vms.keys()]).toEqual([]);
-    expect(await tl.read(id, up.outs)).toEqual({});
+    expect(await tl.read(id, up.outs)).toEqual({ id: "" });
   });
 
   test("ipConfigs and cicustom are inherited: a bare clone (clone + start, as GitLab's fleeting plugin makes one) gets eth0's address from its agent", async () => {

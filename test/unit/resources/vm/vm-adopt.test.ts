@@ -150,12 +150,12 @@ describe("VmClone adopt, refreshed inputs and hidden VMs", () => {
       const tplErr = await templateLifecycle.read("pve1/9001", tpl).then(() => undefined, (e: Error) => e.message);
       expect(tplErr).toMatch(/^cannot see VM 9001 on pve1: the VMID is taken but the credentials lack VM.Audit on \/vms\/9001/);
       // a VMID that is free: the VM is gone, whoever asks
-      expect(await life.read("pve1/777", { ...vm.outs, vmid: 777 })).toEqual({});
+      expect(await life.read("pve1/777", { ...vm.outs, vmid: 777 })).toEqual({ id: "" });
     } finally {
       configureForTests({ endpoint: v.s.url, apiToken: v.s.rootToken, caCert: v.s.caCert });
     }
     await v.api.qemu.deleteAndWait("pve1", vm.outs.vmid, { purge: true });
-    expect(await life.read(vm.id, vm.outs)).toEqual({});
+    expect(await life.read(vm.id, vm.outs)).toEqual({ id: "" });
   });
 
   test("a replacement (create before delete) clones anew instead of adopting the VM it replaces; an interrupted run's VM is still adopted", async () => {

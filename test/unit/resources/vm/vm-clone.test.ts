@@ -163,7 +163,7 @@ describe("VmClone lifecycle", () => {
     const { id, outs } = await running({ started: false });
     expect(outs.status).toBe("stopped");
     await v.api.qemu.deleteAndWait("pve1", outs.vmid, { purge: true });
-    expect(await life.read(id, outs)).toEqual({});
+    expect(await life.read(id, outs)).toEqual({ id: "" });
     await expect(life.delete(id, outs)).resolves.toBeUndefined();
   });
 
