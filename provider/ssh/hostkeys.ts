@@ -85,28 +85,6 @@ export function validateHostKeyPolicy(policy: HostKeyPolicy): string[] {
   return problems;
 }
 
-/**
- * Reads the `proxmox:sshHostKeys` setting: one fingerprint, a comma/space separated list, a
- * list (trusted for every node), or an object `{ node: fingerprint | fingerprint[] }`.
- */
-export function parseHostKeysSetting(value: unknown): Pick<HostKeyPolicy, "fingerprints" | "nodeFingerprints"> {
-  if (value === undefined || value === null || value === "") return {};
-  const list = (v: unknown, where: string): string[] => {
-    if (typeof v === "string") return v.split(/[\s,]+/).filter((s) => s.length > 0);
-    if (Array.isArray(v) && v.every((s) => typeof s === "string")) return v as string[];
-    throw new SshError("invalid", `${where} must be a fingerprint or a list of fingerprints`);
-  };
-  if (typeof value === "string" || Array.isArray(value)) return { fingerprints: list(value, "sshHostKeys") };
-  if (typeof value === "object") {
-    const nodeFingerprints: Record<string, string[]> = {};
-    for (const [node, v] of Object.entries(value as Record<string, unknown>)) {
-      nodeFingerprints[node] = list(v, `sshHostKeys.${node}`);
-    }
-    return { nodeFingerprints };
-  }
-  throw new SshError("invalid", "sshHostKeys must be a list of fingerprints or an object keyed by node name");
-}
-
 // ---------------------------------------------------------------------------------------
 // known_hosts
 

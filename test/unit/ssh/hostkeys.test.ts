@@ -5,7 +5,6 @@ import {
   keyTypeOfBlob,
   knownHostsName,
   normalizeFingerprint,
-  parseHostKeysSetting,
   parseKnownHosts,
   preferredHostKeyAlgorithms,
   validateHostKeyPolicy,
@@ -62,16 +61,6 @@ describe("fingerprints", () => {
     expect(problems[2]).toContain("sshKnownHosts: line 1");
   });
 
-  it("read the proxmox:sshHostKeys setting as a list or per node", () => {
-    expect(parseHostKeysSetting(`${ED_FP}, ${RSA_FP}`)).toEqual({ fingerprints: [ED_FP, RSA_FP] });
-    expect(parseHostKeysSetting([ED_FP])).toEqual({ fingerprints: [ED_FP] });
-    expect(parseHostKeysSetting({ pve1: ED_FP, pve2: [RSA_FP] })).toEqual({
-      nodeFingerprints: { pve1: [ED_FP], pve2: [RSA_FP] },
-    });
-    expect(parseHostKeysSetting(undefined)).toEqual({});
-    expect(() => parseHostKeysSetting(42)).toThrow(/sshHostKeys/);
-    expect(() => parseHostKeysSetting({ pve1: 1 })).toThrow(/sshHostKeys.pve1/);
-  });
 });
 
 describe("known_hosts parsing", () => {
