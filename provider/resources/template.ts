@@ -29,6 +29,7 @@ import { InputChecker, checkTags, checkVmName, known, pveNames, VMID_RANGE } fro
 import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
 import { cloudInitChange, cloudInitFromConfig, cloudInitValues, checkCicustom, checkIpConfigs, normalizeCloudInitData, type CloudInitData } from "./vm/cloud-init-inputs";
+import { parseVmId } from "./vm/vm-id";
 import { composeDescription, splitDescription, type CiCustom, type IpConfigInput } from "./vm/config-map";
 import { checkReferencesOnCluster, type Reference } from "./vm/references";
 import { confirmGone, createFailure, destroyVm, locateVm, runTask, vmContext, type VmContext } from "./vm/lifecycle";
@@ -388,11 +389,10 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
 
   async read(id, props) {
     const ctx = vmContext();
-    const m = /^(?:([^/]+)\/)?(\d+)$/.exec(id);
-    if (!m) throw new Error(`Template id '${id}' is not valid: expected <node>/<vmid>`);
-    const vmid = props?.vmid ?? Number(m[2]);
+    const parsed = parseVmId(id, "Template");
+    const vmid = props?.vmid ?? parsed.vmid;
     const where = await locateVm(ctx, vmid);
-    if (!where) return confirmGone(ctx, vmid, props?.node ?? m[1]); // gone, or fails when merely hidden
+    if (!where) return confirmGone(ctx, vmid, props?.node ?? parsed.node); // gone, or fails when merely hidden
     const found = await readTemplate(ctx.api, where.node, vmid, props ?? {});
     const { isTemplate: _t, ...live } = found;
     const base: TemplateState = props ?? ({ node: where.node, storage: "local-lvm", adopt: true, destroyOnDelete: false, ha: false, vmid } as TemplateState);

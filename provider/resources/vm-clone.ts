@@ -71,6 +71,7 @@ import {
   type VmContext,
 } from "./vm/lifecycle";
 import { configWithPending, locateVmShared } from "./vm/shared-reads";
+import { parseVmId } from "./vm/vm-id";
 import { vmidOutput } from "./vm/vmid-output";
 import { requireTemplateNode, templateNodeFor } from "./vm/template-node";
 import { cloneOnto } from "./vm/clone-placement";
@@ -277,11 +278,7 @@ function wantsIp(i: VmCloneInputs): boolean {
   return i.started && i.waitForIp;
 }
 
-function parseId(id: string): { node?: string; vmid: number } {
-  const m = /^(?:([^/]+)\/)?(\d+)$/.exec(id);
-  if (!m) throw new Error(`VmClone id '${id}' is not valid: expected <node>/<vmid>, e.g. pve1/123`);
-  return { node: m[1], vmid: Number(m[2]) };
-}
+const parseId = (id: string) => parseVmId(id, "VmClone");
 
 function driveSize(config: Record<string, unknown>, disk: string): string | undefined {
   const text = config[disk];

@@ -9,12 +9,11 @@
 // exactly when the VMID is not known yet (a create, a replacement), as it should be.
 
 import * as pulumi from "@pulumi/pulumi";
+import { parseVmId } from "./vm-id";
 
 /** The VMID in a resource id `<node>/<vmid>` (or a bare `<vmid>`). */
 export function vmidOfId(id: string): number {
-  const m = /(?:^|\/)(\d+)$/.exec(id);
-  if (!m) throw new Error(`resource id '${id}' names no VMID: expected <node>/<vmid>`);
-  return Number(m[1]);
+  return parseVmId(id).vmid;
 }
 
 /** What the resource's `vmid` output should be: the declared VMID passes through check() and is

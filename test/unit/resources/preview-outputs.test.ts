@@ -48,7 +48,7 @@ describe("known at preview", () => {
   it("a VM's VMID is read from the resource id", () => {
     expect(vmidOfId("pve1/9001")).toBe(9001);
     expect(vmidOfId("123")).toBe(123);
-    expect(() => vmidOfId("pve1/web")).toThrow(/names no VMID/);
+    expect(() => vmidOfId("pve1/web")).toThrow(/id .pve1\/web. is not valid: expected <node>\/<vmid>/);
   });
 });
 
