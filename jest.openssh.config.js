@@ -2,10 +2,10 @@
  *  one `sshd` per simulated node. They need /usr/sbin/sshd (Debian: openssh-server) and root,
  *  and fail, never skip, without them (test/helpers/sshd.ts). CI's .ci/run installs
  *  openssh-server and runs them after `npm test`. */
-const base = require("./jest.config");
+const common = require("./jest.common");
 
 module.exports = {
-  ...base,
-  testMatch: ["**/*-openssh.test.ts"],
-  testPathIgnorePatterns: ["/node_modules/"],
+  projects: [{ ...common, displayName: "openssh", roots: ["<rootDir>/test"], testMatch: ["**/*-openssh.test.ts"], testPathIgnorePatterns: ["/node_modules/"] }],
+  testTimeout: 60000,
+  maxWorkers: 2,
 };
