@@ -2,6 +2,7 @@ import * as fs from "fs";
 import { TOKEN_ID_PATTERN } from "./proxmox/auth";
 import type { PveClientOptions, PveCredentials } from "./proxmox/client";
 import { DEFAULT_MAX_CONCURRENT_REQUESTS } from "./proxmox/client";
+import { toBool } from "./proxmox/coerce";
 import type { Logger } from "./util/logger";
 
 /**
@@ -159,11 +160,9 @@ function normaliseConfig(config: Record<string, string | undefined>): Record<str
   return out;
 }
 
+/** A boolean setting: PVE's spellings (1/0, true/false, yes/no, on/off); empty is false. */
 function parseBool(value: string): boolean | undefined {
-  const v = value.trim().toLowerCase();
-  if (["1", "true", "yes", "on"].includes(v)) return true;
-  if (["0", "false", "no", "off", ""].includes(v)) return false;
-  return undefined;
+  return value.trim() === "" ? false : toBool(value.trim());
 }
 
 export interface ResolveOptions {
