@@ -1,6 +1,6 @@
 // The per-process VMID allocator: distinct ids under parallel callers, skips what it learns is
 // taken, one request per allocation, and a range that runs out says so.
-import { VmidAllocator, isVmidCollision, vmidAllocatorFor, clearVmidAllocators } from "../../../../provider/proxmox/vmid-allocator";
+import { VmidAllocator, isVmidCollision, vmidAllocatorFor, clearVmidAllocators } from "../../../provider/proxmox/vmid-allocator";
 
 function fakeCluster(used: number[] = []) {
   const calls = { nextId: 0, resources: 0 };
