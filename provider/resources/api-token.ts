@@ -23,16 +23,20 @@ import { stubProvider, type Lifecycle } from "./dynamic";
 import { checkFullTokenId, checkTokenName, checkUserid, splitFullTokenId } from "./access-names";
 import { compact, emptyToUndefined, gone, readResult, withSecretOutputs } from "./access/common";
 
+/** The inputs of an {@link ApiToken}. Only `userid` and `tokenid` replace the token; the rest is
+ *  changed in place (the secret value stays the same). */
 export interface ApiTokenArgs {
   /** The token's user, `name@realm`. Changing it replaces the token. */
   userid: pulumi.Input<string>;
   /** The token id (the part after `!`). Changing it replaces the token. */
   tokenid: pulumi.Input<string>;
-  /** Privilege separation. Default true. */
+  /** Privilege separation: the token has only what ACLs grant the token itself (within its
+   *  user's privileges); false: exactly its user's. Default true; changed in place. */
   privsep?: pulumi.Input<boolean>;
   /** Expiry, seconds since the epoch; 0 or absent: none of its own (it still stops working
    *  when its user expires or is disabled). */
   expire?: pulumi.Input<number>;
+  /** Free-text comment. Default none; changed in place. */
   comment?: pulumi.Input<string>;
 }
 
@@ -171,11 +175,19 @@ export const apiTokenLifecycle: Lifecycle<ApiTokenInputs, ApiTokenState> = {
   },
 };
 
+/** An API token of a PVE user (`user@realm!tokenid`). Its secret value is known only from the
+ *  create call and is output (as a Pulumi secret) in `value` and `apiToken`; an imported token has
+ *  none. With privilege separation (the default), bind roles to the token too (UserRoleBinding `token`). */
 export class ApiToken extends pulumi.dynamic.Resource {
+  /** The token's user, `name@realm`. */
   declare readonly userid: pulumi.Output<string>;
+  /** The token id (the part after `!`). */
   declare readonly tokenid: pulumi.Output<string>;
+  /** Whether privilege separation is on, as read from PVE (true unless set false). */
   declare readonly privsep: pulumi.Output<boolean>;
+  /** Expiry, seconds since the epoch, as read from PVE; 0: none of its own. */
   declare readonly expire: pulumi.Output<number>;
+  /** The token's comment, as read from PVE; undefined when empty. */
   declare readonly comment: pulumi.Output<string | undefined>;
   /** `user@realm!tokenid`: the principal to bind roles to (UserRoleBinding `token`). */
   declare readonly fullTokenId: pulumi.Output<string>;

@@ -301,16 +301,27 @@ export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudI
   },
 };
 
+/** A cloud-init file (user-data, network-config...) in a storage's `snippets` directory on every node
+ *  that may run the VMs, uploaded over SSH/SFTP. The default file name is content-addressed, so new
+ *  content is a new file created before the old one is deleted; pass `volumeId` to a VM's `cicustom`. */
 export class CloudInitSnippet extends pulumi.dynamic.Resource {
+  /** The storage holding the file (default `local`). */
   declare readonly storage: pulumi.Output<string>;
   /** Nodes holding the file intact. */
   declare readonly nodes: pulumi.Output<string[]>;
+  /** Nodes the file belongs on, sorted: the `nodes` input, or the online nodes at creation. */
   declare readonly targetNodes: pulumi.Output<string[]>;
+  /** The file name on the nodes (`fileName`, or `<namePrefix>-<12 hex of sha256>.yaml`). */
   declare readonly file: pulumi.Output<string>;
+  /** SHA-256 (hex) of the file's bytes. */
   declare readonly sha256: pulumi.Output<string>;
+  /** The file's size in bytes. */
   declare readonly size: pulumi.Output<number>;
+  /** The file's volume id, e.g. `local:snippets/x.yaml` (also the resource id). */
   declare readonly volumeId: pulumi.Output<string>;
+  /** `user=<volumeId>`, ready for a VM's `cicustom` (as user-data). */
   declare readonly cicustom: pulumi.Output<string>;
+  /** The file's absolute path on the nodes. */
   declare readonly path: pulumi.Output<string>;
 
   constructor(name: string, args: CloudInitSnippetArgs, opts?: pulumi.CustomResourceOptions) {

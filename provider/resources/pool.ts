@@ -35,13 +35,17 @@ import { compact, difference, emptyToUndefined, gone, readResult, intersection, 
 import { declare } from "./declared";
 import { adoptionRules, alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
 
+/** The inputs of a {@link Pool}. Only `poolid` replaces the pool; everything else is applied in place. */
 export interface PoolArgs {
   /** The pool id; `parent/child` for a nested pool (PVE >= 8.1). Changing it replaces the pool. */
   poolid: pulumi.Input<string>;
+  /** Free-text comment. Default none; changed in place. */
   comment?: pulumi.Input<string>;
-  /** VM ids this stack places in the pool (e.g. the template). Other members are left alone. */
+  /** VM ids this stack places in the pool (e.g. the template). Other members are left alone.
+   *  Default none; changes add/remove members in place. */
   vms?: pulumi.Input<pulumi.Input<number>[]>;
-  /** Storage ids this stack places in the pool. Other members are left alone. */
+  /** Storage ids this stack places in the pool. Other members are left alone. Default none;
+   *  changes add/remove members in place. */
   storage?: pulumi.Input<pulumi.Input<string>[]>;
   /** On delete, take every remaining member out of the pool first instead of refusing. Default false. */
   removeMembersOnDelete?: pulumi.Input<boolean>;
@@ -62,8 +66,11 @@ export interface PoolInputs extends Adoptable {
   allowMove?: boolean;
 }
 
+/** The members of a pool, by kind (the {@link Pool} output `members`). */
 export interface PoolMembers {
+  /** VM ids in the pool, sorted. */
   vms: number[];
+  /** Storage ids in the pool, sorted. */
   storage: string[];
 }
 
@@ -308,12 +315,21 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
   },
 };
 
+/** A PVE resource pool and the VMs and storages this stack places in it. `vms`/`storage` are
+ *  the members it manages (others are left alone; `members` lists all). Delete takes the declared
+ *  members out and deletes the pool; `adopt: true` takes an existing pool under management. */
 export class Pool extends pulumi.dynamic.Resource {
+  /** The pool id (`parent/child` for a nested pool). */
   declare readonly poolid: pulumi.Output<string>;
+  /** The pool's comment, as read from PVE; undefined when empty. */
   declare readonly comment: pulumi.Output<string | undefined>;
+  /** The VM ids this resource manages in the pool (sorted), not every member: see `members`. */
   declare readonly vms: pulumi.Output<number[] | undefined>;
+  /** The storage ids this resource manages in the pool (sorted), not every member: see `members`. */
   declare readonly storage: pulumi.Output<string[] | undefined>;
+  /** Whether delete takes every remaining member out first instead of refusing (input; default false). */
   declare readonly removeMembersOnDelete: pulumi.Output<boolean | undefined>;
+  /** Whether a declared VM may be moved from another pool (input; default false). */
   declare readonly allowMove: pulumi.Output<boolean | undefined>;
   /** Every member of the pool (declared or not), as last read. */
   declare readonly members: pulumi.Output<PoolMembers>;

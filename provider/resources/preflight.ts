@@ -23,6 +23,7 @@ import { stubProvider, type Lifecycle } from "./dynamic";
 import { checkAclPath, checkFullTokenId, checkPrivilegeName, checkUserid, normalizeAclPath } from "./access-names";
 import { compact, readResult, sortedSet } from "./access/common";
 
+/** Privileges a principal needs on one ACL path (an item of `requirements`). */
 export interface PermissionRequirement {
   /** An ACL path, e.g. `/pool/fleet`, `/vms/9000`, `/sdn/zones/localnetwork/vmbr0`. */
   path: string;
@@ -30,8 +31,11 @@ export interface PermissionRequirement {
   privileges: string[];
 }
 
+/** What a principal lacks on one ACL path, as found by {@link checkPermissions}. */
 export interface MissingPermission {
+  /** The ACL path, normalised (e.g. `/pool/fleet`). */
   path: string;
+  /** The required privileges the principal does not have there, sorted. */
   privileges: string[];
 }
 
@@ -81,10 +85,19 @@ export function describeMissing(principal: string, missing: MissingPermission[])
 
 // ---- the resource --------------------------------------------------------------------------
 
+/** The inputs of a {@link PermissionCheck}. None replaces it: a change re-runs the check in place. */
 export interface PermissionCheckArgs {
   /** `user@realm` or a full token id `user@realm!tokenid`; absent: the provider's own credentials. */
   principal?: pulumi.Input<string>;
-  requirements: pulumi.Input<pulumi.Input<{ path: pulumi.Input<string>; privileges: pulumi.Input<pulumi.Input<string>[]> }>[]>;
+  /** What the principal needs: a non-empty list of `{ path, privileges }`. Required; a change re-runs the check in place. */
+  requirements: pulumi.Input<
+    pulumi.Input<{
+      /** An ACL path, e.g. `/pool/fleet` or `/vms/9000`. */
+      path: pulumi.Input<string>;
+      /** Privileges needed on that path, all of them (non-empty), e.g. `VM.Audit`. */
+      privileges: pulumi.Input<pulumi.Input<string>[]>;
+    }>[]
+  >;
   /** Fail create/update when something is missing. Default true; false only reports `missing`. */
   failOnMissing?: pulumi.Input<boolean>;
 }
@@ -184,10 +197,17 @@ export const permissionCheckLifecycle: Lifecycle<PermissionCheckInputs, Permissi
   },
 };
 
+/** A permission preflight as a resource: checks (with PVE's own permission model) that a principal
+ *  has every required privilege, at create, when its inputs change and at refresh. Make other
+ *  resources depend on it so `up` fails early, with one message, before they are touched. */
 export class PermissionCheck extends pulumi.dynamic.Resource {
+  /** The principal to check as given (`user@realm` or `user@realm!tokenid`); undefined: the provider's credentials. */
   declare readonly principal: pulumi.Output<string | undefined>;
+  /** The requirements checked, with paths normalised and privileges sorted. */
   declare readonly requirements: pulumi.Output<PermissionRequirement[]>;
+  /** The principal actually checked: `principal`, or the provider's own id when it was not given. */
   declare readonly checkedPrincipal: pulumi.Output<string>;
+  /** What was missing at the last check (create, update or refresh); empty when all is granted. */
   declare readonly missing: pulumi.Output<MissingPermission[]>;
 
   constructor(name: string, args: PermissionCheckArgs, opts?: pulumi.CustomResourceOptions) {

@@ -37,10 +37,12 @@ import { compact, gone, readResult, listText, sortedSet } from "./access/common"
 import { declare } from "./declared";
 import { adoptionRules, alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, nothingToAdoptError, type Adoptable } from "./adoption";
 
+/** The inputs of a {@link Role}. Only `roleid` replaces the role; the rest is applied in place. */
 export interface RoleArgs {
   /** The role id. Changing it replaces the role. */
   roleid: pulumi.Input<string>;
-  /** Privilege names, e.g. ["VM.Audit", "VM.Clone"]. */
+  /** Privilege names, e.g. ["VM.Audit", "VM.Clone"] (order and duplicates do not matter).
+   *  Required; changed in place. */
   privileges: pulumi.Input<pulumi.Input<string>[]>;
   /** Map privileges of the other major version to this server's equivalent (see above). Default false. */
   translatePrivileges?: pulumi.Input<boolean>;
@@ -229,11 +231,19 @@ export const roleLifecycle: Lifecycle<RoleInputs, RoleState> = {
   },
 };
 
+/** A custom PVE role: a named list of privileges. The list is checked against the privileges the
+ *  server knows before anything changes; `translatePrivileges` maps PVE 8/9 equivalents (e.g.
+ *  VM.Monitor -> VM.GuestAgent.Audit). `adopt: true` takes an existing custom role under management. */
 export class Role extends pulumi.dynamic.Resource {
+  /** The role id. */
   declare readonly roleid: pulumi.Output<string>;
+  /** The declared privilege names, sorted (see `appliedPrivileges` for what the server has). */
   declare readonly privileges: pulumi.Output<string[]>;
+  /** Whether privileges of the other PVE major version are translated (input; default false). */
   declare readonly translatePrivileges: pulumi.Output<boolean | undefined>;
+  /** The privileges the role has on the server (after translation), sorted. */
   declare readonly appliedPrivileges: pulumi.Output<string[]>;
+  /** The PVE version the role was last written to, e.g. "9.1.4". */
   declare readonly pveVersion: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: RoleArgs, opts?: pulumi.CustomResourceOptions) {

@@ -25,6 +25,7 @@ import type { StorageConfig } from "../proxmox/storage";
 import { toBool } from "../proxmox/coerce";
 import { gone } from "./read-result";
 
+/** A storage type this provider manages: a directory (`dir`), an LVM thin pool (`lvmthin`) or an NFS share (`nfs`). */
 export type StorageType = "dir" | "lvmthin" | "nfs";
 export const STORAGE_TYPES: readonly StorageType[] = ["dir", "lvmthin", "nfs"];
 export const CONTENT_TYPES = ["images", "rootdir", "iso", "vztmpl", "snippets", "import", "backup"] as const;
@@ -35,9 +36,12 @@ const CONTENT_OF: Record<StorageType, readonly string[]> = {
   lvmthin: ["images", "rootdir"],
 };
 
+/** The inputs of a {@link Storage}. The id, type, path and backing (vgname/thinpool, server/export)
+ *  replace the storage; content, shared, options, nodes and enabled are changed in place. */
 export interface StorageArgs {
-  /** The storage id (`pve-storage-id`). */
+  /** The storage id (`pve-storage-id`). Changing it replaces the storage (the new one is created first). */
   storage: pulumi.Input<string>;
+  /** The storage type: `dir`, `lvmthin` or `nfs`. Required; changing it replaces the storage. */
   type: pulumi.Input<StorageType>;
   /** What it holds: images, rootdir, iso, vztmpl, snippets, import, backup. */
   content: pulumi.Input<pulumi.Input<string>[]>;
@@ -45,17 +49,19 @@ export interface StorageArgs {
   path?: pulumi.Input<string>;
   /** dir: the directory is the same on every node (e.g. a mounted network file system). */
   shared?: pulumi.Input<boolean>;
-  /** lvmthin */
+  /** lvmthin (required there): the LVM volume group. Changing it replaces the storage. */
   vgname?: pulumi.Input<string>;
+  /** lvmthin (required there): the thin pool in `vgname`. Changing it replaces the storage. */
   thinpool?: pulumi.Input<string>;
-  /** nfs */
+  /** nfs (required there): the NFS server's host name or IP address. Changing it replaces the storage. */
   server?: pulumi.Input<string>;
+  /** nfs (required there): the exported absolute path on the server. Changing it replaces the storage. */
   export?: pulumi.Input<string>;
   /** nfs mount options, e.g. `vers=4.2`. */
   options?: pulumi.Input<string>;
   /** Nodes it is available on. Default: all. */
   nodes?: pulumi.Input<pulumi.Input<string>[]>;
-  /** Default true. */
+  /** Whether the storage is enabled. Default true; changed in place. */
   enabled?: pulumi.Input<boolean>;
   /** On delete, remove the volumes stored on it instead of refusing. Default false. */
   removeVolumesOnDelete?: pulumi.Input<boolean>;
@@ -363,18 +369,33 @@ export const storageLifecycle: Lifecycle<StorageInputs, StorageState> = {
   },
 };
 
+/** A storage definition the stack owns (`/etc/pve/storage.cfg`): `dir`, `lvmthin` or `nfs`. Delete
+ *  refuses while volumes live on it unless `removeVolumesOnDelete`; `adopt: true` takes an existing
+ *  definition under management. */
 export class Storage extends pulumi.dynamic.Resource {
+  /** The storage id. */
   declare readonly storage: pulumi.Output<string>;
+  /** The storage type: `dir`, `lvmthin` or `nfs`. */
   declare readonly type: pulumi.Output<StorageType>;
+  /** The content types it holds, sorted, as read from PVE. */
   declare readonly content: pulumi.Output<string[]>;
+  /** dir: the directory; nfs: the mount point (default `/mnt/pve/<storage>`). */
   declare readonly path: pulumi.Output<string | undefined>;
+  /** dir: whether the directory is the same on every node (default false). */
   declare readonly shared: pulumi.Output<boolean | undefined>;
+  /** lvmthin: the LVM volume group. */
   declare readonly vgname: pulumi.Output<string | undefined>;
+  /** lvmthin: the thin pool. */
   declare readonly thinpool: pulumi.Output<string | undefined>;
+  /** nfs: the NFS server. */
   declare readonly server: pulumi.Output<string | undefined>;
+  /** nfs: the exported path on the server. */
   declare readonly export: pulumi.Output<string | undefined>;
+  /** nfs: the mount options. */
   declare readonly options: pulumi.Output<string | undefined>;
+  /** The nodes it is restricted to, sorted; undefined: all nodes. */
   declare readonly nodes: pulumi.Output<string[] | undefined>;
+  /** Whether the storage is enabled (default true). */
   declare readonly enabled: pulumi.Output<boolean>;
 
   constructor(name: string, args: StorageArgs, opts?: pulumi.CustomResourceOptions) {

@@ -37,11 +37,13 @@ import { vmidOutput } from "./vm/vmid-output";
 
 type In<T> = pulumi.Input<T>;
 
+/** The cloud image a {@link Template} is built from (downloaded by PVE into an import storage). */
 export interface TemplateImage {
   /** http(s) URL of the cloud image. */
   url: string;
   /** Expected checksum (hex), verified by PVE. */
   checksum?: string;
+  /** The algorithm of `checksum`. Default: PVE's (give it with `checksum`). */
   checksumAlgorithm?: "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512";
   /** File name in the import storage; default the URL's, `.img` stored as `.qcow2`. */
   fileName?: string;
@@ -49,10 +51,14 @@ export interface TemplateImage {
   storage?: string;
 }
 
+/** The inputs of a {@link Template}. The image, storages, node, vmid, hardware, ha and pool replace
+ *  the template; name, description, tags, ipConfigs and cicustom are changed in place. */
 export interface TemplateArgs {
+  /** The node to build the template on (or the adopted template's node). Required; changing it replaces the template. */
   node: In<string>;
   /** Storage for the template's disks (and its cloud-init drive). Default `local-lvm`. */
   storage?: In<string>;
+  /** The cloud image to build from (required unless `adopt`). Changing it replaces the template. */
   image?: In<TemplateImage>;
   /** Explicit VMID (required with adopt); default allocated. */
   vmid?: In<number>;
@@ -64,9 +70,13 @@ export interface TemplateArgs {
    *  leaves nothing behind. Default true; false keeps it as a cache for the next build.
    *  Changes in place. */
   removeImageOnDelete?: In<boolean>;
+  /** VM name of the template. Default: the resource name; changed in place. */
   name?: In<string>;
+  /** The template's notes (the provider's marker line is appended). Default none; changed in place. */
   description?: In<string>;
+  /** PVE tags. Default none; changed in place. */
   tags?: In<In<string>[]>;
+  /** CPU cores (1-1024). Default 1; changing it replaces the template. */
   cores?: In<number>;
   /** MiB; default 2048. */
   memory?: In<number>;
@@ -76,6 +86,7 @@ export interface TemplateArgs {
   diskSize?: In<string>;
   /** Add to HA with state=stopped (machine-controller: templates available on every node). */
   ha?: In<boolean>;
+  /** Resource pool to put the template in. Default none; changing it replaces the template. */
   pool?: In<string>;
   /** Cloud-init network config per NIC (`ipconfigN`), inherited by every clone: e.g.
    *  `[{ ip: "dhcp" }]`. Tools that clone the template themselves (GitLab's fleeting plugin)
@@ -438,9 +449,13 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
 
 /** A cloud-init VM template (see the top of this file). */
 export class Template extends pulumi.dynamic.Resource {
+  /** The template's VMID (given, or allocated at create). */
   declare readonly vmid: pulumi.Output<number>;
+  /** The node the template is on. */
   declare readonly node: pulumi.Output<string>;
+  /** The template's VM name. */
   declare readonly name: pulumi.Output<string>;
+  /** The downloaded image's volume id (e.g. `local:import/noble.qcow2`); undefined for an adopted template. */
   declare readonly imageVolume: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: TemplateArgs, opts?: pulumi.CustomResourceOptions) {

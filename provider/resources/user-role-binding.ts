@@ -57,16 +57,22 @@ async function checkCustomRoles(c: InputChecker, before: unknown, roles: unknown
 
 export type PrincipalType = "user" | "token" | "group";
 
+/** The inputs of a {@link UserRoleBinding}. `roles` changes in place; the path, the principal and
+ *  `propagate` replace the binding. */
 export interface UserRoleBindingArgs {
-  /** An ACL path: `/`, `/pool/{id}`, `/vms/{id}`, `/storage/{id}`, `/nodes/{node}`, `/sdn/zones/{zone}[/{vnet}]`, `/access/...`. */
+  /** An ACL path: `/`, `/pool/{id}`, `/vms/{id}`, `/storage/{id}`, `/nodes/{node}`, `/sdn/zones/{zone}[/{vnet}]`, `/access/...`.
+   *  Changing it replaces the binding. */
   path: pulumi.Input<string>;
   /** Roles to grant (built-in names or custom roles' ids). Changes in place. */
   roles: pulumi.Input<pulumi.Input<string>[]>;
-  /** Exactly one of user, token (full id `user@realm!tokenid`) and group. */
+  /** Exactly one of user, token (full id `user@realm!tokenid`) and group. Changing it replaces the binding. */
   user?: pulumi.Input<string>;
+  /** The API token to grant to, as a full id `user@realm!tokenid` (e.g. ApiToken `fullTokenId`).
+   *  Exactly one of user, token and group; changing it replaces the binding. */
   token?: pulumi.Input<string>;
+  /** The group to grant to (its group id). Exactly one of user, token and group; changing it replaces the binding. */
   group?: pulumi.Input<string>;
-  /** Whether the grant applies to the paths below `path` too. Default true (PVE's default). */
+  /** Whether the grant applies to the paths below `path` too. Default true (PVE's default). Changing it replaces the binding. */
   propagate?: pulumi.Input<boolean>;
   /** Take roles the principal already has here under management instead of failing (see the top of this file). */
   adopt?: pulumi.Input<boolean>;
@@ -347,12 +353,21 @@ function sameTarget(o: Partial<UserRoleBindingInputs>, n: Partial<UserRoleBindin
   }
 }
 
+/** Grants roles to one principal (a user, an API token or a group) on one ACL path, with or without
+ *  propagation. It revokes only the roles it granted; a role already granted there makes create fail
+ *  unless `adopt: true`, which records it in `preexistingRoles` and keeps it on delete. */
 export class UserRoleBinding extends pulumi.dynamic.Resource {
+  /** The ACL path, normalised. */
   declare readonly path: pulumi.Output<string>;
+  /** The binding's roles that are granted, sorted, as last read (a role revoked out of band drops out). */
   declare readonly roles: pulumi.Output<string[]>;
+  /** The user granted to (`name@realm`), when the principal is a user. */
   declare readonly user: pulumi.Output<string | undefined>;
+  /** The API token granted to (`user@realm!tokenid`), when the principal is a token. */
   declare readonly token: pulumi.Output<string | undefined>;
+  /** The group granted to, when the principal is a group. */
   declare readonly group: pulumi.Output<string | undefined>;
+  /** Whether the grant propagates to the paths below `path` (default true). */
   declare readonly propagate: pulumi.Output<boolean>;
   /** Roles the principal had here before this binding; the binding never removes them. */
   declare readonly preexistingRoles: pulumi.Output<string[]>;

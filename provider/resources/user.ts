@@ -28,16 +28,21 @@ import { checkGroupid, checkUserid, realmOf } from "./access-names";
 import { compact, emptyToUndefined, gone, sortedSet, withSecretOutputs } from "./access/common";
 import { adoptionRules, alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
 
+/** The inputs of a {@link User}. Only `userid` replaces the user; everything else is applied in place. */
 export interface UserArgs {
   /** `name@realm`, e.g. `fleet@pve`. Changing it replaces the user (and drops its ACLs and tokens). */
   userid: pulumi.Input<string>;
-  /** Default true. */
+  /** Whether the account is enabled. Default true; changed in place. */
   enable?: pulumi.Input<boolean>;
   /** Account expiry, seconds since the epoch; 0 or absent: never. */
   expire?: pulumi.Input<number>;
+  /** The user's e-mail address. Default none; changed in place. */
   email?: pulumi.Input<string>;
+  /** The user's first name. Default none; changed in place. */
   firstname?: pulumi.Input<string>;
+  /** The user's last name. Default none; changed in place. */
   lastname?: pulumi.Input<string>;
+  /** Free-text comment. Default none; changed in place. */
   comment?: pulumi.Input<string>;
   /** Groups the user is in (they must exist; PVE drops unknown groups on update). */
   groups?: pulumi.Input<pulumi.Input<string>[]>;
@@ -260,14 +265,25 @@ export const userLifecycle: Lifecycle<UserInputs, UserState> = {
   },
 };
 
+/** A PVE user (`name@realm`): its account settings, groups and, for the `pve` realm, its password
+ *  (a Pulumi secret; changing it later needs a username/password login, not an API token).
+ *  `adopt: true` takes an existing user under management. */
 export class User extends pulumi.dynamic.Resource {
+  /** The user id, `name@realm`. */
   declare readonly userid: pulumi.Output<string>;
+  /** Whether the account is enabled, as read from PVE. */
   declare readonly enable: pulumi.Output<boolean>;
+  /** Account expiry, seconds since the epoch; 0: never. */
   declare readonly expire: pulumi.Output<number>;
+  /** The user's e-mail address; undefined when empty. */
   declare readonly email: pulumi.Output<string | undefined>;
+  /** The user's first name; undefined when empty. */
   declare readonly firstname: pulumi.Output<string | undefined>;
+  /** The user's last name; undefined when empty. */
   declare readonly lastname: pulumi.Output<string | undefined>;
+  /** The user's comment; undefined when empty. */
   declare readonly comment: pulumi.Output<string | undefined>;
+  /** The groups the user is in, sorted. */
   declare readonly groups: pulumi.Output<string[] | undefined>;
   /** Secret. */
   declare readonly password: pulumi.Output<string | undefined>;

@@ -83,10 +83,23 @@ type In<T> = pulumi.Input<T>;
 /** What the user writes. */
 export interface VmCloneArgs {
   /** The template to clone: a Template resource, or `{ node, vmid }` of an existing one. */
-  template?: In<{ node: In<string>; vmid: In<number> }> | { node: In<string>; vmid: In<number> };
+  template?:
+    | In<{
+        /** The node the template is on. */
+        node: In<string>;
+        /** The template's VMID. Changing it replaces the VM. */
+        vmid: In<number>;
+      }>
+    | {
+        /** The node the template is on. */
+        node: In<string>;
+        /** The template's VMID. Changing it replaces the VM. */
+        vmid: In<number>;
+      };
   /** Alternative to `template`: the template's VMID, and its node (default: the node the
    *  cluster shows it on). */
   templateVmid?: In<number>;
+  /** With `templateVmid`: the template's node. Default: the node the cluster shows it on. Not a replacement. */
   templateNode?: In<string>;
   /** VM name (DNS name); default: the resource name. */
   name?: In<string>;
@@ -98,12 +111,21 @@ export interface VmCloneArgs {
   full?: In<boolean>;
   /** Target storage for a full clone. */
   storage?: In<string>;
+  /** Resource pool to put the VM in. Default none; changed in place (moved between pools). */
   pool?: In<string>;
   /** Explicit VMID. Default: allocated (lowest free, safe at any parallelism). */
   vmid?: In<number>;
   /** Allocate from this range instead of PVE's nextid. */
-  vmidRange?: In<{ min: number; max: number }>;
+  vmidRange?: In<{
+    /** Lowest VMID to allocate (>= 100). */
+    min: number;
+    /** Highest VMID to allocate (>= min). */
+    max: number;
+  }>;
+  /** CPU cores per socket (1-1024). Default: the template's; changed in place (needs a restart
+   *  without CPU hotplug: see `allowReboot`). */
   cores?: In<number>;
+  /** CPU sockets (1-16). Default: the template's; changed in place (needs a restart: see `allowReboot`). */
   sockets?: In<number>;
   /** MiB. */
   memory?: In<number>;
@@ -113,16 +135,26 @@ export interface VmCloneArgs {
   disk?: In<string>;
   /** Size of `disk`, e.g. `20G` (grow only). */
   diskSize?: In<string>;
+  /** The NICs, `net0`, `net1`, ... in order. Default: the template's; changed in place. */
   networks?: In<In<NetworkDevice>[]>;
+  /** Cloud-init network config per NIC (`ipconfigN`), e.g. `[{ ip: "dhcp" }]`. Default: the
+   *  template's; changed in place (the guest reads it at its next boot). */
   ipConfigs?: In<In<IpConfigInput>[]>;
+  /** Cloud-init DNS server(s). Default: the template's (else the host's); changed in place. */
   nameserver?: In<string>;
+  /** Cloud-init DNS search domain. Default: the template's (else the host's); changed in place. */
   searchdomain?: In<string>;
+  /** Cloud-init default user name. Default: the template's (else the image's); changed in place. */
   ciuser?: In<string>;
+  /** OpenSSH public keys for the cloud-init user, one key a line. Default: the template's; changed in place. */
   sshKeys?: In<In<string>[]>;
   /** Snippet volumes (`local:snippets/user.yaml`), e.g. a CloudInitSnippet's volume id. */
   cicustom?: In<{ [K in keyof CiCustom]?: In<string> }>;
+  /** PVE tags. Default: the template's; changed in place. */
   tags?: In<In<string>[]>;
+  /** The VM's notes (the provider's marker line is appended to them). Default none; changed in place. */
   description?: In<string>;
+  /** Start the VM when its node boots (`onboot`). Default: the template's (off); changed in place. */
   onBoot?: In<boolean>;
   /** Running (default) or stopped. */
   started?: In<boolean>;
@@ -863,15 +895,25 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
 
 /** A VM cloned from a template (see the top of this file). */
 export class VmClone extends pulumi.dynamic.Resource {
+  /** The VM's VMID (given, or allocated at create). */
   declare readonly vmid: pulumi.Output<number>;
+  /** The node the VM is on. */
   declare readonly node: pulumi.Output<string>;
+  /** The VM's name. */
   declare readonly name: pulumi.Output<string>;
+  /** Power state as last read: `running` or `stopped`. */
   declare readonly status: pulumi.Output<string>;
+  /** CPU cores per socket, as PVE holds them. */
   declare readonly cores: pulumi.Output<number | undefined>;
+  /** Memory in MiB, as PVE holds it. */
   declare readonly memory: pulumi.Output<number | undefined>;
+  /** First IPv4 of net0 (found by its MAC), or of `agentInterface`, as the guest agent reported it; undefined without an answer. */
   declare readonly ipv4Address: pulumi.Output<string | undefined>;
+  /** Every non-loopback IPv4 the guest agent reported. */
   declare readonly ipv4Addresses: pulumi.Output<string[]>;
+  /** The MAC addresses of net0, net1, ... in order. */
   declare readonly macAddresses: pulumi.Output<string[]>;
+  /** Config keys waiting for the VM's next cold start (changes not applied because `allowReboot` is false). */
   declare readonly pendingChanges: pulumi.Output<string[]>;
 
   constructor(name: string, args: VmCloneArgs, opts?: pulumi.CustomResourceOptions) {
