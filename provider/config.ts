@@ -91,8 +91,10 @@ export interface SshSettings {
 
 export const DEFAULT_SSH_CONCURRENCY = 4;
 
-/** PVE's own bulk actions default to 4 parallel workers (datacenter.cfg `max_workers`). */
-export const DEFAULT_MAX_CONCURRENT_TASKS = 4;
+/** PVE tasks in flight per cluster, a ceiling (halved when PVE answers with lock contention; disk
+ *  copies at most 4 of them; power tasks counted apart: resources/vm/task-slots.ts), chosen from
+ *  the curve of fleet wall time against the bound (BENCHMARKS.md, "Scheduling bounds"). */
+export const DEFAULT_MAX_CONCURRENT_TASKS = 64;
 
 export interface ConnectionSettings {
   /** `https://host:port`, without /api2/json. */

@@ -5,6 +5,7 @@
 import type { RequestLogEntry } from "../../test/simulator";
 import { removeStack } from "../../test/e2e/harness";
 import { Bench, benchClient, benchSimulator, makeTemplate, say, type StackSettings } from "./harness";
+import { MODEL } from "./model";
 import { AGENT_POLL, ProviderMemorySampler, TaskRecorder, apiWindowMs, countRequests, taskNotice, type RequestCounts, type TaskNoticeStats } from "./measure";
 
 export interface FleetSpec {
@@ -80,10 +81,32 @@ export interface FleetFigures {
     /** Per VM (JSON only): its agent calls, ms relative to the moment its agent began to answer,
      *  negative ones before (and whether each was answered). */
     agentCalls?: Record<number, { readyMs: number; calls: Array<[number, boolean]> }>;
+    /** Full clones: how long the template storage's channel copied nothing between the first
+     *  copy's start and the last copy's end (clone tasks less their fork and setup). */
+    channelIdleMs?: number;
   };
   preview?: OpFigures & { changes: Record<string, number> };
   refresh?: OpFigures & { perVm: number; changes: Record<string, number> };
   destroy?: OpFigures & { idealMs?: number; ratioWall?: number; ratioApi?: number; taskNotice: TaskNoticeStats };
+}
+
+/** Idle time of the copy channel: the span of the clone tasks' copy phases less their union. */
+function channelIdle(recorder: TaskRecorder, since: number, setupMs: number): number | undefined {
+  const spans = [...recorder.tasks.values()]
+    .filter((t) => t.type === "qmclone" && t.startMs >= since && Number.isFinite(t.endMs))
+    .map((t) => [t.startMs + setupMs, t.endMs] as [number, number])
+    .sort((a, b) => a[0] - b[0]);
+  if (!spans.length) return undefined;
+  let busy = 0;
+  let [from, to] = spans[0];
+  for (const [a, b] of spans.slice(1)) {
+    if (a > to) {
+      busy += to - from;
+      [from, to] = [a, b];
+    } else to = Math.max(to, b);
+  }
+  busy += to - from;
+  return Math.max(...spans.map((x) => x[1])) - spans[0][0] - busy;
 }
 
 function quantiles(values: number[]): Quantiles {
@@ -165,6 +188,7 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
         agentNotice: agentNotice(up.entries, readyAt),
         addresses,
         providerPeakMiB: mem.processes ? mem.peakMiB : undefined,
+        ...(spec.full ? { channelIdleMs: channelIdle(recorder, up.from, (MODEL.forkMs + MODEL.cloneBaseMs) * spec.timeFactor) } : {}),
       },
     };
     fig.up.agentCalls = Object.fromEntries(
@@ -180,7 +204,7 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
     const u = fig.up;
     say(`   up ${ms(u.wallMs)} s wall (${u.ratioWall.toFixed(2)}x), API window ${ms(u.apiWindowMs)} s (${u.ratioApi.toFixed(2)}x), ideal ${ms(spec.idealMs)} s; engine before the first request ${ms(u.headMs!)} s, after the last ${ms(u.tailMs!)} s; ${addresses}/${n} addresses`);
     say(`   per VM: ${u.otherPerVm.toFixed(2)} requests + ${u.taskPollsPerVm.toFixed(2)} task polls + ${u.agentPollsPerVm.toFixed(2)} agent polls (${u.silentAgentCalls} silent)`);
-    say(`   task end noticed after median/p95/max ${u.taskNotice.lateMedianMs}/${u.taskNotice.lateP95Ms}/${u.taskNotice.lateMaxMs} ms; agent answer noticed after ${u.agentNotice.medianMs}/${u.agentNotice.p95Ms}/${u.agentNotice.maxMs} ms`);
+    say(`   task end noticed after median/p95/max ${u.taskNotice.lateMedianMs}/${u.taskNotice.lateP95Ms}/${u.taskNotice.lateMaxMs} ms; agent answer noticed after ${u.agentNotice.medianMs}/${u.agentNotice.p95Ms}/${u.agentNotice.maxMs} ms${u.channelIdleMs !== undefined ? `; storage channel idle ${ms(u.channelIdleMs)} s` : ""}`);
     if (spec.preview) {
       const p = await bench.preview(stack);
       fig.preview = { wallMs: p.wallMs, apiWindowMs: apiWindowMs(p.entries), requests: countRequests(p.entries), changes: p.value.changeSummary as Record<string, number> };

@@ -8,7 +8,12 @@
 //
 // Disk copies (full clones, migrations) are bounded tighter, at COPIES_IN_FLIGHT: copies from
 // one storage share its bandwidth, so more of them at once end no sooner in total and only
-// delay the first VMs (and what the fleet learns from them, such as its boot time).
+// delay the first VMs (and what the fleet learns from them, such as its boot time). Copies that
+// start together share the bandwidth equally and so end together, and the storage then idles
+// while the next ones are set up (fork, allocation, PVE's clone setup): so copies do not start
+// together once one has been seen, but at least 1/(2·COPIES_IN_FLIGHT) of the last copy's
+// duration apart, which keeps their ends apart (the storage never idles between them) and
+// costs nothing (a lone copy gets the whole bandwidth).
 // Power tasks (start, shutdown, stop) take no storage lock: they are bounded apart, by the same
 // number, so a fleet's starts never queue behind its clones nor a destroy's deletes behind the
 // guests' shutdowns.
@@ -20,6 +25,7 @@
 // the provider then backs off instead of retrying into the same queue.
 
 import { isContention } from "../../proxmox";
+import { systemClock, type Clock } from "../../util/clock";
 import { Semaphore } from "../../util/semaphore";
 
 /** Disk-copying tasks in flight at most (or the task bound, when lower). */
@@ -43,7 +49,15 @@ export class TaskBound {
   private readonly copies: Semaphore;
   private readonly power: Semaphore;
 
-  constructor(readonly limit: number) {
+  /** Spacing between copy starts (ms): the last copy's duration / (2 · copy slots). */
+  private copyPaceMs = 0;
+  /** The soonest the next copy may start (clock ms). */
+  private nextCopyAt = 0;
+
+  constructor(
+    readonly limit: number,
+    private readonly clock: Clock = systemClock,
+  ) {
     this.all = new Semaphore(limit);
     this.copies = new Semaphore(Math.min(COPIES_IN_FLIGHT, limit));
     this.power = new Semaphore(limit);
@@ -79,12 +93,26 @@ export class TaskBound {
     const pool = opts.power ? this.power : this.all;
     const run = () => pool.run(fn, { priority: opts.priority });
     try {
-      const r = await (opts.copy ? this.copies.run(run) : run());
+      const r = await (opts.copy ? this.copies.run(() => this.paced(run)) : run());
       if (pool === this.all && this.all.limit < this.limit) this.all.setLimit(this.all.limit + 1);
       return r;
     } catch (err) {
       if (pool === this.all && isContention(err)) this.all.setLimit(Math.max(Math.min(MIN_TASKS, this.limit), Math.floor(this.all.limit / 2)));
       throw err;
+    }
+  }
+
+  /** A copy starts no sooner than the pace allows after the previous one, then teaches the pace. */
+  private async paced<T>(run: () => Promise<T>): Promise<T> {
+    const now = this.clock.now();
+    const at = Math.max(now, this.nextCopyAt);
+    this.nextCopyAt = at + this.copyPaceMs;
+    if (at > now) await this.clock.sleep(at - now);
+    const started = this.clock.now();
+    try {
+      return await run();
+    } finally {
+      this.copyPaceMs = (this.clock.now() - started) / (2 * COPIES_IN_FLIGHT);
     }
   }
 }

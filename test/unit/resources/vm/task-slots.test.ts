@@ -2,6 +2,7 @@
 // shutdown, stop); disk copies also take one of COPIES_IN_FLIGHT copy slots.
 import { PveTaskError } from "../../../../provider/proxmox";
 import { COPIES_IN_FLIGHT, MIN_TASKS, TaskBound, clearTaskSlots, taskSlots } from "../../../../provider/resources/vm/task-slots";
+import { FakeClock } from "../../helpers/fake-clock";
 
 /** Runs `n` tasks of a kind that each hold their slot until `gate` opens; counts them running. */
 function hold(bound: TaskBound, n: number, opts: Parameters<TaskBound["run"]>[1], gate: Promise<void>, running: { now: number }) {
@@ -86,6 +87,23 @@ describe("TaskBound", () => {
     // power tasks neither shrink nor grow it
     await bound.run(async () => Promise.reject(lockTimeout()), { power: true }).catch(() => undefined);
     expect(bound.current).toBe(32);
+  });
+
+  test("copies do not start together once a copy was seen: 1/(2·copy slots) of its duration apart", async () => {
+    const clock = new FakeClock();
+    const bound = new TaskBound(16, clock);
+    // a copy that takes 80 ms, then three more at once: they start 80/(2·4) = 10 ms apart (this
+    // clock moves on at each sleep: the 2nd copy's 10 ms pass before the 3rd asks, which then
+    // waits 10 ms more, 20 ms after the 1st)
+    await bound.run(async () => clock.advance(80), { copy: true });
+    const t0 = clock.now();
+    await Promise.all(Array.from({ length: 3 }, () => bound.run(async () => undefined, { copy: true })));
+    const pace = 80 / (2 * COPIES_IN_FLIGHT);
+    expect(clock.sleeps).toEqual([pace, pace]);
+    expect(clock.now() - t0).toBe(2 * pace);
+    // other tasks are not paced
+    await Promise.all([bound.run(async () => undefined), bound.run(async () => undefined)]);
+    expect(clock.sleeps).toHaveLength(2);
   });
 
   test("one bound per cluster endpoint and limit", () => {
