@@ -142,6 +142,11 @@ export const MARKER_SNAPSHOT_MS = 30_000;
  *  its lease is gone (an older shared answer still shows the clone running). */
 const clonesStartedHere = new Set<number>();
 
+/** Forgets the clones this process started (tests: a later run is a new provider process). */
+export function clearClonesStartedHere(): void {
+  clonesStartedHere.clear();
+}
+
 export interface MarkerIdentity {
   name: string;
   resourceName: string;
@@ -174,6 +179,9 @@ export async function findMarkedVms(ctx: VmContext, who: MarkerIdentity, settleM
       // A VM younger than pvestatd's last broadcast is listed without its name (status
       // `unknown`; pve-manager API2Tools.pm extract_vm_stats): its config decides.
       if ((r.name !== undefined && r.name !== who.name) || !r.node || r.template === true || Number(r.template) === 1) continue;
+      // ...except VMs this process is cloning or cloned itself (a fleet's own new VMs): those
+      // are another resource's, or this create's, never an interrupted run's
+      if (r.name === undefined && ours.has(Number(r.vmid))) continue;
       let config: QemuConfig;
       try {
         config = await ctx.api.qemu.getConfig(r.node, Number(r.vmid));

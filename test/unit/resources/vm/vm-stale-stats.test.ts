@@ -4,6 +4,8 @@
 // update does not start a running VM again, and delete stops the VM before destroying it.
 import { vmCloneLifecycle as life, type VmCloneInputs, type VmCloneState } from "../../../../provider/resources/vm-clone";
 import { clearSharedReads } from "../../../../provider/resources/vm/shared-reads";
+import { clearClonesStartedHere } from "../../../../provider/resources/vm/lifecycle";
+import { clearVmidAllocators } from "../../../../provider/proxmox/vmid-allocator";
 import { client } from "../../../../provider/resources/context";
 import { makeTemplate, startVmSim, type VmSim } from "./sim-setup";
 
@@ -42,12 +44,26 @@ describe("VmClone with /cluster/resources a broadcast behind", () => {
     expect(v.cluster.vms.has(outs.vmid)).toBe(false);
   });
 
+  test("the crash-recovery lookup does not read the configs of the fleet's own new VMs", async () => {
+    const inputs = async (name: string) => (await life.check({}, { name, resourceName: name, stack: "p/s", templateVmid: 9000, templateNode: "pve1", started: false } as never)).inputs as VmCloneInputs;
+    const a = await life.create(await inputs("fleet-a"));
+    clearSharedReads(client()); // B's lookup reads the cluster afresh: A is listed there without its name
+    const from = v.s.sim.requestLog.length;
+    const b = await life.create(await inputs("fleet-b"));
+    const readsOfA = v.s.sim.requestLog.slice(from).filter((e) => e.method === "GET" && e.path === `/nodes/pve1/qemu/${a.outs.vmid}/config`);
+    expect(readsOfA).toEqual([]);
+    await life.delete(a.id, a.outs);
+    await life.delete(b.id, b.outs);
+  });
+
   test("crash recovery finds a VM an interrupted run made seconds ago, listed without its name", async () => {
     const inputs = (await life.check({}, { name: "young", resourceName: "young", stack: "p/s", templateVmid: 9000, templateNode: "pve1", started: false } as never)).inputs as VmCloneInputs;
     const first = await life.create(inputs);
     expect((await v.api.cluster.resources("vm")).find((x) => Number(x.vmid) === first.outs.vmid)?.name).toBeUndefined();
-    // a later run (a new process: no shared answer, nothing recorded) creates the same resource: adopted, not cloned again
+    // a later run (a new process: no shared answer, no clone of its own, nothing recorded) creates the same resource: adopted, not cloned again
     clearSharedReads(client());
+    clearClonesStartedHere();
+    clearVmidAllocators();
     const from = v.s.sim.requestLog.length;
     const again = await life.create(inputs);
     expect(again.outs.vmid).toBe(first.outs.vmid);
