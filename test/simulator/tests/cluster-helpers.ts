@@ -83,3 +83,18 @@ export async function tokenWith(api: Api, acls: Record<string, string>): Promise
   const t = await api.ok("POST", `/access/users/${userid}/token/tk`, { privsep: 0 });
   return `${userid}!tk=${t.value}`;
 }
+
+/** Requests as `token` (method, path, params). */
+export const asToken = (api: Api, token: string) => (method: string, path: string, params: Record<string, string | number> = {}) => api.req(method, path, params, token);
+
+/** `[status, reason]` of an answer, to compare a refusal in one expect. */
+export async function statusAndReason(p: Promise<{ status: number; reason: string }>): Promise<[number, string]> {
+  const r = await p;
+  return [r.status, r.reason];
+}
+
+/** Waits for the task whose UPID a 200 answer carries. */
+export async function waitUpid(api: Api, r: { status: number; body: any }) {
+  expect(r.status).toBe(200);
+  return api.waitTask(r.body.data.split(":")[1], r.body.data);
+}

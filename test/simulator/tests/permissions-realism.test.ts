@@ -1,21 +1,15 @@
 // REALISM.md §1 "Permissions the provider's endpoints check": one test per row, each citing the
 // PVE source the behaviour was read from (QEMU API2/Qemu.pm unless said otherwise).
 
-import { Api, createVm, startApi, tokenWith } from "./cluster-helpers";
+import { Api, asToken, createVm, startApi, statusAndReason, tokenWith, waitUpid as waitUpidOf } from "./cluster-helpers";
 
 let api: Api;
 
 const userWith = (acls: Record<string, string>) => tokenWith(api, acls);
 
-const as = (token: string) => (method: string, path: string, params: Record<string, string | number> = {}) => api.req(method, path, params, token);
-const refused = async (p: Promise<{ status: number; reason: string }>) => {
-  const r = await p;
-  return [r.status, r.reason];
-};
-const waitUpid = async (r: { status: number; body: any }) => {
-  expect(r.status).toBe(200);
-  return api.waitTask(r.body.data.split(":")[1], r.body.data);
-};
+const as = (token: string) => asToken(api, token);
+const refused = statusAndReason;
+const waitUpid = (r: { status: number; body: any }) => waitUpidOf(api, r);
 
 beforeAll(async () => {
   api = await startApi({ seed: 77, cluster: { ssh: false } });

@@ -4,7 +4,7 @@
 // `overrule-shutdown`. Each test cites the PVE source it was read from (QEMU = qemu-server
 // src/PVE/API2/Qemu.pm unless said otherwise).
 import { createHash } from "crypto";
-import { Api, createVm, startApi, tokenWith } from "./cluster-helpers";
+import { Api, asToken, createVm, startApi, statusAndReason, tokenWith, waitUpid as waitUpidOf } from "./cluster-helpers";
 import { call } from "./core-http";
 import { encryptPw, isCryptHash, sha256Crypt } from "../sha-crypt";
 import { sshPublicKeyLineValid } from "../ssh-pubkey";
@@ -14,15 +14,9 @@ let api: Api;
 
 const userWith = (acls: Record<string, string>) => tokenWith(api, acls);
 
-const as = (token: string) => (method: string, path: string, params: Record<string, string | number> = {}) => api.req(method, path, params, token);
-const refused = async (p: Promise<{ status: number; reason: string }>) => {
-  const r = await p;
-  return [r.status, r.reason];
-};
-const waitUpid = async (r: { status: number; body: any }) => {
-  expect(r.status).toBe(200);
-  return api.waitTask(r.body.data.split(":")[1], r.body.data);
-};
+const as = (token: string) => asToken(api, token);
+const refused = statusAndReason;
+const waitUpid = (r: { status: number; body: any }) => waitUpidOf(api, r);
 const cfg = (vmid: number) => `/nodes/pve1/qemu/${vmid}/config`;
 const state = (vmid: number) => api.s.sim.ext.cluster.vms.get(vmid).config;
 
