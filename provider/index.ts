@@ -3,6 +3,7 @@
 // environment (`PROXMOX_VE_*`) or a credentials file, in its own process (README, Configuration).
 
 export { Pool, type PoolArgs, type PoolMembers } from "./resources/pool";
+export { PoolOutputs } from "./resources/generated/pool";
 export { User, type UserArgs } from "./resources/user";
 export { ApiToken, type ApiTokenArgs } from "./resources/api-token";
 export { Role, type RoleArgs } from "./resources/role";

@@ -14,6 +14,7 @@
 import type { InputChecker } from "./check";
 import { providerLogger } from "./context";
 import { isUnknown, normalize, type FieldRule } from "./diff";
+import type { BooleanField } from "./fields";
 import { lookupDenied } from "./preview-access";
 
 export interface Adoptable {
@@ -27,6 +28,26 @@ export const adoptionRules: { adopt: FieldRule; destroyOnDelete: FieldRule } = {
   adopt: { normalize: (v: unknown) => normalize.flag(v as boolean) || undefined }, // false is the default
   destroyOnDelete: { normalize: normalize.flag },
 };
+
+/** The field-table entries of `adopt` and `destroyOnDelete`; `what` names the object (`the existing pool \`poolid\``). */
+export function adoptionFields(what: string): { adopt: BooleanField; destroyOnDelete: BooleanField } {
+  return {
+    adopt: {
+      kind: "boolean",
+      doc: `Take ${what} under management instead of creating it: the declared settings are applied, the others are left as they are.`,
+      defaultDoc: "false",
+      change: "behaviour",
+      normalize: adoptionRules.adopt.normalize,
+    },
+    destroyOnDelete: {
+      kind: "boolean",
+      doc: "Delete the object when the resource is deleted; otherwise it is released (left in PVE, untouched).",
+      defaultDoc: "true, or false for an adopted object",
+      change: "behaviour",
+      normalize: adoptionRules.destroyOnDelete.normalize,
+    },
+  };
+}
 
 export function destroysOnDelete(i: Adoptable | undefined): boolean {
   return i?.destroyOnDelete ?? i?.adopt !== true;

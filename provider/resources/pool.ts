@@ -26,66 +26,21 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { PoolInfo } from "../proxmox/pools";
 import { isNotFound, PveApiError } from "../proxmox/errors";
-import { InputChecker, pveNames, VMID_RANGE } from "./check";
+import { InputChecker } from "./check";
 import { client } from "./context";
-import { diffResource, isUnknown, type DiffRules } from "./diff";
+import { diffResource, isUnknown } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
-import { checkPoolid } from "./access-names";
 import { compact, difference, emptyToUndefined, gone, readResult, intersection, listText, sortedSet } from "./access/common";
 import { declare } from "./declared";
-import { adoptionRules, alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
+import { alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError } from "./adoption";
+import { checkFields, diffRulesOf, outputSlots } from "./fields";
+import { poolTable, type PoolMembers } from "./fields/pool";
+import { PoolOutputs, type PoolArgs, type PoolInputs, type PoolState } from "./generated/pool";
 
-/** The inputs of a {@link Pool}. Only `poolid` replaces the pool; everything else is applied in place. */
-export interface PoolArgs {
-  /** The pool id; `parent/child` for a nested pool (PVE >= 8.1). Changing it replaces the pool. */
-  poolid: pulumi.Input<string>;
-  /** Free-text comment. Default none; changed in place. */
-  comment?: pulumi.Input<string>;
-  /** VM ids this stack places in the pool (e.g. the template). Other members are left alone.
-   *  Default none; changes add/remove members in place. */
-  vms?: pulumi.Input<pulumi.Input<number>[]>;
-  /** Storage ids this stack places in the pool. Other members are left alone. Default none;
-   *  changes add/remove members in place. */
-  storage?: pulumi.Input<pulumi.Input<string>[]>;
-  /** On delete, take every remaining member out of the pool first instead of refusing. Default false. */
-  removeMembersOnDelete?: pulumi.Input<boolean>;
-  /** Move a declared VM that belongs to another pool (PVE `allow-move`). Default false: that is an error. */
-  allowMove?: pulumi.Input<boolean>;
-  /** Take the existing pool `poolid` under management instead of creating it (see the top of this file). */
-  adopt?: pulumi.Input<boolean>;
-  /** Delete the pool when the resource is deleted. Default: true, or false for an adopted pool (then it is released). */
-  destroyOnDelete?: pulumi.Input<boolean>;
-}
+export type { PoolArgs, PoolInputs, PoolState } from "./generated/pool";
+export type { PoolMembers } from "./fields/pool";
 
-export interface PoolInputs extends Adoptable {
-  poolid: string;
-  comment?: string;
-  vms?: number[];
-  storage?: string[];
-  removeMembersOnDelete?: boolean;
-  allowMove?: boolean;
-}
-
-/** The members of a pool, by kind (the {@link Pool} output `members`). */
-export interface PoolMembers {
-  /** VM ids in the pool, sorted. */
-  vms: number[];
-  /** Storage ids in the pool, sorted. */
-  storage: string[];
-}
-
-export interface PoolState extends PoolInputs {
-  /** Every member the pool has, declared or not, as last read. */
-  members: PoolMembers;
-}
-
-const rules: DiffRules<Omit<PoolInputs, "vms" | "storage">> = {
-  poolid: { replaces: true },
-  comment: { normalize: (v: string) => emptyToUndefined(v) },
-  removeMembersOnDelete: {},
-  allowMove: {},
-  ...adoptionRules,
-};
+const rules = diffRulesOf<PoolInputs>(poolTable);
 
 function membersOf(pool: PoolInfo): PoolMembers {
   const vms = new Set<number>();
@@ -186,19 +141,8 @@ async function adoptPool(inputs: PoolInputs): Promise<PoolState> {
 export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
   async check(olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
-    const poolid = c.string("poolid", { required: true, rule: checkPoolid });
+    const { poolid } = checkFields(c, poolTable) as Partial<PoolInputs>;
     if (poolid !== undefined) declare.pool(poolid); // references to it from this run pass (declared.ts)
-    c.string("comment");
-    c.list<number>("vms", {
-      item: (v) => (typeof v === "number" && Number.isInteger(v) && v >= VMID_RANGE.min && v <= VMID_RANGE.max ? undefined : `a VM id is an integer from ${VMID_RANGE.min} to ${VMID_RANGE.max}, got ${JSON.stringify(v)}.`),
-    });
-    c.list<string>("storage", {
-      item: (v) => (typeof v === "string" && pveNames.storageId.test(v) ? undefined : `'${String(v)}' is not a storage id (letters, digits, '-', '_' and '.', starting with a letter).`),
-    });
-    c.boolean("removeMembersOnDelete");
-    c.boolean("allowMove");
-    c.boolean("adopt");
-    c.boolean("destroyOnDelete");
     await checkAdoptable(c, olds as Record<string, unknown>, news as PoolInputs & Record<string, unknown>, { kind: "Pool", idProp: "poolid", what: (id) => `pool '${id}'`, read: readPool });
     return c.result<PoolInputs>({
       ...news,
@@ -318,23 +262,8 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
 /** A PVE resource pool and the VMs and storages this stack places in it. `vms`/`storage` are
  *  the members it manages (others are left alone; `members` lists all). Delete takes the declared
  *  members out and deletes the pool; `adopt: true` takes an existing pool under management. */
-export class Pool extends pulumi.dynamic.Resource {
-  /** The pool id (`parent/child` for a nested pool). */
-  declare readonly poolid: pulumi.Output<string>;
-  /** The pool's comment, as read from PVE; undefined when empty. */
-  declare readonly comment: pulumi.Output<string | undefined>;
-  /** The VM ids this resource manages in the pool (sorted), not every member: see `members`. */
-  declare readonly vms: pulumi.Output<number[] | undefined>;
-  /** The storage ids this resource manages in the pool (sorted), not every member: see `members`. */
-  declare readonly storage: pulumi.Output<string[] | undefined>;
-  /** Whether delete takes every remaining member out first instead of refusing (input; default false). */
-  declare readonly removeMembersOnDelete: pulumi.Output<boolean | undefined>;
-  /** Whether a declared VM may be moved from another pool (input; default false). */
-  declare readonly allowMove: pulumi.Output<boolean | undefined>;
-  /** Every member of the pool (declared or not), as last read. */
-  declare readonly members: pulumi.Output<PoolMembers>;
-
+export class Pool extends PoolOutputs {
   constructor(name: string, args: PoolArgs, opts?: pulumi.CustomResourceOptions) {
-    super(stubProvider("provider/resources/pool.js", "poolLifecycle"), name, { ...args, members: undefined }, opts, "proxmox", "Pool");
+    super(stubProvider("provider/resources/pool.js", "poolLifecycle"), name, { ...args, ...outputSlots(poolTable) }, opts, "proxmox", "Pool");
   }
 }
