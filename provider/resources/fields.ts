@@ -51,6 +51,11 @@ interface FieldBase {
   normalize?: (value: any) => unknown;
   /** How PVE normalises it, in words (for the documentation). */
   normalizeDoc?: string;
+  /** The PVE API parameter (or VM config key) it is written to, where it maps one to one. */
+  pve?: string;
+  /** What PVE takes to clear it when the program leaves it out (`""` for a text, 0, ...); without
+   *  it, a property left out is not sent. */
+  pveClear?: string | number | boolean;
   /** The resource's diff() compares it itself (a member set, a plan): left out of diffRulesOf. */
   diffedBy?: "resource";
   /** The value is a secret (an output listed in additionalSecretOutputs, or a secret input). */
@@ -197,6 +202,22 @@ export function defaultOf<T extends string | number | boolean>(t: ResourceTable,
   const d = t.fields[name]?.default;
   if (d === undefined) throw new Error(`${t.resource}.${name} has no default`);
   return d as T;
+}
+
+/**
+ * The API parameters of the properties that map one to one (`pve`), named `names` (default:
+ * all of them): the input's value, or its `pveClear` value when the program left it out.
+ */
+export function pveParams(t: ResourceTable, inputs: object, names: readonly string[] = Object.keys(t.fields)): Record<string, unknown> {
+  const values = inputs as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const name of names) {
+    const f = t.fields[name];
+    if (!f?.pve) continue;
+    const value = values[name] ?? f.pveClear;
+    if (value !== undefined) out[f.pve] = value;
+  }
+  return out;
 }
 
 /** The output properties, undefined: what the class passes so the engine knows them as outputs. */

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { InputChecker } from "../../../provider/resources/check";
 import { diffResource } from "../../../provider/resources/diff";
-import { checkFields, defaultOf, diffRulesOf, outputSlots, table, withDefaults, type ResourceTable } from "../../../provider/resources/fields";
+import { checkFields, defaultOf, diffRulesOf, outputSlots, pveParams, table, withDefaults, type ResourceTable } from "../../../provider/resources/fields";
 import { docOf, generatedFiles, loadTables, renderReadme, repoRoot } from "../../../scripts/resource-tables";
 
 const ROOT = repoRoot(__dirname);
@@ -46,7 +46,8 @@ const sample: ResourceTable = table({
   id: "its name",
   fields: {
     name: { kind: "string", required: true, change: "replaces", pattern: /^[a-z]+$/, describe: "lower-case letters", doc: "The name." },
-    size: { kind: "integer", min: 1, max: 10, default: 4, unit: "GiB", doc: "The size." },
+    size: { kind: "integer", min: 1, max: 10, default: 4, unit: "GiB", pve: "disk-size", doc: "The size." },
+    note: { kind: "string", pve: "comment", pveClear: "", doc: "A free-text note." },
     tags: { kind: "list", of: "string", normalize: (v: string[]) => [...v].sort(), item: (v: unknown) => (typeof v === "string" ? undefined : "a tag is a string."), doc: "The tags." },
     keep: { kind: "boolean", change: "behaviour", doc: "Keep it on delete." },
     stack: { kind: "string", role: "internal", doc: "Set by the class." },
@@ -72,7 +73,7 @@ describe("derivations", () => {
 
   it("diff rules: replaces and normalisers from the table; outputs are not compared", () => {
     const rules = diffRulesOf(sample);
-    expect(Object.keys(rules).sort()).toEqual(["keep", "name", "size", "stack", "tags"]);
+    expect(Object.keys(rules).sort()).toEqual(["keep", "name", "note", "size", "stack", "tags"]);
     expect(diffResource(rules, { name: "a", tags: ["x", "y"] }, { name: "a", tags: ["y", "x"] }).changes).toBe(false);
     expect(diffResource(rules, { name: "a" }, { name: "b" }).replaces).toEqual(["name"]);
     expect(diffResource(rules, { name: "a", size: 1 }, { name: "a", size: 2 })).toMatchObject({ changes: true, replaces: [] });
@@ -84,6 +85,11 @@ describe("derivations", () => {
     expect(defaultOf<number>(sample, "size")).toBe(4);
     expect(() => defaultOf(sample, "name")).toThrow(/Sample.name has no default/);
     expect(outputSlots(sample)).toEqual({ address: undefined });
+  });
+
+  it("API parameters: mapped properties only, cleared when left out", () => {
+    expect(pveParams(sample, { name: "a", size: 2 })).toEqual({ "disk-size": 2, comment: "" });
+    expect(pveParams(sample, { name: "a", note: "hi" }, ["note"])).toEqual({ comment: "hi" });
   });
 
   it("the doc text carries unit, default and what a change does", () => {
