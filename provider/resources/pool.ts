@@ -33,7 +33,7 @@ import { stubProvider, type Lifecycle } from "./dynamic";
 import { compact, difference, emptyToUndefined, gone, readResult, intersection, listText, sortedSet } from "./access/common";
 import { declare } from "./declared";
 import { alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError } from "./adoption";
-import { checkFields, diffRulesOf, outputSlots } from "./fields";
+import { checkFields, diffRulesOf, outputSlots, pveParams } from "./fields";
 import { poolTable, type PoolMembers } from "./fields/pool";
 import { PoolOutputs, type PoolArgs, type PoolInputs, type PoolState } from "./generated/pool";
 
@@ -221,7 +221,7 @@ export const poolLifecycle: Lifecycle<PoolInputs, PoolState> = {
   async update(_id, olds, news) {
     const pools = client().pools;
     if (manages(news, "comment") && emptyToUndefined(olds.comment) !== emptyToUndefined(news.comment)) {
-      await pools.updateCompat(news.poolid, { comment: news.comment ?? "" });
+      await pools.updateCompat(news.poolid, pveParams(poolTable, news, ["comment"]));
     }
     // Plan against the pool as it is now, not as last read.
     const current = await readPool(news.poolid);

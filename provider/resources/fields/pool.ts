@@ -24,7 +24,7 @@ export const poolTable = table({
   imports: { "../fields/pool": ["PoolMembers"] },
   fields: {
     poolid: { kind: "string", required: true, change: "replaces", rule: checkPoolid, doc: "The pool id; `parent/child` for a nested pool (PVE >= 8.1)." },
-    comment: { kind: "string", normalize: (v: string) => emptyToUndefined(v), normalizeDoc: "with an empty comment as none", doc: "Free-text comment." },
+    comment: { kind: "string", pve: "comment", pveClear: "", normalize: (v: string) => emptyToUndefined(v), normalizeDoc: "with an empty comment as none", doc: "Free-text comment." },
     vms: {
       kind: "list",
       of: "number",
