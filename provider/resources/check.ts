@@ -16,7 +16,7 @@ type Present<T> = (value: T) => string | undefined;
 export class InputChecker {
   readonly failures: CheckFailure[] = [];
 
-  constructor(private readonly inputs: Record<string, any>) {}
+  constructor(readonly inputs: Record<string, any>) {}
 
   fail(property: string, reason: string): void {
     this.failures.push({ property, reason });

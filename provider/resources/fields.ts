@@ -27,6 +27,8 @@ export type ChangeMode =
 export type FieldRole =
   /** the program (an input; Args, Inputs and State carry it) */
   | "input"
+  /** the program, resolved by the resource class into other properties (Args only) */
+  | "args"
   /** the resource class, not the user (Inputs and State carry it, Args do not) */
   | "internal"
   /** the provider (State only; an output of the resource class) */
@@ -39,8 +41,9 @@ interface FieldBase {
   role?: FieldRole;
   /** Args: the program must set it. */
   required?: boolean;
-  /** Inputs/State: always present after check() (a default applies, or it is required). */
-  present?: boolean;
+  /** Always present after check() (a default applies, or it is required); `"state"`: optional
+   *  in Inputs, always present in State (an allocated id). */
+  present?: boolean | "state";
   change?: ChangeMode;
   /** Applied by check() when the program leaves it out. */
   default?: string | number | boolean;
@@ -134,7 +137,7 @@ export function table<T extends ResourceTable>(t: T): T {
 }
 
 export function inputNames(t: ResourceTable): string[] {
-  return Object.keys(t.fields).filter((k) => t.fields[k].role !== "output");
+  return Object.keys(t.fields).filter((k) => t.fields[k].role !== "output" && t.fields[k].role !== "args");
 }
 
 export function outputNames(t: ResourceTable): string[] {
@@ -157,13 +160,13 @@ export function diffRulesOf<I>(t: ResourceTable): DiffRules<I> {
 
 /**
  * Runs the check every field declares (type, pattern, range, items) on the program's inputs
- * (`c` holds them) and returns the valid, known values by name. Internal and output fields are
- * not the program's and are not checked. Cross-field rules stay in the resource's check().
+ * (`c` holds them) and returns the valid, known values by name. Outputs, and what the class
+ * resolves into other properties (`args`), are not checked. Cross-field rules stay in the resource's check().
  */
 export function checkFields(c: InputChecker, t: ResourceTable): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, f] of Object.entries(t.fields)) {
-    if (f.role === "output" || f.role === "internal") continue;
+    if (f.role === "output" || f.role === "args") continue;
     const required = f.required ?? false;
     let value: unknown;
     switch (f.kind) {
