@@ -4,8 +4,8 @@ import { toBool, toNumber } from "./coerce";
 import type { RequestOptions, Requester } from "./requester";
 import type { TicketResponse } from "./auth";
 
-export interface PveUser {
-  userid: string;
+/** The properties of a user that PVE both reports and sets. */
+export interface UserFields {
   enable?: boolean;
   expire?: number;
   firstname?: string;
@@ -13,19 +13,16 @@ export interface PveUser {
   email?: string;
   comment?: string;
   groups?: string[];
+}
+
+export interface PveUser extends UserFields {
+  userid: string;
   "realm-type"?: string;
   tokens?: ApiTokenInfo[];
   [key: string]: unknown;
 }
 
-export interface UserParams {
-  enable?: boolean;
-  expire?: number;
-  firstname?: string;
-  lastname?: string;
-  email?: string;
-  comment?: string;
-  groups?: string[];
+export interface UserParams extends UserFields {
   keys?: string;
 }
 

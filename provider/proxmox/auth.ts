@@ -126,17 +126,22 @@ export class TicketAuth implements Authenticator {
     await this.pending;
   }
 
+  /** A login that cannot succeed as configured, reported as PVE's 401 on /access/ticket. */
+  private ticketRefused(reason: string): PveApiError {
+    return new PveApiError({
+      method: "POST",
+      path: "/access/ticket",
+      endpoint: this.opts.endpoint ?? "",
+      status: 401,
+      identity: this.identity,
+      reason,
+      secrets: this.secrets(),
+    });
+  }
+
   private accept(res: TicketResponse): void {
     if (!res.ticket || !res.CSRFPreventionToken) {
-      throw new PveApiError({
-        method: "POST",
-        path: "/access/ticket",
-        endpoint: this.opts.endpoint ?? "",
-        status: 401,
-        identity: this.identity,
-        reason: "PVE returned no ticket",
-        secrets: this.secrets(),
-      });
+      throw this.ticketRefused("PVE returned no ticket");
     }
     this.ticket = res.ticket;
     this.csrf = res.CSRFPreventionToken;
@@ -166,15 +171,7 @@ export class TicketAuth implements Authenticator {
     );
     if (needsTfa(first)) {
       if (!otp) {
-        throw new PveApiError({
-          method: "POST",
-          path: "/access/ticket",
-          endpoint: this.opts.endpoint ?? "",
-          status: 401,
-          identity: this.identity,
-          reason: "this user requires two-factor authentication: set proxmox:otp (PROXMOX_VE_OTP) or use an API token",
-          secrets: this.secrets(),
-        });
+        throw this.ticketRefused("this user requires two-factor authentication: set proxmox:otp (PROXMOX_VE_OTP) or use an API token");
       }
       const second = await this.opts.post(
         { username: this.identity.id, "tfa-challenge": first.ticket, password: `totp:${otp}` },

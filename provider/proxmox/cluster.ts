@@ -2,7 +2,7 @@ import type { Params } from "./http";
 import { apiPath } from "./path";
 import { coerceNumbers, requireNumber, toBool } from "./coerce";
 import type { RequestOptions, Requester } from "./requester";
-import { PveApiError } from "./errors";
+import { PveApiError, isVmidInUse } from "./errors";
 
 export interface PveVersion {
   version: string;
@@ -80,7 +80,7 @@ export class ClusterApi {
       await this.nextId(vmid, opts);
       return false;
     } catch (err) {
-      if (err instanceof PveApiError && [err.pveMessage, ...Object.values(err.errors)].some((t) => new RegExp(`\\b${vmid}\\b.*already exists`).test(t))) return true;
+      if (err instanceof PveApiError && isVmidInUse(err, vmid)) return true;
       throw err;
     }
   }

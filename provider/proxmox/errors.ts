@@ -291,3 +291,65 @@ export function isContention(err: unknown, opts: { includeConfigLock?: boolean }
   }
   return false;
 }
+
+// ---------------------------------------------------------------------------------------
+// Particular refusals. PVE says these only in words (all HTTP 500 or a task's exit status), so
+// they are recognised here, once, by the text of the PVE source that emits them (paths are in
+// the git repositories of github.com/proxmox). Elsewhere, callers use these predicates.
+
+/**
+ * PVE's own words in a failure: an API error's message and per-parameter errors, a task's exit
+ * status; for any other Error (one that carried PVE's words on, or a test's), its message.
+ */
+function pveWordsOf(err: unknown): string[] {
+  if (err instanceof PveApiError) return [err.pveMessage, ...Object.values(err.errors)];
+  if (err instanceof PveTaskError) return err.exitstatus === undefined ? [] : [err.exitstatus];
+  if (err instanceof Error) return [err.message];
+  return [String(err)];
+}
+
+const says = (err: unknown, pattern: RegExp): boolean => pveWordsOf(err).some((t) => pattern.test(t));
+
+/** qemu-server src/PVE/QemuServer/Agent.pm assert_agent_available: `No QEMU guest agent configured` (the VM has no `agent` option). */
+export const isAgentNotConfigured = (err: unknown): boolean => says(err, /No QEMU guest agent configured/i);
+
+/** qemu-server src/PVE/QemuServer/Agent.pm assert_agent_available: `QEMU guest agent is not running` (the VM runs, its agent does not answer guest-ping yet). */
+export const isAgentNotRunning = (err: unknown): boolean => says(err, /guest agent is not running/i);
+
+/** qemu-server src/PVE/QemuServer/Agent.pm assert_agent_available: `VM <vmid> is not running` (the VM itself, not its agent). */
+export const isGuestNotRunning = (err: unknown): boolean => says(err, /is not running/i) && !isAgentNotRunning(err);
+
+/**
+ * pve-manager PVE/API2/Pool.pm update_pool (and update_pool_deprecated): `VM <vmid> belongs
+ * already to pool '<pool>' and 'allow-move' is not set` (older releases: without the
+ * `and 'allow-move' ...`). A VM is in at most one pool. (Its kind is `alreadyExists`.)
+ */
+export const isPoolMembershipConflict = (err: unknown): boolean => says(err, /belongs already to pool/);
+
+/** qemu-server src/PVE/API2/Qemu.pm clone_vm: `can't clone VM to node '<target>' (VM uses local storage)`, before anything is cloned. */
+export const isCloneRefusedLocalStorage = (err: unknown): boolean => says(err, /can't clone VM to node '[^']*' \(VM uses local storage\)/);
+
+/** qemu-server src/PVE/API2/Qemu.pm clone_vm: `can't clone to non-shared storage '<storage>'` (a `target` node with a local `storage`), before anything is cloned. */
+export const isCloneRefusedNonSharedStorage = (err: unknown): boolean => says(err, /can't clone to non-shared storage/);
+
+/** Either of PVE's refusals to clone onto another node: definite, nothing was done (not an ambiguous 5xx). */
+export const isCloneRefused = (err: unknown): boolean => isCloneRefusedLocalStorage(err) || isCloneRefusedNonSharedStorage(err);
+
+/**
+ * PVE refused guest id `vmid` because a guest has it:
+ * - pve-manager PVE/API2/Cluster.pm nextid: `VM <vmid> already exists` (HTTP 400, parameter `vmid`);
+ * - qemu-server src/PVE/API2/Qemu.pm clone_vm: `unable to create VM <newid>: config file already exists`;
+ * - pve-cluster src/PVE/Cluster.pm check_vmid_unused: `VM <vmid> already exists on node '<node>'`.
+ */
+export function isVmidInUse(err: unknown, vmid: number): boolean {
+  return says(err, new RegExp(`\\b${vmid}\\b.*already exists`));
+}
+
+/**
+ * The config flock of guest `vmid` stayed busy: pve-common src/PVE/Tools.pm lock_file_full
+ * `can't lock file '<file>' - got timeout`, the file being qemu-server src/PVE/QemuConfig.pm's
+ * `/var/lock/qemu-server/lock-<vmid>.conf`. Two clones to the same new id end this way.
+ */
+export function isGuestConfigLockTimeout(err: unknown, vmid: number): boolean {
+  return pveWordsOf(err).some((t) => t.includes(`lock-${vmid}.conf' - got timeout`));
+}

@@ -17,7 +17,7 @@
 // nextid that are in use) show up as `config file already exists` / `already exists` / a flock
 // timeout on the new id; callers mark such an id `taken` and ask again (see VmCloneLifecycle).
 
-import { PveApiError } from "./errors";
+import { isGuestConfigLockTimeout, isVmidInUse } from "./errors";
 import type { ClusterApi } from "./cluster";
 
 export interface VmidRange {
@@ -126,10 +126,8 @@ export class VmidAllocator {
 
 /** A clone/create failed because `vmid` is already used (by another tool or process). */
 export function isVmidCollision(err: unknown, vmid: number): boolean {
-  const text = err instanceof PveApiError ? err.pveMessage : err instanceof Error ? err.message : String(err);
-  if (new RegExp(`\\b${vmid}\\b.*(config file already exists|already exists)`).test(text)) return true;
   // Two clones to the same new id: the second waits for the first's target flock and times out.
-  return text.includes(`lock-${vmid}.conf' - got timeout`);
+  return isVmidInUse(err, vmid) || isGuestConfigLockTimeout(err, vmid);
 }
 
 const allocators = new Map<string, VmidAllocator>();

@@ -4,9 +4,11 @@
  * Names, paths, credentials and pinned fingerprints are checked before anything is dialled.
  */
 import { SshEndpoint, SshError } from "./errors";
-import { SshConnectOptions, checkCredentials, withSession } from "./connection";
+import { SshConnectOptions, checkCredentials } from "./connect-options";
+import { withSession } from "./connection";
 import { validateHostKeyPolicy } from "./hostkeys";
 import { NodeOutcome, forEachNode } from "./nodes";
+import type { SshSession } from "./session";
 import {
   SnippetCheck,
   SnippetDeleteResult,
@@ -32,8 +34,21 @@ function preflight(endpoints: readonly SshEndpoint[], opts: SnippetTransportOpti
   if (endpoints.length === 0) throw new SshError("invalid", "no nodes given for the snippet");
 }
 
-function byNode(endpoints: readonly SshEndpoint[]): Map<string, SshEndpoint> {
-  return new Map(endpoints.map((e) => [e.node, e]));
+/** Checks everything, then runs `step` in one session per node, `concurrency` nodes at a time. */
+function onEveryNode<T>(
+  endpoints: readonly SshEndpoint[],
+  opts: SnippetTransportOptions,
+  ref: SnippetRef,
+  action: string,
+  step: (session: SshSession) => Promise<T>,
+): Promise<NodeOutcome<T>> {
+  preflight(endpoints, opts, ref);
+  const byNode = new Map(endpoints.map((e) => [e.node, e]));
+  return forEachNode(
+    endpoints.map((e) => e.node),
+    (node) => withSession(byNode.get(node) as SshEndpoint, opts, step),
+    { concurrency: opts.concurrency, action: `${action} snippet ${ref.dir}/${ref.name}` },
+  );
 }
 
 /** Writes the snippet on every node (atomically, verified); see NodeOutcome for partial failure. */
@@ -43,13 +58,7 @@ export async function putSnippetOnNodes(
   ref: SnippetRef,
   content: string | Uint8Array,
 ): Promise<NodeOutcome<SnippetWriteResult>> {
-  preflight(endpoints, opts, ref);
-  const map = byNode(endpoints);
-  return forEachNode(
-    endpoints.map((e) => e.node),
-    (node) => withSession(map.get(node) as SshEndpoint, opts, (s) => putSnippet(s, ref, content, opts)),
-    { concurrency: opts.concurrency, action: `writing snippet ${ref.dir}/${ref.name}` },
-  );
+  return onEveryNode(endpoints, opts, ref, "writing", (s) => putSnippet(s, ref, content, opts));
 }
 
 /** Checks every node: present, missing, or altered (content differs from `sha256`). */
@@ -59,13 +68,7 @@ export async function checkSnippetOnNodes(
   ref: SnippetRef,
   sha256?: string,
 ): Promise<NodeOutcome<SnippetCheck>> {
-  preflight(endpoints, opts, ref);
-  const map = byNode(endpoints);
-  return forEachNode(
-    endpoints.map((e) => e.node),
-    (node) => withSession(map.get(node) as SshEndpoint, opts, (s) => checkSnippet(s, ref, sha256)),
-    { concurrency: opts.concurrency, action: `reading snippet ${ref.dir}/${ref.name}` },
-  );
+  return onEveryNode(endpoints, opts, ref, "reading", (s) => checkSnippet(s, ref, sha256));
 }
 
 /** Removes the snippet from every node; nodes where it is already gone count as success. */
@@ -74,11 +77,5 @@ export async function deleteSnippetFromNodes(
   opts: SnippetTransportOptions,
   ref: SnippetRef,
 ): Promise<NodeOutcome<SnippetDeleteResult>> {
-  preflight(endpoints, opts, ref);
-  const map = byNode(endpoints);
-  return forEachNode(
-    endpoints.map((e) => e.node),
-    (node) => withSession(map.get(node) as SshEndpoint, opts, (s) => deleteSnippet(s, ref, opts)),
-    { concurrency: opts.concurrency, action: `deleting snippet ${ref.dir}/${ref.name}` },
-  );
+  return onEveryNode(endpoints, opts, ref, "deleting", (s) => deleteSnippet(s, ref, opts));
 }
