@@ -20,20 +20,23 @@
 // In place: name, description, tags, and the cloud-init data clones inherit (ipConfigs,
 // cicustom). The marker line is the same as VmClone's.
 
-import { createHash } from "crypto";
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { codecs, type PveClient } from "../proxmox";
-import { isVmidCollision } from "../proxmox/vmid-allocator";
 import { InputChecker, checkTags, checkVmName, known, pveNames, VMID_RANGE } from "./check";
-import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
+import { diffResource, isUnknown, normalize, type DiffRules } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
+import { createWithVmid, finishTemplate } from "./template/build";
+import { checkImage, ensureImage, importFileName, removeImage } from "./template/image";
+import { checkTemplateReferences } from "./template/references";
 import { cloudInitChange, cloudInitFromConfig, cloudInitValues, checkCicustom, checkIpConfigs, normalizeCloudInitData, type CloudInitData } from "./vm/cloud-init-inputs";
+import { composeDescription, markerOf, type CiCustom, type IpConfigInput } from "./vm/config-map";
+import { confirmGone, locateVm } from "./vm/lookup";
+import { destroyVm } from "./vm/power";
+import { vmContext } from "./vm/vm-context";
 import { parseVmId } from "./vm/vm-id";
-import { composeDescription, splitDescription, type CiCustom, type IpConfigInput } from "./vm/config-map";
-import { checkReferencesOnCluster, type Reference } from "./vm/references";
-import { confirmGone, createFailure, destroyVm, locateVm, runTask, vmContext, type VmContext } from "./vm/lifecycle";
 import { vmidOutput } from "./vm/vmid-output";
+
+export { importFileName } from "./template/image";
 
 type In<T> = pulumi.Input<T>;
 
@@ -147,153 +150,6 @@ const rules: DiffRules<TemplateInputs> = {
   cicustom: {},
 };
 
-/**
- * The file name PVE accepts in `import` content for this image. Without an explicit fileName
- * it carries a short hash of the URL and checksum, so a different image never reuses a file
- * downloaded for another one (the download is skipped when the file is already there).
- */
-export function importFileName(image: TemplateImage): string {
-  const ext = (name: string) => (/\.(qcow2|raw|vmdk|ova)$/i.exec(name)?.[0] ?? ".qcow2");
-  if (image.fileName) {
-    const safe = image.fileName.replace(/[^-a-zA-Z0-9_.]/g, "_");
-    return /\.(qcow2|raw|vmdk|ova)$/i.test(safe) ? safe : `${safe.replace(/\.img$/i, "")}.qcow2`;
-  }
-  const base = path.posix.basename(new URL(image.url).pathname).replace(/[^-a-zA-Z0-9_.]/g, "_");
-  const stem = base.replace(/\.(img|qcow2|raw|vmdk|ova)$/i, "") || "image";
-  const tag = createHash("sha256").update(`${image.url}\n${image.checksum ?? ""}`).digest("hex").slice(0, 8);
-  return `${stem}-${tag}${ext(base)}`;
-}
-
-async function ensureImage(ctx: VmContext, node: string, image: TemplateImage): Promise<string> {
-  const storage = image.storage ?? "local";
-  const filename = importFileName(image);
-  const volid = `${storage}:import/${filename}`;
-  const present = await ctx.api.storage.content(node, storage, { content: "import" });
-  if (present.some((e) => e.volid === volid)) return volid;
-  await runTask(ctx, () =>
-    ctx.api.storage.downloadUrl(node, storage, {
-      url: image.url,
-      filename,
-      content: "import",
-      ...(image.checksum ? { checksum: image.checksum, checksumAlgorithm: image.checksumAlgorithm ?? "sha256" } : {}),
-    }),
-  );
-  return volid;
-}
-
-async function createWithVmid(ctx: VmContext, inputs: TemplateInputs, params: Record<string, string | number>): Promise<number> {
-  for (let attempt = 1; ; attempt++) {
-    const lease = inputs.vmid !== undefined ? ctx.allocator.reserveExplicit(inputs.vmid) : await ctx.allocator.allocate(ctx.api.cluster);
-    try {
-      await runTask(ctx, () => ctx.api.qemu.create(inputs.node, lease.vmid, params));
-      lease.created();
-      return lease.vmid;
-    } catch (err) {
-      if (inputs.vmid === undefined && isVmidCollision(err, lease.vmid) && attempt < 20) {
-        lease.markTaken();
-        continue;
-      }
-      lease.release();
-      throw err;
-    }
-  }
-}
-
-async function readTemplate(api: PveClient, node: string, vmid: number, declared: CloudInitData = {}): Promise<Partial<TemplateInputs> & { isTemplate: boolean }> {
-  const config = await api.qemu.getConfig(node, vmid);
-  const { description, resourceName } = splitDescription(config.description === undefined ? undefined : String(config.description));
-  return {
-    isTemplate: String(config.template ?? "0") === "1",
-    name: config.name === undefined ? undefined : String(config.name),
-    description,
-    resourceName,
-    tags: codecs.parseTags(config.tags === undefined ? "" : String(config.tags)),
-    cores: Number(config.cores ?? 1),
-    memory: Number(/^(?:current=)?(\d+)/.exec(String(config.memory ?? "512"))?.[1] ?? 512),
-    bridge: config.net0 === undefined ? undefined : codecs.parseNet(String(config.net0)).bridge,
-    ...cloudInitFromConfig(config, declared),
-  };
-}
-
-/** The declared ipConfigs and cicustom in their canonical form (unknown values kept as they are). */
-function cloudInitInputs(n: Record<string, any>): CloudInitData {
-  const given: CloudInitData = {};
-  if (Array.isArray(n.ipConfigs)) given.ipConfigs = n.ipConfigs;
-  if (n.cicustom && typeof n.cicustom === "object") given.cicustom = n.cicustom;
-  if ((given.ipConfigs ?? []).some((i) => !known(i) || Object.values(i).some(isUnknown)) || Object.values(given.cicustom ?? {}).some(isUnknown)) return given;
-  return normalizeCloudInitData(given);
-}
-
-const CHECKSUM_HEX_DIGITS: Record<NonNullable<TemplateImage["checksumAlgorithm"]>, number> = { md5: 32, sha1: 40, sha224: 56, sha256: 64, sha384: 96, sha512: 128 };
-const IMAGE_KEYS = ["url", "checksum", "checksumAlgorithm", "fileName", "storage"];
-
-/** check() of `image`: an object whose url is an http(s) URL, with a checksum that fits its
- *  algorithm, a plain file name and a storage id. Unknown values (preview) pass. */
-function checkImage(c: InputChecker, image: unknown): void {
-  if (image === undefined || image === null || (typeof image === "string" && isUnknown(image))) return;
-  if (typeof image !== "object" || Array.isArray(image)) {
-    c.fail("image", `image must be an object { url, checksum?, checksumAlgorithm?, fileName?, storage? }, got ${Array.isArray(image) ? "a list" : typeof image}.`);
-    return;
-  }
-  const img = image as Record<string, unknown>;
-  const ic = new InputChecker(Object.fromEntries(IMAGE_KEYS.map((k) => [`image.${k}`, img[k]])));
-  ic.string("image.url", {
-    required: true,
-    pattern: /^https?:\/\/\S+$/,
-    describe: "an http(s) URL of the cloud image",
-    rule: (v) => {
-      try {
-        new URL(v);
-        return undefined;
-      } catch {
-        return "not a URL.";
-      }
-    },
-  });
-  const algorithm = ic.string("image.checksumAlgorithm", { oneOf: Object.keys(CHECKSUM_HEX_DIGITS) }) as keyof typeof CHECKSUM_HEX_DIGITS | undefined;
-  const checksum = ic.string("image.checksum", { pattern: /^[0-9a-fA-F]+$/, describe: "a hex digest" });
-  const algo = algorithm ?? (isUnknown(img.checksumAlgorithm) ? undefined : "sha256");
-  if (checksum !== undefined && algo !== undefined && checksum.length !== CHECKSUM_HEX_DIGITS[algo]) {
-    ic.fail("image.checksum", `image.checksum has ${checksum.length} hex digits; a ${algo} digest has ${CHECKSUM_HEX_DIGITS[algo]}${algorithm ? "" : " (sha256 is the default: set checksumAlgorithm if the digest is another)"}.`);
-  }
-  ic.string("image.fileName", { rule: (v) => (/[/\\]/.test(v) || v.startsWith(".") ? "a file name without '/' or '\\', not starting with '.', e.g. noble.qcow2." : undefined) });
-  ic.string("image.storage", { pattern: pveNames.storageId, describe: "a storage id" });
-  for (const k of Object.keys(img)) if (!IMAGE_KEYS.includes(k)) ic.fail(`image.${k}`, `image has no '${k}'; it takes ${IMAGE_KEYS.join(", ")}.`);
-  for (const f of ic.failures) c.fail(f.property, f.reason);
-}
-
-
-/**
- * The node, the disks' storage, the image's storage and the pool must exist (and the storages be
- * on the node, holding `images` and `import` content); an adopted vmid must be a template on the
- * node. Asked read-only (the cached cluster view VmClone's check uses, GET /pools?poolid=), only
- * for references that changed against the previous inputs; unknown values pass.
- */
-async function checkTemplateReferences(c: InputChecker, before: Partial<TemplateInputs>, out: TemplateInputs, given: Record<string, any>): Promise<void> {
-  const refs: Reference[] = [];
-  const node = known(out.node) ? out.node : undefined;
-  const nodeChanged = !sameValue(before.node, out.node);
-  if (node !== undefined && nodeChanged) refs.push({ kind: "node", property: "node", node });
-  if (!out.adopt) {
-    if (known(out.storage) && (nodeChanged || !sameValue(before.storage, out.storage))) {
-      refs.push({ kind: "storage", property: "storage", storage: out.storage, node, content: "images", note: given.storage === undefined ? "(storage defaults to local-lvm: set it to the storage for the template's disks.)" : undefined });
-    }
-    const image = out.image as Partial<TemplateImage> | undefined;
-    if (image && typeof image === "object") {
-      const storage = image.storage ?? "local";
-      const previous = before.image && typeof before.image === "object" ? (before.image.storage ?? "local") : undefined;
-      if (known(storage) && (nodeChanged || previous !== storage)) {
-        refs.push({ kind: "storage", property: "image.storage", storage, node, content: "import", note: image.storage === undefined ? "(image.storage defaults to local: set it to a storage with content 'import'.)" : undefined });
-      }
-    }
-  }
-  if (out.adopt && known(out.vmid) && (nodeChanged || !sameValue(before.vmid, out.vmid))) {
-    refs.push({ kind: "template", property: "vmid", vmid: Number(out.vmid), node, nodeProperty: "node", missingHint: "adopt takes an existing template: fix vmid, or build one with image (adopt: false)." });
-  }
-  if (known(out.pool) && !sameValue(before.pool, out.pool)) refs.push({ kind: "pool", property: "pool", pool: out.pool as string });
-  await checkReferencesOnCluster(c, refs);
-}
-
 export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
   async check(olds, news) {
     const n = news as unknown as Record<string, any>;
@@ -305,7 +161,7 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     if (adopt && n.vmid === undefined) c.fail("vmid", "adopt needs the vmid of the existing template.");
     if (adopt && n.image !== undefined) c.fail("image", "an adopted template is not built: remove image, or set adopt: false.");
     if (!adopt && !isUnknown(n.adopt) && n.image === undefined) c.fail("image", "image is required to build a template ({ url, checksum?, checksumAlgorithm? }), or set adopt: true with a vmid.");
-    checkImage(c, n.image);
+    checkImage(c, n.image); // ./template/image.ts
     checkVmName(c);
     checkTags(c);
     c.integer("cores", { min: 1, max: 1024 });
@@ -346,8 +202,7 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
   async create(inputs) {
     const ctx = vmContext();
     const api = ctx.api;
-    // the marker's origin names the image, so a VM whose agent never answers can be told which
-    const description = composeDescription(inputs.description, inputs.adopt ? undefined : inputs.resourceName, undefined, inputs.image ? importFileName(inputs.image) : undefined);
+    const description = templateDescription(inputs);
     if (inputs.adopt) {
       const vmid = inputs.vmid as number;
       const found = await readTemplate(api, inputs.node, vmid);
@@ -358,8 +213,7 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
       await api.qemu.updateConfigSync(inputs.node, vmid, set);
       return { id: `${inputs.node}/${vmid}`, outs: { ...inputs, vmid } };
     }
-    const image = inputs.image as TemplateImage;
-    const imageVolume = await ensureImage(ctx, inputs.node, image);
+    const imageVolume = await ensureImage(ctx, inputs.node, inputs.image as TemplateImage);
     const params: Record<string, string | number> = {
       name: inputs.name,
       memory: inputs.memory,
@@ -377,24 +231,8 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
       ...(description !== undefined ? { description } : {}),
       ...(inputs.pool ? { pool: inputs.pool } : {}),
     };
-    const vmid = await createWithVmid(ctx, inputs, params);
-    try {
-      if (inputs.diskSize) {
-        const config = await api.qemu.getConfig(inputs.node, vmid);
-        const have = codecs.parseSize(codecs.parseDrive(String(config.scsi0)).size ?? "0");
-        const want = codecs.parseSize(inputs.diskSize);
-        if (want > have) await runTask(ctx, () => api.qemu.resize(inputs.node, vmid, "scsi0", codecs.formatSize(want)));
-      }
-      await runTask(ctx, () => api.qemu.template(inputs.node, vmid));
-      if (inputs.ha) await api.cluster.createHaResource({ sid: `vm:${vmid}`, state: "stopped" });
-    } catch (err) {
-      try {
-        await destroyVm(ctx, vmid, inputs.node, { shutdownTimeoutSeconds: 0 });
-      } catch (cleanupError) {
-        throw createFailure(err, vmid, inputs.node, cleanupError, { template: true });
-      }
-      throw createFailure(err, vmid, inputs.node);
-    }
+    const vmid = await createWithVmid(ctx, inputs.node, inputs.vmid, params); // ./template/build.ts
+    await finishTemplate(ctx, inputs.node, vmid, inputs);
     return { id: `${inputs.node}/${vmid}`, outs: { ...inputs, vmid, imageVolume } };
   },
 
@@ -419,7 +257,7 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     const vmid = olds.vmid;
     const where = await locateVm(ctx, vmid);
     const node = where?.node ?? olds.node;
-    const description = composeDescription(news.description, news.adopt ? undefined : news.resourceName, undefined, news.image ? importFileName(news.image) : undefined);
+    const description = templateDescription(news);
     const set: Record<string, string> = { name: news.name };
     const del: string[] = [];
     if (news.tags?.length) set.tags = codecs.formatTags(news.tags);
@@ -437,15 +275,40 @@ export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
     if (props.adopt && !props.destroyOnDelete) return;
     const ctx = vmContext();
     await destroyVm(ctx, props.vmid, props.node, { shutdownTimeoutSeconds: 0 });
-    if (props.removeImageOnDelete !== false && props.imageVolume && !props.adopt) {
-      const storage = props.imageVolume.split(":")[0];
-      const present = await ctx.api.storage.content(props.node, storage, { content: "import" });
-      if (present.some((e) => e.volid === props.imageVolume)) {
-        await runTask(ctx, () => ctx.api.storage.deleteContent(props.node, storage, props.imageVolume as string));
-      }
-    }
+    if (props.removeImageOnDelete !== false && props.imageVolume && !props.adopt) await removeImage(ctx, props.node, props.imageVolume);
   },
 };
+
+/** The description PVE stores: the user's text and, for a built template, the marker, whose
+ *  origin names the image (so a clone whose agent never answers can be told which). */
+function templateDescription(i: TemplateInputs): string | undefined {
+  return composeDescription(i.description, i.adopt ? undefined : i.resourceName, undefined, i.image ? importFileName(i.image) : undefined);
+}
+
+async function readTemplate(api: PveClient, node: string, vmid: number, declared: CloudInitData = {}): Promise<Partial<TemplateInputs> & { isTemplate: boolean }> {
+  const config = await api.qemu.getConfig(node, vmid);
+  const { description, resourceName } = markerOf(config);
+  return {
+    isTemplate: String(config.template ?? "0") === "1",
+    name: config.name === undefined ? undefined : String(config.name),
+    description,
+    resourceName,
+    tags: codecs.parseTags(config.tags === undefined ? "" : String(config.tags)),
+    cores: Number(config.cores ?? 1),
+    memory: Number(/^(?:current=)?(\d+)/.exec(String(config.memory ?? "512"))?.[1] ?? 512),
+    bridge: config.net0 === undefined ? undefined : codecs.parseNet(String(config.net0)).bridge,
+    ...cloudInitFromConfig(config, declared),
+  };
+}
+
+/** The declared ipConfigs and cicustom in their canonical form (unknown values kept as they are). */
+function cloudInitInputs(n: Record<string, any>): CloudInitData {
+  const given: CloudInitData = {};
+  if (Array.isArray(n.ipConfigs)) given.ipConfigs = n.ipConfigs;
+  if (n.cicustom && typeof n.cicustom === "object") given.cicustom = n.cicustom;
+  if ((given.ipConfigs ?? []).some((i) => !known(i) || Object.values(i).some(isUnknown)) || Object.values(given.cicustom ?? {}).some(isUnknown)) return given;
+  return normalizeCloudInitData(given);
+}
 
 /** A cloud-init VM template (see the top of this file). */
 export class Template extends pulumi.dynamic.Resource {

@@ -12,12 +12,12 @@
 //   (`AGENT_CALLS_PER_NODE`, leaving a worker for clones and config writes) and go to the VM that
 //   has waited longest first;
 // - VMs that boot alike (same template, same node: a fleet) share what they learn about the time
-//   from start to the agent's first answer (`FleetBoot`): while nothing is known, one VM (the
-//   one waiting longest, the scout) asks and the others wait; once an agent answered, every VM
-//   asks first at that time (later if a sibling was seen not ready later than that), and VMs
-//   that have not got there yet test the middle of what is known, or their own time when past
-//   the middle (one such call at a time, on top of their own call at the known time), so the
-//   estimate tightens as the fleet comes up.
+//   from start to the agent's first answer (`FleetBoot`, fleet-boot.ts): while nothing is known,
+//   one VM (the one waiting longest, the scout) asks and the others wait; once an agent
+//   answered, every VM asks first at that time (later if a sibling was seen not ready later than
+//   that), and VMs that have not got there yet test the middle of what is known, or their own
+//   time when past the middle (one such call at a time, on top of their own call at the known
+//   time), so the estimate tightens as the fleet comes up.
 //   Nothing assumes a boot time: it is learned from the cluster, per fleet and provider process;
 //   a VM whose siblings never answer asks on its own after `min(2 min, half its timeout)`;
 // - at the timeout the error says what was seen and what to do: an agent that never answered
@@ -27,6 +27,7 @@
 import { PveApiError, type GuestNetworkInterface, type PveClient } from "../../proxmox";
 import type { Clock } from "../../util/clock";
 import { OrderedSlots } from "../../util/ordered-slots";
+import { FleetBoot, fleetOf } from "./fleet-boot";
 
 /** Agent calls in flight per node: pvedaemon runs 3 workers; one stays free for writes. */
 export const AGENT_CALLS_PER_NODE = 2;
@@ -129,101 +130,6 @@ async function agentCall(api: PveClient, node: string, vmid: number, waitingSinc
   } finally {
     release();
   }
-}
-
-/** Scouts per fleet while no agent of it has answered. */
-export const FLEET_SCOUTS = 1;
-/** The learned bracket is tested while wider than this (ms), or this fraction of its upper end. */
-const BISECT_MIN_MS = 100;
-const BISECT_FRACTION = 0.05;
-
-/**
- * What VMs that boot alike (one template on one node) have shown about the time from their start
- * to the agent's first answer, in ms since each VM's wait began (its start task seen to end):
- * `hi`, the soonest an answer came (the boot was done by then), and `lo`, the latest a call went
- * out and found the agent not running (not done then). Boot times vary a little from VM to VM
- * (and the wait begins up to one task poll after the start ended), so a VM asks first at `hi`, or
- * just after `lo` when a sibling was seen not ready later than `hi`.
- */
-export class FleetBoot {
-  lo = 0;
-  hi: number | undefined;
-  /** When each VM of the fleet still waiting for its first answer began. */
-  readonly waiting = new Map<object, number>();
-  /** A call testing the middle of [lo, hi] is in flight. */
-  probing = false;
-  private news = new AbortController();
-
-  /** Aborted when something was learned or a VM left: sleepers plan again. */
-  get changed(): AbortSignal {
-    return this.news.signal;
-  }
-
-  notify(): void {
-    const n = this.news;
-    this.news = new AbortController();
-    n.abort();
-  }
-
-  answeredAt(elapsed: number): void {
-    if (this.hi === undefined || elapsed < this.hi) {
-      this.hi = elapsed;
-      this.notify();
-    }
-  }
-
-  notReadyAt(elapsed: number): void {
-    if (elapsed > this.lo) {
-      this.lo = elapsed;
-      if (this.hi !== undefined) this.notify();
-    }
-  }
-
-  /** The first call's time for a VM, once an agent of the fleet answered. */
-  target(): number | undefined {
-    if (this.hi === undefined) return undefined;
-    return this.lo < this.hi ? this.hi : this.lo + this.resolution();
-  }
-
-  /**
-   * Where a VM at `elapsed` tests the bracket, while it is wider than its resolution: at its
-   * middle, or now when the VM is past the middle but still well before `hi` (one such call in
-   * flight per fleet).
-   */
-  testAt(elapsed: number): number | undefined {
-    if (this.hi === undefined || this.probing || this.lo >= this.hi) return undefined;
-    const r = this.resolution();
-    if (this.hi - this.lo <= r) return undefined;
-    const at = Math.max(elapsed, (this.lo + this.hi) / 2);
-    return this.hi - at > r / 2 ? at : undefined;
-  }
-
-  /** The VMs waiting longest are the scouts (the likeliest to answer). */
-  isScout(token: object): boolean {
-    const mine = this.waiting.get(token);
-    if (mine === undefined) return false;
-    let before = 0;
-    let passed = false;
-    for (const [t, since] of this.waiting) {
-      if (t === token) passed = true;
-      else if (since < mine || (since === mine && !passed)) before++;
-    }
-    return before < FLEET_SCOUTS;
-  }
-
-  private resolution(): number {
-    return Math.max(BISECT_MIN_MS, BISECT_FRACTION * (this.hi ?? 0));
-  }
-}
-
-const fleets = new WeakMap<PveClient, Map<string, FleetBoot>>();
-
-function fleetOf(api: PveClient, key: string): FleetBoot {
-  let perClient = fleets.get(api);
-  if (!perClient) fleets.set(api, (perClient = new Map()));
-  let f = perClient.get(key);
-  if (!f) perClient.set(key, (f = new FleetBoot()));
-  return f;
 }
 
 /** Sleeps `ms`, or until one of the signals aborts (then resolves early). */

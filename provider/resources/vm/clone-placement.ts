@@ -9,7 +9,12 @@
 // base) fails with both reasons, and the half-made VM is destroyed.
 
 import { providerLogger } from "../context";
-import { cloneWithVmid, destroyVm, migrateVm, type CloneRequest, type VmContext } from "./lifecycle";
+import { cloneWithVmid, type CloneRequest } from "./clone";
+import { cloneOrigin } from "./clone-origin";
+import type { CloneInputs } from "./clone-shape";
+import { composeDescription } from "./config-map";
+import { destroyVm, migrateVm } from "./power";
+import type { VmContext } from "./vm-context";
 
 const LOCAL_REFUSAL = /can't clone VM to node '[^']*' \(VM uses local storage\)/;
 
@@ -18,6 +23,23 @@ export interface CloneSubject {
   templateVmid: number;
   templateNode: string;
   storage?: string;
+}
+
+/** Clones the VM `inputs` declare onto `node`, named and marked (the marker records its origin). */
+export async function cloneFor(ctx: VmContext, inputs: CloneInputs, node: string): Promise<{ vmid: number }> {
+  return cloneOnto(ctx, {
+    templateNode: inputs.templateNode,
+    templateVmid: inputs.templateVmid,
+    vmid: inputs.vmid,
+    vmidRange: inputs.vmidRange,
+    params: {
+      name: inputs.name,
+      description: composeDescription(inputs.description, inputs.resourceName, inputs.stack, cloneOrigin(inputs)),
+      full: inputs.full,
+      pool: inputs.pool,
+      storage: inputs.full ? inputs.storage : undefined,
+    },
+  }, inputs, node);
 }
 
 export async function cloneOnto(ctx: VmContext, req: CloneRequest, subject: CloneSubject, node: string): Promise<{ vmid: number }> {

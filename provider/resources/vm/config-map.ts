@@ -70,6 +70,21 @@ export const SETTINGS_KEYS: readonly (keyof VmSettings)[] = [
   "ciuser", "sshKeys", "cicustom", "tags", "description", "onBoot",
 ];
 
+/** The settings part of a resource's inputs (what configChange() and settingsFromConfig() take). */
+export function settingsOf(i: VmSettings): VmSettings {
+  const s: VmSettings = {};
+  for (const k of SETTINGS_KEYS) if (i[k] !== undefined) (s as Record<string, unknown>)[k] = i[k];
+  return s;
+}
+
+/** The size of drive `disk` in a PVE config, normalised (`20G`); undefined without that drive. */
+export function driveSize(config: Record<string, unknown>, disk: string): string | undefined {
+  const text = config[disk];
+  if (text === undefined) return undefined;
+  const size = codecs.parseDrive(String(text)).size;
+  return size ? codecs.normalizeSize(size) : undefined;
+}
+
 // ---- the provider's marker ---------------------------------------------------------------
 
 /**
@@ -110,6 +125,16 @@ export function splitDescription(text: string | undefined): Marker {
     ...(found?.[2] !== undefined ? { stack: found[2] } : {}),
     ...(found?.[3] !== undefined ? { origin: found[3] } : {}),
   };
+}
+
+/** The description a PVE config holds, as text. */
+export function descriptionOf(config: QemuConfig): string | undefined {
+  return config.description === undefined ? undefined : String(config.description);
+}
+
+/** The user's description and the marker of a PVE config (see splitDescription). */
+export function markerOf(config: QemuConfig): Marker {
+  return splitDescription(descriptionOf(config));
 }
 
 /** A description without this provider's marker line (a released VM's). */

@@ -9,7 +9,7 @@
 //   start, stop, migrate or destroy of ours may have changed what it says).
 // - The crash-recovery lookup of create() (findMarkedVms) accepts an older snapshot, even one
 //   taken before tasks of this process ran: it looks for VMs of an EARLIER run carrying one
-//   resource's marker, which nothing this process does creates (see lifecycle.ts).
+//   resource's marker, which nothing this process does creates (see clone-adoption.ts).
 // - `GET .../pending` carries both the config (each key's value, with pending values applied
 //   the way `GET .../config` shows them) and what is pending: one request instead of two.
 

@@ -7,7 +7,8 @@
 // reference check reports a missing template) and create() looks once more before it clones.
 
 import { isUnknown } from "../diff";
-import { locateVm, type VmContext } from "./lifecycle";
+import { locateVm } from "./lookup";
+import type { VmContext } from "./vm-context";
 import { findTemplateNode } from "./references";
 
 export async function templateNodeFor(olds: { templateVmid?: unknown; templateNode?: unknown } | undefined, templateVmid: number): Promise<string | undefined> {

@@ -3,7 +3,8 @@
 // request log (methods, routes, parameters) and the simulator's VM and task tables as evidence.
 import { vmCloneLifecycle as life, type VmCloneInputs, type VmCloneState } from "../../../../provider/resources/vm-clone";
 import { client } from "../../../../provider/resources/context";
-import { retryConvergent, vmContext } from "../../../../provider/resources/vm/lifecycle";
+import { retryConvergent } from "../../../../provider/resources/vm/convergent-retry";
+import { vmContext } from "../../../../provider/resources/vm/vm-context";
 import { clearSharedReads } from "../../../../provider/resources/vm/shared-reads";
 import type { RequestLogEntry } from "../../../simulator/sim";
 import { makeTemplate, startVmSim, type VmSim } from "./sim-setup";

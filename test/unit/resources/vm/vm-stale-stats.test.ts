@@ -4,7 +4,7 @@
 // update does not start a running VM again, and delete stops the VM before destroying it.
 import { vmCloneLifecycle as life, type VmCloneInputs, type VmCloneState } from "../../../../provider/resources/vm-clone";
 import { clearSharedReads } from "../../../../provider/resources/vm/shared-reads";
-import { clearClonesStartedHere } from "../../../../provider/resources/vm/lifecycle";
+import { clearClonesStartedHere } from "../../../../provider/resources/vm/clone";
 import { clearVmidAllocators } from "../../../../provider/proxmox/vmid-allocator";
 import { client } from "../../../../provider/resources/context";
 import { makeTemplate, startVmSim, type VmSim } from "./sim-setup";
