@@ -5,9 +5,13 @@
 export { Pool, type PoolArgs, type PoolMembers } from "./resources/pool";
 export { PoolOutputs } from "./resources/generated/pool";
 export { User, type UserArgs } from "./resources/user";
+export { UserOutputs } from "./resources/generated/user";
 export { ApiToken, type ApiTokenArgs } from "./resources/api-token";
+export { ApiTokenOutputs } from "./resources/generated/api-token";
 export { Role, type RoleArgs } from "./resources/role";
+export { RoleOutputs } from "./resources/generated/role";
 export { UserRoleBinding, type UserRoleBindingArgs } from "./resources/user-role-binding";
+export { UserRoleBindingOutputs } from "./resources/generated/user-role-binding";
 export {
   PermissionCheck,
   checkPermissions,
@@ -16,7 +20,12 @@ export {
   type PermissionRequirement,
   type MissingPermission,
 } from "./resources/preflight";
+export { PermissionCheckOutputs } from "./resources/generated/preflight";
 export { Storage, type StorageArgs, type StorageType } from "./resources/storage";
+export { StorageOutputs } from "./resources/generated/storage";
 export { CloudInitSnippet, type CloudInitSnippetArgs } from "./resources/cloud-init-snippet";
+export { CloudInitSnippetOutputs } from "./resources/generated/cloud-init-snippet";
 export { Template, type TemplateArgs, type TemplateImage } from "./resources/template";
-export { VmClone, type VmCloneArgs, type NetworkDevice, type IpConfigInput, type CiCustom } from "./resources/vm-clone";
+export { TemplateOutputs } from "./resources/generated/template";
+export { VmClone, type VmCloneArgs, type NetworkDevice, type IpConfigInput, type CiCustom, type TemplateRef, type VmidRange } from "./resources/vm-clone";
+export { VmCloneOutputs } from "./resources/generated/vm-clone";

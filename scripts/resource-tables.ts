@@ -29,7 +29,6 @@ export function loadTables(): ResourceTable[] {
   const tables: ResourceTable[] = [];
   for (const file of fs.readdirSync(dir).sort()) {
     if (!/\.(ts|js)$/.test(file) || file.endsWith(".d.ts")) continue;
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(path.join(dir, file)) as Record<string, unknown>;
     for (const value of Object.values(mod)) {
       if (value && typeof value === "object" && "resource" in value && "fields" in value) tables.push(value as ResourceTable);

@@ -18,54 +18,22 @@ import type { ApiTokenInfo } from "../proxmox/access";
 import { isNotFound, PveApiError } from "../proxmox/errors";
 import { InputChecker } from "./check";
 import { client } from "./context";
-import { diffResource, type DiffRules } from "./diff";
+import { diffResource } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
-import { checkFullTokenId, checkTokenName, checkUserid, splitFullTokenId } from "./access-names";
+import { checkFullTokenId, splitFullTokenId } from "./access-names";
 import { compact, emptyToUndefined, gone, readResult, withSecretOutputs } from "./access/common";
+import { checkFields, diffRulesOf, outputSlots, pveParams } from "./fields";
+import { apiTokenTable } from "./fields/api-token";
+import { ApiTokenOutputs, type ApiTokenArgs, type ApiTokenInputs, type ApiTokenState } from "./generated/api-token";
 
-/** The inputs of an {@link ApiToken}. Only `userid` and `tokenid` replace the token; the rest is
- *  changed in place (the secret value stays the same). */
-export interface ApiTokenArgs {
-  /** The token's user, `name@realm`. Changing it replaces the token. */
-  userid: pulumi.Input<string>;
-  /** The token id (the part after `!`). Changing it replaces the token. */
-  tokenid: pulumi.Input<string>;
-  /** Privilege separation: the token has only what ACLs grant the token itself (within its
-   *  user's privileges); false: exactly its user's. Default true; changed in place. */
-  privsep?: pulumi.Input<boolean>;
-  /** Expiry, seconds since the epoch; 0 or absent: none of its own (it still stops working
-   *  when its user expires or is disabled). */
-  expire?: pulumi.Input<number>;
-  /** Free-text comment. Default none; changed in place. */
-  comment?: pulumi.Input<string>;
-}
+export type { ApiTokenArgs, ApiTokenInputs, ApiTokenState } from "./generated/api-token";
 
-export interface ApiTokenInputs {
-  userid: string;
-  tokenid: string;
-  privsep?: boolean;
-  expire?: number;
-  comment?: string;
-}
+const rules = diffRulesOf<ApiTokenInputs>(apiTokenTable);
 
-export interface ApiTokenState extends ApiTokenInputs {
-  /** `user@realm!tokenid`. */
-  fullTokenId: string;
-  /** SECRET: the token value (a UUID). Absent for an imported token. */
-  value?: string;
-  /** SECRET: `user@realm!tokenid=value`, the form `proxmox:apiToken` takes. */
-  apiToken?: string;
-}
+/** A token as PVE reports it: its inputs, with privsep and expire always. */
+type TokenSettings = Omit<ApiTokenState, "fullTokenId" | "value" | "apiToken">;
 
-const rules: DiffRules<ApiTokenInputs> = {
-  userid: { replaces: true },
-  tokenid: { replaces: true },
-  privsep: { normalize: (v: boolean) => v !== false },
-  expire: { normalize: (v: number) => (v === 0 ? undefined : v) },
-  comment: { normalize: (v: string) => emptyToUndefined(v) },
-};
-
-function inputsOf(userid: string, tokenid: string, info: ApiTokenInfo): ApiTokenInputs {
+function inputsOf(userid: string, tokenid: string, info: ApiTokenInfo): TokenSettings {
   return compact({
     userid,
     tokenid,
@@ -75,7 +43,7 @@ function inputsOf(userid: string, tokenid: string, info: ApiTokenInfo): ApiToken
   });
 }
 
-async function readToken(userid: string, tokenid: string): Promise<ApiTokenInputs | undefined> {
+async function readToken(userid: string, tokenid: string): Promise<TokenSettings | undefined> {
   try {
     return inputsOf(userid, tokenid, await client().access.getToken(userid, tokenid));
   } catch (err) {
@@ -87,7 +55,7 @@ async function readToken(userid: string, tokenid: string): Promise<ApiTokenInput
   }
 }
 
-async function readTokenViaUser(userid: string, tokenid: string, denied: PveApiError): Promise<ApiTokenInputs | undefined> {
+async function readTokenViaUser(userid: string, tokenid: string, denied: PveApiError): Promise<TokenSettings | undefined> {
   let user;
   try {
     user = await client().access.getUser(userid);
@@ -103,11 +71,7 @@ async function readTokenViaUser(userid: string, tokenid: string, denied: PveApiE
 export const apiTokenLifecycle: Lifecycle<ApiTokenInputs, ApiTokenState> = {
   async check(_olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
-    const userid = c.string("userid", { required: true, rule: checkUserid });
-    const tokenid = c.string("tokenid", { required: true, rule: checkTokenName });
-    c.boolean("privsep");
-    c.integer("expire", { min: 0 });
-    c.string("comment");
+    const { userid, tokenid } = checkFields(c, apiTokenTable) as Partial<ApiTokenInputs>;
     // The full id follows from the inputs: known at preview, so a binding to it (UserRoleBinding
     // `token: token.fullTokenId`) is not shown replaced when only the comment or expiry changes.
     const fullTokenId = userid !== undefined && tokenid !== undefined ? `${userid}!${tokenid}` : undefined;
@@ -122,13 +86,9 @@ export const apiTokenLifecycle: Lifecycle<ApiTokenInputs, ApiTokenState> = {
   async create(inputs) {
     let created;
     try {
-      created = await client().access.createToken(inputs.userid, inputs.tokenid, {
-        privsep: inputs.privsep ?? true,
-        // 0 said explicitly: left out, PVE would give the token its user's expiry, which the
-        // state would then hold against the declared 0 (a change at every preview)
-        expire: inputs.expire ?? 0,
-        comment: inputs.comment,
-      });
+      // expire 0 said explicitly: left out, PVE would give the token its user's expiry, which
+      // the state would then hold against the declared 0 (a change at every preview)
+      created = await client().access.createToken(inputs.userid, inputs.tokenid, { ...pveParams(apiTokenTable, inputs), comment: inputs.comment });
     } catch (err) {
       if (err instanceof PveApiError && err.kind === "alreadyExists") {
         throw new Error(
@@ -156,11 +116,7 @@ export const apiTokenLifecycle: Lifecycle<ApiTokenInputs, ApiTokenState> = {
   },
 
   async update(id, olds, news) {
-    await client().access.updateToken(news.userid, news.tokenid, {
-      privsep: news.privsep ?? true,
-      expire: news.expire ?? 0,
-      comment: news.comment ?? "",
-    });
+    await client().access.updateToken(news.userid, news.tokenid, pveParams(apiTokenTable, news));
     const live = await readToken(news.userid, news.tokenid);
     if (!live) throw new Error(`token '${id}' disappeared during the update`);
     return { outs: compact({ ...live, fullTokenId: id, value: olds.value, apiToken: olds.apiToken }) };
@@ -178,32 +134,8 @@ export const apiTokenLifecycle: Lifecycle<ApiTokenInputs, ApiTokenState> = {
 /** An API token of a PVE user (`user@realm!tokenid`). Its secret value is known only from the
  *  create call and is output (as a Pulumi secret) in `value` and `apiToken`; an imported token has
  *  none. With privilege separation (the default), bind roles to the token too (UserRoleBinding `token`). */
-export class ApiToken extends pulumi.dynamic.Resource {
-  /** The token's user, `name@realm`. */
-  declare readonly userid: pulumi.Output<string>;
-  /** The token id (the part after `!`). */
-  declare readonly tokenid: pulumi.Output<string>;
-  /** Whether privilege separation is on, as read from PVE (true unless set false). */
-  declare readonly privsep: pulumi.Output<boolean>;
-  /** Expiry, seconds since the epoch, as read from PVE; 0: none of its own. */
-  declare readonly expire: pulumi.Output<number>;
-  /** The token's comment, as read from PVE; undefined when empty. */
-  declare readonly comment: pulumi.Output<string | undefined>;
-  /** `user@realm!tokenid`: the principal to bind roles to (UserRoleBinding `token`). */
-  declare readonly fullTokenId: pulumi.Output<string>;
-  /** SECRET: the token value. */
-  declare readonly value: pulumi.Output<string>;
-  /** SECRET: `user@realm!tokenid=value`, for another stack's `proxmox:apiToken`. */
-  declare readonly apiToken: pulumi.Output<string>;
-
+export class ApiToken extends ApiTokenOutputs {
   constructor(name: string, args: ApiTokenArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      stubProvider("provider/resources/api-token.js", "apiTokenLifecycle"),
-      name,
-      { ...args, fullTokenId: undefined, value: undefined, apiToken: undefined },
-      withSecretOutputs(opts, ["value", "apiToken"]),
-      "proxmox",
-      "ApiToken",
-    );
+    super(stubProvider("provider/resources/api-token.js", "apiTokenLifecycle"), name, { ...args, ...outputSlots(apiTokenTable) }, withSecretOutputs(opts, ["value", "apiToken"]), "proxmox", "ApiToken");
   }
 }

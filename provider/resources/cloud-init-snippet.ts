@@ -15,67 +15,25 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { stubProvider, type Lifecycle } from "./dynamic";
-import { UNKNOWN, isUnknown, normalize, sameValue } from "./diff";
-import { InputChecker, pveNames } from "./check";
+import { UNKNOWN, diffResource, isUnknown, normalize, sameValue } from "./diff";
+import { InputChecker } from "./check";
 import { connection, providerLogger } from "./context";
-import { renderCloudConfig, validateCloudConfig } from "./snippet/cloud-config";
+import { checkFields, diffRulesOf, outputSlots, withDefaults } from "./fields";
+import { cloudInitSnippetTable } from "./fields/cloud-init-snippet";
+import { CloudInitSnippetOutputs, type CloudInitSnippetArgs, type CloudInitSnippetInputs as TableInputs, type CloudInitSnippetState } from "./generated/cloud-init-snippet";
+import { renderCloudConfig } from "./snippet/cloud-config";
 import { checkNodes, nodeEndpoints, onlineNodes, snippetStorage, SnippetStorageError, transportOptions, type SnippetStorage } from "./snippet/placement";
 import { predictOutputs } from "./snippet/predict";
 import { gone } from "./read-result";
-import {
-  MAX_SNIPPET_BYTES,
-  checkSnippetOnNodes,
-  deleteSnippetFromNodes,
-  putSnippetOnNodes,
-  sha256Hex,
-  validateSnippetName,
-} from "../ssh";
+import { MAX_SNIPPET_BYTES, checkSnippetOnNodes, deleteSnippetFromNodes, putSnippetOnNodes, sha256Hex } from "../ssh";
 
-/** What the user writes. Set exactly one of `content` and `cloudConfig`. */
-export interface CloudInitSnippetArgs {
-  /** A storage with `snippets` content and a file system path. Default `local`. */
-  storage?: pulumi.Input<string>;
-  /** Nodes to place the file on. Default: every node online (holding the storage) when it is
-   *  first created; a replacement keeps them. */
-  nodes?: pulumi.Input<pulumi.Input<string>[]>;
-  /** The file's text as is. */
-  content?: pulumi.Input<string>;
-  /** A cloud-config mapping, rendered as `#cloud-config` YAML with sorted keys. */
-  cloudConfig?: pulumi.Input<Record<string, any>>;
-  /** A fixed file name (letters, digits, `.`, `_`, `-`). Default: `<namePrefix>-<hash>.yaml`. */
-  fileName?: pulumi.Input<string>;
-  /** Start of the default file name. Default: the resource name. */
-  namePrefix?: pulumi.Input<string>;
-}
+export type { CloudInitSnippetArgs, CloudInitSnippetState } from "./generated/cloud-init-snippet";
 
-export interface CloudInitSnippetInputs {
-  storage: string;
-  nodes?: string[];
-  content?: string;
-  cloudConfig?: Record<string, unknown>;
-  fileName?: string;
-  namePrefix?: string;
-  /** Derived in check(): the file name on the nodes. */
-  file: string;
-  /** Derived in check(): SHA-256 (hex) of the file's bytes. */
-  sha256: string;
-}
+/** The inputs as check() returns them, with the two outputs it derives from them and diff()
+ *  compares: the file name on the nodes and the SHA-256 of its bytes. */
+export type CloudInitSnippetInputs = TableInputs & Pick<CloudInitSnippetState, "file" | "sha256">;
 
-export interface CloudInitSnippetState extends Omit<CloudInitSnippetInputs, "nodes"> {
-  /** Nodes where the file is present with this content (after a refresh: only those). */
-  nodes: string[];
-  /** Nodes the file belongs on (the input, or the online nodes at creation). */
-  targetNodes: string[];
-  /** `local:snippets/x.yaml`. */
-  volumeId: string;
-  /** `user=local:snippets/x.yaml`, for a VM's `cicustom`. */
-  cicustom: string;
-  /** Absolute path on the nodes. */
-  path: string;
-  size: number;
-}
-
-const DEFAULT_STORAGE = "local";
+const rules = diffRulesOf<CloudInitSnippetInputs>(cloudInitSnippetTable);
 
 /** A resource name made into a file-name prefix (letters, digits, `.`, `_`, `-`). */
 export function namePrefixOf(name: string): string {
@@ -136,33 +94,38 @@ function parseId(id: string): { storage: string; file: string } {
   return { storage: m[1], file: m[2] };
 }
 
+/** The storage and file of a snippet's id, and the storage as it is now. A storage that cannot
+ *  hold snippets for one of the `tolerated` reasons comes back as that error (decided by its
+ *  reason, never its text); any other failure is thrown. */
+async function snippetAt(id: string, tolerated: readonly SnippetStorageError["reason"][]) {
+  const { storage, file } = parseId(id);
+  const { client: api } = connection();
+  let st: SnippetStorage | SnippetStorageError;
+  try {
+    st = await snippetStorage(api, storage);
+  } catch (e) {
+    if (!(e instanceof SnippetStorageError && tolerated.includes(e.reason))) throw e;
+    st = e;
+  }
+  return { storage, file, api, st };
+}
+
 export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudInitSnippetState> = {
   async check(olds, news) {
     const c = new InputChecker(news);
-    const storage = c.string("storage", { pattern: pveNames.storageId, describe: "a PVE storage id (letters, digits, '-', '_', '.'; starting with a letter)" }) ?? news.storage;
-    const nodes = c.list<string>("nodes", {
-      nonEmpty: true,
-      item: (n) => (typeof n !== "string" || !pveNames.node.test(n) ? `'${String(n)}' is not a node name` : undefined),
-    });
+    const { nodes, content, cloudConfig, fileName, namePrefix: prefix } = checkFields(c, cloudInitSnippetTable) as Partial<CloudInitSnippetInputs>;
     if (Array.isArray(nodes) && new Set(nodes).size !== nodes.length) c.fail("nodes", `nodes lists a node more than once: ${nodes.join(", ")}`);
     const which = c.exclusive(["content", "cloudConfig"], { required: true });
-    const content = c.string("content");
-    const cloudConfig = news.cloudConfig;
-    if (which === "cloudConfig" && !isUnknown(cloudConfig)) {
-      for (const p of validateCloudConfig(cloudConfig)) c.fail("cloudConfig", p);
-    }
-    const fileName = c.string("fileName", { rule: (v) => validateSnippetName(v) });
-    const prefix = c.string("namePrefix", { rule: (v) => validateSnippetName(`${v}-000000000000.yaml`) });
 
     let text: string | undefined;
     if (which === "content" && content !== undefined) text = content;
-    if (which === "cloudConfig" && c.failures.length === 0 && !isUnknown(cloudConfig)) text = renderCloudConfig(cloudConfig as Record<string, unknown>);
+    if (which === "cloudConfig" && cloudConfig !== undefined && c.failures.length === 0) text = renderCloudConfig(cloudConfig);
     const sha256 = text !== undefined ? sha256Hex(text) : undefined;
     if (text !== undefined && Buffer.byteLength(text, "utf8") > MAX_SNIPPET_BYTES) c.fail(which ?? "content", `the snippet is larger than ${MAX_SNIPPET_BYTES} bytes`);
 
     const file = fileName ?? (isUnknown(news.fileName) ? UNKNOWN : sha256 ? defaultFileName(prefix ?? "snippet", sha256) : UNKNOWN);
     const out: CloudInitSnippetInputs = {
-      storage: storage ?? DEFAULT_STORAGE,
+      storage: withDefaults(cloudInitSnippetTable, news).storage,
       ...(news.nodes !== undefined ? { nodes: Array.isArray(nodes) ? sorted(nodes) : news.nodes } : {}),
       ...(news.content !== undefined ? { content: news.content } : {}),
       ...(news.cloudConfig !== undefined ? { cloudConfig: news.cloudConfig } : {}),
@@ -173,21 +136,20 @@ export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudI
     };
     // Outputs that follow from the inputs alone (./snippet/predict.ts): a preview of an update or
     // a replacement shows the old outputs against these, and other resources use them.
-    const before = (olds ?? {}) as Partial<CloudInitSnippetInputs & CloudInitSnippetState>;
+    const before: Partial<CloudInitSnippetState> = olds ?? {};
     const known = Array.isArray(nodes) && !isUnknown(nodes) ? sorted(nodes) : undefined;
     Object.assign(out, await predictOutputs(c, before, { storage: out.storage, file, text, nodesGiven: news.nodes !== undefined, nodes: known }));
     return c.result(out);
   },
 
   async diff(_id, olds, news) {
-    const changed: string[] = [];
-    const replaces: string[] = [];
-    // The file's identity: another storage or another name is another file.
-    for (const key of ["storage", "file"] as const) {
-      if (isUnknown(news[key]) || !sameValue(olds[key], news[key])) {
-        changed.push(key);
-        replaces.push(key);
-      }
+    // The file's identity: another storage (the table's rule) or another name is another file.
+    const d = diffResource(rules, olds, news);
+    const changed = [...d.changed];
+    const replaces = [...d.replaces];
+    if (isUnknown(news.file) || !sameValue(olds.file, news.file)) {
+      changed.push("file");
+      replaces.push("file");
     }
     // Same name, other bytes (fixed fileName): rewritten in place.
     if (isUnknown(news.sha256) || olds.sha256 !== news.sha256) changed.push("sha256");
@@ -222,15 +184,8 @@ export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudI
   },
 
   async read(id, props) {
-    const { storage, file } = parseId(id);
-    const { client: api } = connection();
-    let st: SnippetStorage;
-    try {
-      st = await snippetStorage(api, storage);
-    } catch (e) {
-      if (e instanceof SnippetStorageError && e.reason === "missing") return gone<CloudInitSnippetState>();
-      throw e;
-    }
+    const { storage, file, api, st } = await snippetAt(id, ["missing"]);
+    if (st instanceof SnippetStorageError) return gone<CloudInitSnippetState>();
     const targets = props?.targetNodes?.length ? props.targetNodes : await onlineNodes(api).then((ns) => ns.filter((n) => !st.nodes || st.nodes.includes(n)));
     const { opts, endpoints } = await placement(storage, targets);
     const ref = { dir: st.dir, name: file };
@@ -280,18 +235,11 @@ export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudI
   },
 
   async delete(id, props) {
-    const { storage, file } = parseId(id);
-    const { client: api } = connection();
-    let st: SnippetStorage;
-    try {
-      st = await snippetStorage(api, storage);
-    } catch (e) {
+    const { storage, file, st } = await snippetAt(id, ["missing", "noSnippets", "disabled"]);
+    if (st instanceof SnippetStorageError) {
       // The storage is gone (or no longer holds snippets): nothing of ours to remove through it.
-      if (e instanceof SnippetStorageError && e.reason !== "noPath") {
-        providerLogger.warn(`snippet ${id}: ${(e as Error).message.split(";")[0]}; not removing files`);
-        return;
-      }
-      throw e;
+      providerLogger.warn(`snippet ${id}: ${st.problem}; not removing files`);
+      return;
     }
     const nodes = sorted([...(props.targetNodes ?? []), ...(props.nodes ?? [])]);
     if (nodes.length === 0) return;
@@ -304,26 +252,7 @@ export const cloudInitSnippetLifecycle: Lifecycle<CloudInitSnippetInputs, CloudI
 /** A cloud-init file (user-data, network-config...) in a storage's `snippets` directory on every node
  *  that may run the VMs, uploaded over SSH/SFTP. The default file name is content-addressed, so new
  *  content is a new file created before the old one is deleted; pass `volumeId` to a VM's `cicustom`. */
-export class CloudInitSnippet extends pulumi.dynamic.Resource {
-  /** The storage holding the file (default `local`). */
-  declare readonly storage: pulumi.Output<string>;
-  /** Nodes holding the file intact. */
-  declare readonly nodes: pulumi.Output<string[]>;
-  /** Nodes the file belongs on, sorted: the `nodes` input, or the online nodes at creation. */
-  declare readonly targetNodes: pulumi.Output<string[]>;
-  /** The file name on the nodes (`fileName`, or `<namePrefix>-<12 hex of sha256>.yaml`). */
-  declare readonly file: pulumi.Output<string>;
-  /** SHA-256 (hex) of the file's bytes. */
-  declare readonly sha256: pulumi.Output<string>;
-  /** The file's size in bytes. */
-  declare readonly size: pulumi.Output<number>;
-  /** The file's volume id, e.g. `local:snippets/x.yaml` (also the resource id). */
-  declare readonly volumeId: pulumi.Output<string>;
-  /** `user=<volumeId>`, ready for a VM's `cicustom` (as user-data). */
-  declare readonly cicustom: pulumi.Output<string>;
-  /** The file's absolute path on the nodes. */
-  declare readonly path: pulumi.Output<string>;
-
+export class CloudInitSnippet extends CloudInitSnippetOutputs {
   constructor(name: string, args: CloudInitSnippetArgs, opts?: pulumi.CustomResourceOptions) {
     super(
       stubProvider("provider/resources/cloud-init-snippet.js", "cloudInitSnippetLifecycle"),
@@ -333,13 +262,7 @@ export class CloudInitSnippet extends pulumi.dynamic.Resource {
         namePrefix: args.namePrefix ?? (args.fileName === undefined ? namePrefixOf(name) : undefined),
         // Listed even when not given, so that the output `nodes` exists (the nodes it is on).
         nodes: args.nodes,
-        file: undefined,
-        sha256: undefined,
-        targetNodes: undefined,
-        volumeId: undefined,
-        cicustom: undefined,
-        path: undefined,
-        size: undefined,
+        ...outputSlots(cloudInitSnippetTable),
       },
       opts,
       "proxmox",

@@ -20,25 +20,16 @@ import { InputChecker } from "./check";
 import { client } from "./context";
 import { isUnknown, sameValue } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
-import { checkAclPath, checkFullTokenId, checkPrivilegeName, checkUserid, normalizeAclPath } from "./access-names";
-import { compact, readResult, sortedSet } from "./access/common";
+import { normalizeAclPath } from "./access-names";
+import { compact, readResult } from "./access/common";
+import { checkFields, outputSlots } from "./fields";
+import { permissionCheckTable, type MissingPermission, type PermissionRequirement } from "./fields/preflight";
+import { PermissionCheckOutputs, type PermissionCheckArgs, type PermissionCheckInputs, type PermissionCheckState } from "./generated/preflight";
 
-/** Privileges a principal needs on one ACL path (an item of `requirements`). */
-export interface PermissionRequirement {
-  /** An ACL path, e.g. `/pool/fleet`, `/vms/9000`, `/sdn/zones/localnetwork/vmbr0`. */
-  path: string;
-  /** Privileges needed there, all of them. */
-  privileges: string[];
-}
+export type { MissingPermission, PermissionRequirement } from "./fields/preflight";
+export type { PermissionCheckArgs, PermissionCheckInputs, PermissionCheckState } from "./generated/preflight";
 
-/** What a principal lacks on one ACL path, as found by {@link checkPermissions}. */
-export interface MissingPermission {
-  /** The ACL path, normalised (e.g. `/pool/fleet`). */
-  path: string;
-  /** The required privileges the principal does not have there, sorted. */
-  privileges: string[];
-}
-
+/** Who is checked, and for what (the argument of {@link checkPermissions}). */
 export interface PermissionQuery {
   /** `user@realm` or `user@realm!tokenid`; absent: the caller. */
   principal?: string;
@@ -85,36 +76,6 @@ export function describeMissing(principal: string, missing: MissingPermission[])
 
 // ---- the resource --------------------------------------------------------------------------
 
-/** The inputs of a {@link PermissionCheck}. None replaces it: a change re-runs the check in place. */
-export interface PermissionCheckArgs {
-  /** `user@realm` or a full token id `user@realm!tokenid`; absent: the provider's own credentials. */
-  principal?: pulumi.Input<string>;
-  /** What the principal needs: a non-empty list of `{ path, privileges }`. Required; a change re-runs the check in place. */
-  requirements: pulumi.Input<
-    pulumi.Input<{
-      /** An ACL path, e.g. `/pool/fleet` or `/vms/9000`. */
-      path: pulumi.Input<string>;
-      /** Privileges needed on that path, all of them (non-empty), e.g. `VM.Audit`. */
-      privileges: pulumi.Input<pulumi.Input<string>[]>;
-    }>[]
-  >;
-  /** Fail create/update when something is missing. Default true; false only reports `missing`. */
-  failOnMissing?: pulumi.Input<boolean>;
-}
-
-export interface PermissionCheckInputs {
-  principal?: string;
-  requirements: PermissionRequirement[];
-  failOnMissing?: boolean;
-}
-
-export interface PermissionCheckState extends PermissionCheckInputs {
-  /** The principal checked (the caller's id when `principal` was not given). */
-  checkedPrincipal: string;
-  /** What was missing at the last check (empty when all is granted). */
-  missing: MissingPermission[];
-}
-
 async function runCheck(inputs: PermissionCheckInputs): Promise<PermissionCheckState> {
   const api = client();
   const missing = await checkPermissions(api, inputs);
@@ -123,48 +84,11 @@ async function runCheck(inputs: PermissionCheckInputs): Promise<PermissionCheckS
   return compact({ ...inputs, checkedPrincipal, missing });
 }
 
-/** One requirement, validated where known, with its path normalised and its privileges sorted. */
-function normaliseRequirement(c: InputChecker, r: unknown, i: number): unknown {
-  if (typeof r === "string" && isUnknown(r)) return r;
-  if (r === null || typeof r !== "object" || Array.isArray(r)) {
-    c.fail(`requirements[${i}]`, "each requirement is { path, privileges }.");
-    return r;
-  }
-  const { path: rawPath, privileges } = r as { path: unknown; privileges: unknown };
-  let path = rawPath;
-  if (typeof rawPath === "string" && !isUnknown(rawPath)) {
-    path = normalizeAclPath(rawPath);
-    const problem = checkAclPath(path as string);
-    if (problem) c.fail(`requirements[${i}].path`, `path '${rawPath}' is not valid: ${problem}`);
-  } else if (!isUnknown(rawPath)) c.fail(`requirements[${i}].path`, "path must be a string, e.g. /pool/fleet.");
-  if (typeof privileges === "string" && isUnknown(privileges)) return { path, privileges };
-  if (!Array.isArray(privileges) || privileges.length === 0) {
-    c.fail(`requirements[${i}].privileges`, "privileges must be a non-empty list, e.g. [\"VM.Audit\"].");
-    return { path, privileges };
-  }
-  privileges.forEach((p, j) => {
-    if (isUnknown(p)) return;
-    const problem = typeof p === "string" ? checkPrivilegeName(p) : "a privilege name must be a string.";
-    if (problem) c.fail(`requirements[${i}].privileges[${j}]`, problem);
-  });
-  return { path, privileges: sortedSet(privileges as string[]) };
-}
-
 export const permissionCheckLifecycle: Lifecycle<PermissionCheckInputs, PermissionCheckState> = {
   async check(_olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
-    c.string("principal", { rule: (v) => (v.includes("!") ? checkFullTokenId(v) : checkUserid(v)) });
-    c.boolean("failOnMissing");
-    // Each requirement is checked and normalised on its own: one unknown value (a path naming a
-    // template that is being replaced) leaves the others sorted, as the state has them.
-    const reqs: unknown = news.requirements;
-    let normalised: unknown = reqs;
-    if (reqs === undefined || reqs === null) c.fail("requirements", "requirements is required.");
-    else if (Array.isArray(reqs)) {
-      if (reqs.length === 0) c.fail("requirements", "requirements must not be empty.");
-      normalised = reqs.map((r, i) => normaliseRequirement(c, r, i));
-    } else if (!isUnknown(reqs)) c.fail("requirements", "requirements must be a list of { path, privileges }.");
-    return c.result<PermissionCheckInputs>(compact({ ...news, requirements: normalised as PermissionRequirement[] }));
+    const { requirements = news.requirements } = checkFields(c, permissionCheckTable) as Partial<PermissionCheckInputs>;
+    return c.result<PermissionCheckInputs>(compact({ ...news, requirements }));
   },
 
   async diff(_id, olds, news) {
@@ -200,24 +124,9 @@ export const permissionCheckLifecycle: Lifecycle<PermissionCheckInputs, Permissi
 /** A permission preflight as a resource: checks (with PVE's own permission model) that a principal
  *  has every required privilege, at create, when its inputs change and at refresh. Make other
  *  resources depend on it so `up` fails early, with one message, before they are touched. */
-export class PermissionCheck extends pulumi.dynamic.Resource {
-  /** The principal to check as given (`user@realm` or `user@realm!tokenid`); undefined: the provider's credentials. */
-  declare readonly principal: pulumi.Output<string | undefined>;
-  /** The requirements checked, with paths normalised and privileges sorted. */
-  declare readonly requirements: pulumi.Output<PermissionRequirement[]>;
-  /** The principal actually checked: `principal`, or the provider's own id when it was not given. */
-  declare readonly checkedPrincipal: pulumi.Output<string>;
-  /** What was missing at the last check (create, update or refresh); empty when all is granted. */
-  declare readonly missing: pulumi.Output<MissingPermission[]>;
-
+export class PermissionCheck extends PermissionCheckOutputs {
   constructor(name: string, args: PermissionCheckArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      stubProvider("provider/resources/preflight.js", "permissionCheckLifecycle"),
-      name,
-      { principal: undefined, failOnMissing: undefined, ...args, checkedPrincipal: undefined, missing: undefined },
-      opts,
-      "proxmox",
-      "PermissionCheck",
-    );
+    const props = { principal: undefined, failOnMissing: undefined, ...args, ...outputSlots(permissionCheckTable) };
+    super(stubProvider("provider/resources/preflight.js", "permissionCheckLifecycle"), name, props, opts, "proxmox", "PermissionCheck");
   }
 }

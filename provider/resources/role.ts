@@ -29,48 +29,19 @@ import * as pulumi from "@pulumi/pulumi";
 import { isNotFound, PveApiError } from "../proxmox/errors";
 import { InputChecker } from "./check";
 import { client } from "./context";
-import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
+import { diffResource, isUnknown, sameValue } from "./diff";
 import { lookupDenied } from "./preview-access";
 import { stubProvider, type Lifecycle } from "./dynamic";
-import { BUILTIN_ROLES, checkPrivilegeName, checkRoleid } from "./access-names";
 import { compact, gone, readResult, listText, sortedSet } from "./access/common";
 import { declare } from "./declared";
-import { adoptionRules, alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, nothingToAdoptError, type Adoptable } from "./adoption";
+import { alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, nothingToAdoptError } from "./adoption";
+import { checkFields, diffRulesOf, outputSlots } from "./fields";
+import { roleTable } from "./fields/role";
+import { RoleOutputs, type RoleArgs, type RoleInputs, type RoleState } from "./generated/role";
 
-/** The inputs of a {@link Role}. Only `roleid` replaces the role; the rest is applied in place. */
-export interface RoleArgs {
-  /** The role id. Changing it replaces the role. */
-  roleid: pulumi.Input<string>;
-  /** Privilege names, e.g. ["VM.Audit", "VM.Clone"] (order and duplicates do not matter).
-   *  Required; changed in place. */
-  privileges: pulumi.Input<pulumi.Input<string>[]>;
-  /** Map privileges of the other major version to this server's equivalent (see above). Default false. */
-  translatePrivileges?: pulumi.Input<boolean>;
-  /** Take the existing role `roleid` under management instead of creating it (see the top of this file). */
-  adopt?: pulumi.Input<boolean>;
-  /** Delete the role when the resource is deleted. Default: true, or false for an adopted role (then it is released). */
-  destroyOnDelete?: pulumi.Input<boolean>;
-}
+export type { RoleArgs, RoleInputs, RoleState } from "./generated/role";
 
-export interface RoleInputs extends Adoptable {
-  roleid: string;
-  privileges: string[];
-  translatePrivileges?: boolean;
-}
-
-export interface RoleState extends RoleInputs {
-  /** The privileges the role has on the server (after translation), sorted. */
-  appliedPrivileges: string[];
-  /** The PVE version the role was last written to (e.g. "9.1.4"). */
-  pveVersion?: string;
-}
-
-const rules: DiffRules<RoleInputs> = {
-  roleid: { replaces: true },
-  privileges: { normalize: normalize.stringSet },
-  translatePrivileges: { normalize: (v: boolean) => v === true },
-  ...adoptionRules,
-};
+const rules = diffRulesOf<RoleInputs>(roleTable);
 
 /** PVE 8 <-> 9 equivalents, used only with translatePrivileges. */
 const TO_PVE9: Record<string, string> = { "VM.Monitor": "VM.GuestAgent.Audit" };
@@ -156,15 +127,8 @@ async function readRole(roleid: string): Promise<string[] | undefined> {
 export const roleLifecycle: Lifecycle<RoleInputs, RoleState> = {
   async check(olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
-    const roleid = c.string("roleid", {
-      required: true,
-      rule: (v) => checkRoleid(v) ?? (BUILTIN_ROLES.has(v) ? `'${v}' is a built-in role, which PVE does not let anyone change; choose another roleid and bind the built-in role directly.` : undefined),
-    });
+    const { roleid } = checkFields(c, roleTable) as Partial<RoleInputs>;
     if (roleid !== undefined) declare.role(roleid); // bindings of this run may name it (declared.ts)
-    c.list<string>("privileges", { required: true, item: (p) => checkPrivilegeName(p) });
-    c.boolean("translatePrivileges");
-    c.boolean("adopt");
-    c.boolean("destroyOnDelete");
     const out = compact({ ...news, privileges: sortedSet(news.privileges)! });
     // A list this server would refuse fails the preview, as it would fail `up` (create and update
     // check the same before changing anything): asked only when the list is new or changed.
@@ -234,19 +198,8 @@ export const roleLifecycle: Lifecycle<RoleInputs, RoleState> = {
 /** A custom PVE role: a named list of privileges. The list is checked against the privileges the
  *  server knows before anything changes; `translatePrivileges` maps PVE 8/9 equivalents (e.g.
  *  VM.Monitor -> VM.GuestAgent.Audit). `adopt: true` takes an existing custom role under management. */
-export class Role extends pulumi.dynamic.Resource {
-  /** The role id. */
-  declare readonly roleid: pulumi.Output<string>;
-  /** The declared privilege names, sorted (see `appliedPrivileges` for what the server has). */
-  declare readonly privileges: pulumi.Output<string[]>;
-  /** Whether privileges of the other PVE major version are translated (input; default false). */
-  declare readonly translatePrivileges: pulumi.Output<boolean | undefined>;
-  /** The privileges the role has on the server (after translation), sorted. */
-  declare readonly appliedPrivileges: pulumi.Output<string[]>;
-  /** The PVE version the role was last written to, e.g. "9.1.4". */
-  declare readonly pveVersion: pulumi.Output<string | undefined>;
-
+export class Role extends RoleOutputs {
   constructor(name: string, args: RoleArgs, opts?: pulumi.CustomResourceOptions) {
-    super(stubProvider("provider/resources/role.js", "roleLifecycle"), name, { ...args, appliedPrivileges: undefined, pveVersion: undefined }, opts, "proxmox", "Role");
+    super(stubProvider("provider/resources/role.js", "roleLifecycle"), name, { ...args, ...outputSlots(roleTable) }, opts, "proxmox", "Role");
   }
 }

@@ -13,22 +13,23 @@
 // `destroyOnDelete: true`, which deletes it as above.
 
 import * as pulumi from "@pulumi/pulumi";
-import * as path from "path";
 import { stubProvider, type Lifecycle } from "./dynamic";
-import { diffResource, isUnknown, normalize, sameValue, type DiffRules } from "./diff";
-import { InputChecker, pveNames } from "./check";
+import { diffResource, isUnknown, normalize, sameValue } from "./diff";
+import { InputChecker } from "./check";
 import { client } from "./context";
 import { PveApiError } from "../proxmox/errors";
 import { declare } from "./declared";
-import { adoptionRules, alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
+import { alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError } from "./adoption";
 import type { StorageConfig } from "../proxmox/storage";
 import { toBool } from "../proxmox/coerce";
 import { gone } from "./read-result";
+import { checkFields, diffRulesOf, outputSlots, pveParams } from "./fields";
+import { CONTENT_TYPES, storageTable, type StorageType } from "./fields/storage";
+import { StorageOutputs, type StorageArgs, type StorageInputs, type StorageState } from "./generated/storage";
 
-/** A storage type this provider manages: a directory (`dir`), an LVM thin pool (`lvmthin`) or an NFS share (`nfs`). */
-export type StorageType = "dir" | "lvmthin" | "nfs";
-export const STORAGE_TYPES: readonly StorageType[] = ["dir", "lvmthin", "nfs"];
-export const CONTENT_TYPES = ["images", "rootdir", "iso", "vztmpl", "snippets", "import", "backup"] as const;
+export { CONTENT_TYPES, STORAGE_TYPES, type StorageType } from "./fields/storage";
+export type { StorageArgs, StorageInputs, StorageState } from "./generated/storage";
+
 /** What each type can hold (pve-storage plugins' `plugindata.content`). */
 const CONTENT_OF: Record<StorageType, readonly string[]> = {
   dir: CONTENT_TYPES,
@@ -36,85 +37,14 @@ const CONTENT_OF: Record<StorageType, readonly string[]> = {
   lvmthin: ["images", "rootdir"],
 };
 
-/** The inputs of a {@link Storage}. The id, type, path and backing (vgname/thinpool, server/export)
- *  replace the storage; content, shared, options, nodes and enabled are changed in place. */
-export interface StorageArgs {
-  /** The storage id (`pve-storage-id`). Changing it replaces the storage (the new one is created first). */
-  storage: pulumi.Input<string>;
-  /** The storage type: `dir`, `lvmthin` or `nfs`. Required; changing it replaces the storage. */
-  type: pulumi.Input<StorageType>;
-  /** What it holds: images, rootdir, iso, vztmpl, snippets, import, backup. */
-  content: pulumi.Input<pulumi.Input<string>[]>;
-  /** dir: absolute directory; nfs: mount point (default /mnt/pve/<storage>). */
-  path?: pulumi.Input<string>;
-  /** dir: the directory is the same on every node (e.g. a mounted network file system). */
-  shared?: pulumi.Input<boolean>;
-  /** lvmthin (required there): the LVM volume group. Changing it replaces the storage. */
-  vgname?: pulumi.Input<string>;
-  /** lvmthin (required there): the thin pool in `vgname`. Changing it replaces the storage. */
-  thinpool?: pulumi.Input<string>;
-  /** nfs (required there): the NFS server's host name or IP address. Changing it replaces the storage. */
-  server?: pulumi.Input<string>;
-  /** nfs (required there): the exported absolute path on the server. Changing it replaces the storage. */
-  export?: pulumi.Input<string>;
-  /** nfs mount options, e.g. `vers=4.2`. */
-  options?: pulumi.Input<string>;
-  /** Nodes it is available on. Default: all. */
-  nodes?: pulumi.Input<pulumi.Input<string>[]>;
-  /** Whether the storage is enabled. Default true; changed in place. */
-  enabled?: pulumi.Input<boolean>;
-  /** On delete, remove the volumes stored on it instead of refusing. Default false. */
-  removeVolumesOnDelete?: pulumi.Input<boolean>;
-  /** Take the existing storage `storage` under management instead of creating it (see the top of this file). */
-  adopt?: pulumi.Input<boolean>;
-  /** Delete the storage when the resource is deleted. Default: true, or false for an adopted storage (then it is released). */
-  destroyOnDelete?: pulumi.Input<boolean>;
-}
-
-export interface StorageInputs extends Adoptable {
-  storage: string;
-  type: StorageType;
-  /** Absent only for an adopted storage that leaves its content as it is. */
-  content?: string[];
-  path?: string;
-  shared?: boolean;
-  vgname?: string;
-  thinpool?: string;
-  server?: string;
-  export?: string;
-  options?: string;
-  nodes?: string[];
-  /** Absent only for an adopted storage that leaves it as it is. */
-  enabled?: boolean;
-  removeVolumesOnDelete?: boolean;
-}
-
-export interface StorageState extends StorageInputs {
-  content: string[];
-  enabled: boolean;
-}
-
 /** What an adopted storage manages only when declared. */
 const SETTINGS = ["content", "path", "shared", "vgname", "thinpool", "server", "export", "options", "nodes", "enabled"];
 /** What cannot change in place: an adopted storage must already have the declared value. */
 const FIXED = ["path", "vgname", "thinpool", "server", "export"] as const;
 
-const rules: DiffRules<StorageInputs> = {
-  storage: { replaces: true },
-  type: { replaces: true },
-  path: { replaces: true },
-  vgname: { replaces: true },
-  thinpool: { replaces: true },
-  server: { replaces: true },
-  export: { replaces: true },
-  content: { normalize: normalize.stringSet },
-  shared: { normalize: normalize.flag },
-  options: {},
-  nodes: { normalize: normalize.stringSet },
-  enabled: { normalize: normalize.flag },
-  removeVolumesOnDelete: { normalize: normalize.flag },
-  ...adoptionRules,
-};
+const rules = diffRulesOf<StorageInputs>(storageTable);
+/** An adopted storage may leave `content` out: it keeps its own. */
+const adoptedTable = { ...storageTable, fields: { ...storageTable.fields, content: { ...storageTable.fields.content, required: false } } };
 
 function list(value: unknown): string[] {
   return String(value ?? "")
@@ -125,14 +55,6 @@ function list(value: unknown): string[] {
 /** A PVE boolean (1/0, "1"/"0", on/off...); absent is false. */
 function flag(value: unknown): boolean {
   return toBool(value) ?? false;
-}
-
-function absolutePath(v: string): string | undefined {
-  if (!v.startsWith("/")) return "it must be an absolute path";
-  if (v !== "/" && (path.posix.normalize(v) !== v || v.endsWith("/"))) return "it must be normalised (no '.', '..', doubled or trailing '/')";
-  if (v === "/") return "it must not be '/'";
-  if (/[\s,;=]/.test(v)) return "it must not contain whitespace, ',', ';' or '='";
-  return undefined;
 }
 
 /** The state as PVE stores it, from a `GET /storage/{id}` answer, with the resource's own flags. */
@@ -221,28 +143,11 @@ async function adoptStorage(inputs: StorageInputs): Promise<StorageState> {
 export const storageLifecycle: Lifecycle<StorageInputs, StorageState> = {
   async check(olds, news) {
     const c = new InputChecker(news);
-    const id = c.string("storage", { required: true, pattern: pveNames.storageId, describe: "a storage id: letters, digits, '-', '_', '.', starting with a letter and not ending with '-', '_' or '.'" });
-    const type = c.string("type", { required: true, oneOf: STORAGE_TYPES }) as StorageType | undefined;
-    const content = c.list<string>("content", {
-      required: !news.adopt,
-      item: (v) => (typeof v !== "string" || !(CONTENT_TYPES as readonly string[]).includes(v) ? `unknown content type '${String(v)}'; known: ${CONTENT_TYPES.join(", ")}` : undefined),
-    });
+    const { storage: id, type, content, nodes } = checkFields(c, news.adopt ? adoptedTable : storageTable) as Partial<StorageInputs>;
     if (type && content) {
       const bad = content.filter((x) => !CONTENT_OF[type].includes(x));
       if (bad.length) c.fail("content", `a ${type} storage cannot hold ${bad.join(", ")}; it holds ${CONTENT_OF[type].join(", ")}`);
     }
-    const p = c.string("path", { rule: absolutePath });
-    c.boolean("shared");
-    c.string("vgname", { pattern: /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/, describe: "an LVM volume group name" });
-    c.string("thinpool", { pattern: /^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$/, describe: "an LVM thin pool name" });
-    c.string("server", { pattern: /^[A-Za-z0-9.:\-[\]]+$/, describe: "a host name or IP address" });
-    c.string("export", { rule: absolutePath });
-    c.string("options", { pattern: /^[^\s]+$/, describe: "mount options without spaces, e.g. vers=4.2,soft" });
-    const nodes = c.list<string>("nodes", { nonEmpty: true, item: (n) => (typeof n !== "string" || !pveNames.node.test(n) ? `'${String(n)}' is not a node name` : undefined) });
-    c.boolean("enabled");
-    c.boolean("removeVolumesOnDelete");
-    c.boolean("adopt");
-    c.boolean("destroyOnDelete");
     const need = (k: keyof StorageInputs, when: string) => {
       if (news.adopt) return; // an adopted storage keeps what is left out
       if (news[k] === undefined || news[k] === null || news[k] === ("" as never)) c.fail(k, `${k} is required for a ${when} storage.`);
@@ -282,7 +187,6 @@ export const storageLifecycle: Lifecycle<StorageInputs, StorageState> = {
     if (type === "nfs" && news.path === undefined && id && !news.adopt) out.path = `/mnt/pve/${id}`;
     if (type === "dir" && news.shared === undefined && !news.adopt) out.shared = false;
     if (nodes && !isUnknown(nodes)) out.nodes = normalize.stringSet(nodes);
-    void p;
     await checkAdoptable(c, olds as Record<string, unknown>, news as StorageInputs & Record<string, unknown>, { kind: "Storage", idProp: "storage", what: (id) => `storage '${id}'`, read: readConfig });
     return c.result(out);
   },
@@ -299,16 +203,9 @@ export const storageLifecycle: Lifecycle<StorageInputs, StorageState> = {
     const content = inputs.content ?? [];
     try {
       await api.storage.create({
-        storage: inputs.storage,
-        type: inputs.type,
+        ...(pveParams(storageTable, inputs) as { storage: string; type: string }), // storage, type and the backing (check() refuses a path on lvmthin)
         content: content.length ? content.join(",") : "none",
-        path: inputs.type === "dir" || inputs.type === "nfs" ? inputs.path : undefined,
         shared: inputs.type === "dir" ? !!inputs.shared : undefined,
-        vgname: inputs.vgname,
-        thinpool: inputs.thinpool,
-        server: inputs.server,
-        export: inputs.export,
-        options: inputs.options,
         nodes: inputs.nodes?.length ? inputs.nodes.join(",") : undefined,
         disable: inputs.enabled === false,
       });
@@ -372,33 +269,8 @@ export const storageLifecycle: Lifecycle<StorageInputs, StorageState> = {
 /** A storage definition the stack owns (`/etc/pve/storage.cfg`): `dir`, `lvmthin` or `nfs`. Delete
  *  refuses while volumes live on it unless `removeVolumesOnDelete`; `adopt: true` takes an existing
  *  definition under management. */
-export class Storage extends pulumi.dynamic.Resource {
-  /** The storage id. */
-  declare readonly storage: pulumi.Output<string>;
-  /** The storage type: `dir`, `lvmthin` or `nfs`. */
-  declare readonly type: pulumi.Output<StorageType>;
-  /** The content types it holds, sorted, as read from PVE. */
-  declare readonly content: pulumi.Output<string[]>;
-  /** dir: the directory; nfs: the mount point (default `/mnt/pve/<storage>`). */
-  declare readonly path: pulumi.Output<string | undefined>;
-  /** dir: whether the directory is the same on every node (default false). */
-  declare readonly shared: pulumi.Output<boolean | undefined>;
-  /** lvmthin: the LVM volume group. */
-  declare readonly vgname: pulumi.Output<string | undefined>;
-  /** lvmthin: the thin pool. */
-  declare readonly thinpool: pulumi.Output<string | undefined>;
-  /** nfs: the NFS server. */
-  declare readonly server: pulumi.Output<string | undefined>;
-  /** nfs: the exported path on the server. */
-  declare readonly export: pulumi.Output<string | undefined>;
-  /** nfs: the mount options. */
-  declare readonly options: pulumi.Output<string | undefined>;
-  /** The nodes it is restricted to, sorted; undefined: all nodes. */
-  declare readonly nodes: pulumi.Output<string[] | undefined>;
-  /** Whether the storage is enabled (default true). */
-  declare readonly enabled: pulumi.Output<boolean>;
-
+export class Storage extends StorageOutputs {
   constructor(name: string, args: StorageArgs, opts?: pulumi.CustomResourceOptions) {
-    super(stubProvider("provider/resources/storage.js", "storageLifecycle"), name, { ...args }, opts, "proxmox", "Storage");
+    super(stubProvider("provider/resources/storage.js", "storageLifecycle"), name, { ...args, ...outputSlots(storageTable) }, opts, "proxmox", "Storage");
   }
 }

@@ -22,14 +22,17 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import { codecs, type PveClient } from "../proxmox";
-import { InputChecker, checkTags, checkVmName, known, pveNames, VMID_RANGE } from "./check";
-import { diffResource, isUnknown, normalize, type DiffRules } from "./diff";
+import { InputChecker, known } from "./check";
+import { diffResource, isUnknown, normalize } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
+import { checkFields, diffRulesOf, outputSlots, withDefaults } from "./fields";
+import { templateTable, type TemplateImage } from "./fields/template";
+import { TemplateOutputs, type TemplateArgs, type TemplateInputs, type TemplateState } from "./generated/template";
 import { createWithVmid, finishTemplate } from "./template/build";
 import { checkImage, ensureImage, importFileName, removeImage } from "./template/image";
 import { checkTemplateReferences } from "./template/references";
-import { cloudInitChange, cloudInitFromConfig, cloudInitValues, checkCicustom, checkIpConfigs, normalizeCloudInitData, type CloudInitData } from "./vm/cloud-init-inputs";
-import { composeDescription, markerOf, type CiCustom, type IpConfigInput } from "./vm/config-map";
+import { cloudInitChange, cloudInitFromConfig, cloudInitValues, normalizeCloudInitData, type CloudInitData } from "./vm/cloud-init-inputs";
+import { composeDescription, markerOf } from "./vm/config-map";
 import { confirmGone, locateVm } from "./vm/lookup";
 import { destroyVm } from "./vm/power";
 import { vmContext } from "./vm/vm-context";
@@ -38,152 +41,23 @@ import { vmidOutput } from "./vm/vmid-output";
 
 export { importFileName } from "./template/image";
 
-type In<T> = pulumi.Input<T>;
+export type { TemplateImage } from "./fields/template";
+export type { TemplateArgs, TemplateInputs, TemplateState } from "./generated/template";
 
-/** The cloud image a {@link Template} is built from (downloaded by PVE into an import storage). */
-export interface TemplateImage {
-  /** http(s) URL of the cloud image. */
-  url: string;
-  /** Expected checksum (hex), verified by PVE. */
-  checksum?: string;
-  /** The algorithm of `checksum`. Default: PVE's (give it with `checksum`). */
-  checksumAlgorithm?: "md5" | "sha1" | "sha224" | "sha256" | "sha384" | "sha512";
-  /** File name in the import storage; default the URL's, `.img` stored as `.qcow2`. */
-  fileName?: string;
-  /** Storage with content `import` (a directory storage such as `local`). Default `local`. */
-  storage?: string;
-}
-
-/** The inputs of a {@link Template}. The image, storages, node, vmid, hardware, ha and pool replace
- *  the template; name, description, tags, ipConfigs and cicustom are changed in place. */
-export interface TemplateArgs {
-  /** The node to build the template on (or the adopted template's node). Required; changing it replaces the template. */
-  node: In<string>;
-  /** Storage for the template's disks (and its cloud-init drive). Default `local-lvm`. */
-  storage?: In<string>;
-  /** The cloud image to build from (required unless `adopt`). Changing it replaces the template. */
-  image?: In<TemplateImage>;
-  /** Explicit VMID (required with adopt); default allocated. */
-  vmid?: In<number>;
-  /** Manage an existing template instead of building one. */
-  adopt?: In<boolean>;
-  /** For adopted templates: destroy it on delete anyway. Default false. */
-  destroyOnDelete?: In<boolean>;
-  /** On delete, also remove the downloaded cloud image from its import storage, so destroy
-   *  leaves nothing behind. Default true; false keeps it as a cache for the next build.
-   *  Changes in place. */
-  removeImageOnDelete?: In<boolean>;
-  /** VM name of the template. Default: the resource name; changed in place. */
-  name?: In<string>;
-  /** The template's notes (the provider's marker line is appended). Default none; changed in place. */
-  description?: In<string>;
-  /** PVE tags. Default none; changed in place. */
-  tags?: In<In<string>[]>;
-  /** CPU cores (1-1024). Default 1; changing it replaces the template. */
-  cores?: In<number>;
-  /** MiB; default 2048. */
-  memory?: In<number>;
-  /** Bridge of net0; default `vmbr0`. */
-  bridge?: In<string>;
-  /** Grow the imported disk to this size (e.g. `10G`). */
-  diskSize?: In<string>;
-  /** Add to HA with state=stopped (machine-controller: templates available on every node). */
-  ha?: In<boolean>;
-  /** Resource pool to put the template in. Default none; changing it replaces the template. */
-  pool?: In<string>;
-  /** Cloud-init network config per NIC (`ipconfigN`), inherited by every clone: e.g.
-   *  `[{ ip: "dhcp" }]`. Tools that clone the template themselves (GitLab's fleeting plugin)
-   *  need it, since PVE's cloud-init config gives a NIC without one no address. Changes in place. */
-  ipConfigs?: In<In<IpConfigInput>[]>;
-  /** Custom cloud-init data (snippet volume ids, e.g. a CloudInitSnippet's volumeId), inherited
-   *  by every clone: e.g. user-data that installs the guest agent. Changes in place. */
-  cicustom?: In<{ [K in keyof CiCustom]?: In<string> }>;
-}
-
-export interface TemplateInputs {
-  resourceName?: string;
-  node: string;
-  storage: string;
-  image?: TemplateImage;
-  vmid?: number;
-  adopt: boolean;
-  destroyOnDelete: boolean;
-  removeImageOnDelete?: boolean;
-  name: string;
-  description?: string;
-  tags?: string[];
-  cores: number;
-  memory: number;
-  bridge: string;
-  diskSize?: string;
-  ha: boolean;
-  pool?: string;
-  ipConfigs?: IpConfigInput[];
-  cicustom?: CiCustom;
-}
-
-export interface TemplateState extends TemplateInputs {
-  vmid: number;
-  /** The imported image's volume id (`local:import/noble.qcow2`). */
-  imageVolume?: string;
-}
-
-const rules: DiffRules<TemplateInputs> = {
-  resourceName: {},
-  node: { replaces: true },
-  storage: { replaces: true },
-  image: { replaces: true },
-  vmid: { replaces: true },
-  adopt: { replaces: true },
-  destroyOnDelete: {},
-  removeImageOnDelete: { normalize: normalize.flag },
-  name: {},
-  description: {},
-  tags: { normalize: normalize.tags },
-  cores: { replaces: true },
-  memory: { replaces: true },
-  bridge: { replaces: true },
-  diskSize: { replaces: true, normalize: (v: string) => codecs.normalizeSize(v) },
-  ha: { replaces: true },
-  pool: { replaces: true },
-  ipConfigs: {},
-  cicustom: {},
-};
+const rules = diffRulesOf<TemplateInputs>(templateTable);
 
 export const templateLifecycle: Lifecycle<TemplateInputs, TemplateState> = {
   async check(olds, news) {
     const n = news as unknown as Record<string, any>;
     const c = new InputChecker(n);
-    c.string("node", { required: true, pattern: pveNames.node, describe: "a node name" });
-    c.string("storage", { pattern: pveNames.storageId, describe: "a storage id" });
-    const adopt = c.boolean("adopt");
-    const vmid = c.integer("vmid", VMID_RANGE);
+    const { adopt, vmid } = checkFields(c, templateTable) as Partial<TemplateInputs>;
+    if (n.name === undefined || n.name === null) c.fail("name", "name is required."); // the class sets it
     if (adopt && n.vmid === undefined) c.fail("vmid", "adopt needs the vmid of the existing template.");
     if (adopt && n.image !== undefined) c.fail("image", "an adopted template is not built: remove image, or set adopt: false.");
     if (!adopt && !isUnknown(n.adopt) && n.image === undefined) c.fail("image", "image is required to build a template ({ url, checksum?, checksumAlgorithm? }), or set adopt: true with a vmid.");
     checkImage(c, n.image); // ./template/image.ts
-    checkVmName(c);
-    checkTags(c);
-    c.integer("cores", { min: 1, max: 1024 });
-    c.integer("memory", { min: 16 });
-    c.string("bridge", { pattern: /^[\w.-]+$/, describe: "a bridge name such as vmbr0" });
-    c.string("diskSize", { pattern: /^\d+(\.\d+)?[KMGT]?$/, describe: "a size such as 10G" });
-    c.boolean("ha");
-    c.boolean("removeImageOnDelete");
-    c.string("pool", { pattern: pveNames.poolid, describe: "a pool id" });
-    checkIpConfigs(c);
-    checkCicustom(c, n.cicustom);
     if (adopt && (n.ipConfigs !== undefined || n.cicustom !== undefined)) c.fail(n.ipConfigs !== undefined ? "ipConfigs" : "cicustom", "an adopted template's cloud-init data is not managed: remove ipConfigs and cicustom, or build the template with image (adopt: false).");
-    const out: Record<string, any> = {
-      ...n,
-      storage: n.storage ?? "local-lvm",
-      adopt: adopt ?? false,
-      destroyOnDelete: n.destroyOnDelete ?? false,
-      cores: n.cores ?? 1,
-      memory: n.memory ?? 2048,
-      bridge: n.bridge ?? "vmbr0",
-      ha: n.ha ?? false,
-    };
+    const out: Record<string, any> = withDefaults(templateTable, { ...n, adopt: adopt ?? false });
     if (vmid !== undefined) out.vmid = vmid;
     if (Array.isArray(n.tags) && c.failures.length === 0) out.tags = normalize.tags(n.tags);
     if (typeof n.description === "string") out.description = n.description.replace(/\s+$/, "") || undefined;
@@ -311,25 +185,17 @@ function cloudInitInputs(n: Record<string, any>): CloudInitData {
 }
 
 /** A cloud-init VM template (see the top of this file). */
-export class Template extends pulumi.dynamic.Resource {
-  /** The template's VMID (given, or allocated at create). */
-  declare readonly vmid: pulumi.Output<number>;
-  /** The node the template is on. */
-  declare readonly node: pulumi.Output<string>;
-  /** The template's VM name. */
-  declare readonly name: pulumi.Output<string>;
-  /** The downloaded image's volume id (e.g. `local:import/noble.qcow2`); undefined for an adopted template. */
-  declare readonly imageVolume: pulumi.Output<string | undefined>;
-
+export class Template extends TemplateOutputs {
   constructor(name: string, args: TemplateArgs, opts?: pulumi.CustomResourceOptions) {
     super(
       stubProvider("provider/resources/template.js", "templateLifecycle"),
       name,
-      { ...args, name: args.name ?? name, resourceName: name, vmid: args.vmid, imageVolume: undefined },
+      { ...args, ...outputSlots(templateTable), name: args.name ?? name, resourceName: name, vmid: args.vmid },
       opts,
       "proxmox",
       "Template",
     );
-    this.vmid = vmidOutput(args.vmid, this.vmid, this.id);
+    // known at preview when given (the engine's output is unknown until create)
+    (this as { vmid: pulumi.Output<number> }).vmid = vmidOutput(args.vmid, this.vmid, this.id);
   }
 }

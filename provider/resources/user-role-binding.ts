@@ -33,12 +33,19 @@ import * as pulumi from "@pulumi/pulumi";
 import type { AclEntry } from "../proxmox/access";
 import { InputChecker } from "./check";
 import { client, providerLogger } from "./context";
-import { diffResource, isUnknown, normalize, type DiffRules } from "./diff";
+import { diffResource, isUnknown } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
-import { BUILTIN_ROLES, checkAclPath, checkFullTokenId, checkGroupid, checkRoleid, checkUserid, normalizeAclPath } from "./access-names";
+import { BUILTIN_ROLES, normalizeAclPath } from "./access-names";
 import { compact, difference, gone, intersection, listText, readResult, sortedSet } from "./access/common";
-import { adoptionRules, comparable, logReleased, managementOf, type Adoptable } from "./adoption";
+import { comparable, logReleased, managementOf } from "./adoption";
+import { checkFields, diffRulesOf, outputSlots } from "./fields";
+import { userRoleBindingTable } from "./fields/user-role-binding";
+import { UserRoleBindingOutputs, type UserRoleBindingArgs, type UserRoleBindingInputs, type UserRoleBindingState } from "./generated/user-role-binding";
 import { checkReferencesOnCluster, type Reference } from "./vm/references";
+
+export type { UserRoleBindingArgs, UserRoleBindingInputs, UserRoleBindingState } from "./generated/user-role-binding";
+
+const rules = diffRulesOf<UserRoleBindingInputs>(userRoleBindingTable);
 
 /**
  * check(): the custom roles a binding newly lists must exist, or be declared by a Role resource
@@ -56,53 +63,6 @@ async function checkCustomRoles(c: InputChecker, before: unknown, roles: unknown
 }
 
 export type PrincipalType = "user" | "token" | "group";
-
-/** The inputs of a {@link UserRoleBinding}. `roles` changes in place; the path, the principal and
- *  `propagate` replace the binding. */
-export interface UserRoleBindingArgs {
-  /** An ACL path: `/`, `/pool/{id}`, `/vms/{id}`, `/storage/{id}`, `/nodes/{node}`, `/sdn/zones/{zone}[/{vnet}]`, `/access/...`.
-   *  Changing it replaces the binding. */
-  path: pulumi.Input<string>;
-  /** Roles to grant (built-in names or custom roles' ids). Changes in place. */
-  roles: pulumi.Input<pulumi.Input<string>[]>;
-  /** Exactly one of user, token (full id `user@realm!tokenid`) and group. Changing it replaces the binding. */
-  user?: pulumi.Input<string>;
-  /** The API token to grant to, as a full id `user@realm!tokenid` (e.g. ApiToken `fullTokenId`).
-   *  Exactly one of user, token and group; changing it replaces the binding. */
-  token?: pulumi.Input<string>;
-  /** The group to grant to (its group id). Exactly one of user, token and group; changing it replaces the binding. */
-  group?: pulumi.Input<string>;
-  /** Whether the grant applies to the paths below `path` too. Default true (PVE's default). Changing it replaces the binding. */
-  propagate?: pulumi.Input<boolean>;
-  /** Take roles the principal already has here under management instead of failing (see the top of this file). */
-  adopt?: pulumi.Input<boolean>;
-  /** On delete, revoke the adopted roles too (true), or revoke nothing (false). Default: only the roles this binding granted. */
-  destroyOnDelete?: pulumi.Input<boolean>;
-}
-
-export interface UserRoleBindingInputs extends Adoptable {
-  path: string;
-  roles: string[];
-  user?: string;
-  token?: string;
-  group?: string;
-  propagate?: boolean;
-}
-
-export interface UserRoleBindingState extends UserRoleBindingInputs {
-  /** Roles the principal already had here before this binding; it never removes them. */
-  preexistingRoles: string[];
-}
-
-const rules: DiffRules<UserRoleBindingInputs> = {
-  path: { replaces: true, normalize: normalizeAclPath },
-  roles: { normalize: normalize.stringSet },
-  user: { replaces: true },
-  token: { replaces: true },
-  group: { replaces: true },
-  propagate: { replaces: true, normalize: (v: boolean) => v !== false },
-  ...adoptionRules,
-};
 
 const PRINCIPALS: PrincipalType[] = ["user", "token", "group"];
 
@@ -213,35 +173,10 @@ async function revoke(path: string, type: PrincipalType, ugid: string, roles: st
 export const userRoleBindingLifecycle: Lifecycle<UserRoleBindingInputs, UserRoleBindingState> = {
   async check(olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
-    const rawPath = c.string("path", { required: true });
-    let path = news.path;
-    if (rawPath !== undefined) {
-      path = normalizeAclPath(rawPath);
-      const problem = checkAclPath(path);
-      if (problem) c.fail("path", `path '${rawPath}' is not valid: ${problem}`);
-    }
-    c.list<string>("roles", {
-      required: true,
-      nonEmpty: true,
-      item: (r) => {
-        if (typeof r !== "string") return "a role id must be a string.";
-        const bad = checkRoleid(r);
-        if (bad) return bad;
-        if (BUILTIN_ROLES.has(r)) return undefined;
-        const builtin = [...BUILTIN_ROLES].find((b) => b.toLowerCase() === r.toLowerCase());
-        if (builtin) return `unknown role '${r}': did you mean the built-in role '${builtin}'? Role ids are case-sensitive.`;
-        if (/^PVE/i.test(r)) return `unknown role '${r}': it is not one of PVE's built-in roles (${[...BUILTIN_ROLES].join(", ")}).`;
-        return undefined; // a custom role: checked at create
-      },
-    });
-    const which = c.exclusive(PRINCIPALS, { required: true });
-    if (which === "user") c.string("user", { rule: checkUserid });
-    if (which === "token") c.string("token", { rule: checkFullTokenId });
-    if (which === "group") c.string("group", { rule: checkGroupid });
-    c.boolean("propagate");
-    c.boolean("adopt");
-    c.boolean("destroyOnDelete");
+    checkFields(c, userRoleBindingTable);
+    c.exclusive(PRINCIPALS, { required: true });
     if (c.failures.length === 0) await checkCustomRoles(c, olds?.roles, news.roles);
+    const path = typeof news.path === "string" && news.path !== "" && !isUnknown(news.path) ? normalizeAclPath(news.path) : news.path;
     return c.result<UserRoleBindingInputs>(compact({ ...news, path, roles: sortedSet(news.roles)!, propagate: news.propagate ?? true }));
   },
 
@@ -292,7 +227,7 @@ export const userRoleBindingLifecycle: Lifecycle<UserRoleBindingInputs, UserRole
     }
     const inputs: UserRoleBindingInputs = { path: target.path, roles: present, [target.type]: target.ugid, propagate, ...managementOf(props) };
     const preexistingRoles = intersection(props?.preexistingRoles ?? [], present);
-    return readResult(bindingId(target.path, target.type, target.ugid), { ...inputs, preexistingRoles }, inputs);
+    return readResult(bindingId(target.path, target.type, target.ugid), { ...inputs, propagate, preexistingRoles }, inputs);
   },
 
   async update(_id, olds, news) {
@@ -356,30 +291,9 @@ function sameTarget(o: Partial<UserRoleBindingInputs>, n: Partial<UserRoleBindin
 /** Grants roles to one principal (a user, an API token or a group) on one ACL path, with or without
  *  propagation. It revokes only the roles it granted; a role already granted there makes create fail
  *  unless `adopt: true`, which records it in `preexistingRoles` and keeps it on delete. */
-export class UserRoleBinding extends pulumi.dynamic.Resource {
-  /** The ACL path, normalised. */
-  declare readonly path: pulumi.Output<string>;
-  /** The binding's roles that are granted, sorted, as last read (a role revoked out of band drops out). */
-  declare readonly roles: pulumi.Output<string[]>;
-  /** The user granted to (`name@realm`), when the principal is a user. */
-  declare readonly user: pulumi.Output<string | undefined>;
-  /** The API token granted to (`user@realm!tokenid`), when the principal is a token. */
-  declare readonly token: pulumi.Output<string | undefined>;
-  /** The group granted to, when the principal is a group. */
-  declare readonly group: pulumi.Output<string | undefined>;
-  /** Whether the grant propagates to the paths below `path` (default true). */
-  declare readonly propagate: pulumi.Output<boolean>;
-  /** Roles the principal had here before this binding; the binding never removes them. */
-  declare readonly preexistingRoles: pulumi.Output<string[]>;
-
+export class UserRoleBinding extends UserRoleBindingOutputs {
   constructor(name: string, args: UserRoleBindingArgs, opts?: pulumi.CustomResourceOptions) {
-    super(
-      stubProvider("provider/resources/user-role-binding.js", "userRoleBindingLifecycle"),
-      name,
-      { user: undefined, token: undefined, group: undefined, ...args, preexistingRoles: undefined },
-      opts,
-      "proxmox",
-      "UserRoleBinding",
-    );
+    const props = { user: undefined, token: undefined, group: undefined, ...args, ...outputSlots(userRoleBindingTable) }; // every principal is an output
+    super(stubProvider("provider/resources/user-role-binding.js", "userRoleBindingLifecycle"), name, props, opts, "proxmox", "UserRoleBinding");
   }
 }

@@ -22,77 +22,28 @@ import * as pulumi from "@pulumi/pulumi";
 import { isNotFound, PveApiError } from "../proxmox/errors";
 import { InputChecker } from "./check";
 import { client } from "./context";
-import { diffResource, normalize, type DiffRules } from "./diff";
+import { diffResource } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
-import { checkGroupid, checkUserid, realmOf } from "./access-names";
+import { realmOf } from "./access-names";
 import { compact, emptyToUndefined, gone, sortedSet, withSecretOutputs } from "./access/common";
-import { adoptionRules, alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError, type Adoptable } from "./adoption";
+import { alreadyExistsError, checkAdoptable, comparable, destroysOnDelete, logReleased, managementOf, manages, nothingToAdoptError } from "./adoption";
+import { checkFields, diffRulesOf, outputSlots, pveParams } from "./fields";
+import { userTable } from "./fields/user";
+import { UserOutputs, type UserArgs, type UserInputs, type UserState } from "./generated/user";
 
-/** The inputs of a {@link User}. Only `userid` replaces the user; everything else is applied in place. */
-export interface UserArgs {
-  /** `name@realm`, e.g. `fleet@pve`. Changing it replaces the user (and drops its ACLs and tokens). */
-  userid: pulumi.Input<string>;
-  /** Whether the account is enabled. Default true; changed in place. */
-  enable?: pulumi.Input<boolean>;
-  /** Account expiry, seconds since the epoch; 0 or absent: never. */
-  expire?: pulumi.Input<number>;
-  /** The user's e-mail address. Default none; changed in place. */
-  email?: pulumi.Input<string>;
-  /** The user's first name. Default none; changed in place. */
-  firstname?: pulumi.Input<string>;
-  /** The user's last name. Default none; changed in place. */
-  lastname?: pulumi.Input<string>;
-  /** Free-text comment. Default none; changed in place. */
-  comment?: pulumi.Input<string>;
-  /** Groups the user is in (they must exist; PVE drops unknown groups on update). */
-  groups?: pulumi.Input<pulumi.Input<string>[]>;
-  /** Only for the `pve` realm (other realms authenticate elsewhere). 8 to 64 characters. Secret. */
-  password?: pulumi.Input<string>;
-  /** Take the existing user `userid` under management instead of creating it (see the top of this file). */
-  adopt?: pulumi.Input<boolean>;
-  /** Delete the user when the resource is deleted. Default: true, or false for an adopted user (then it is released). */
-  destroyOnDelete?: pulumi.Input<boolean>;
-}
+export type { UserArgs, UserInputs, UserState } from "./generated/user";
 
-export interface UserInputs extends Adoptable {
-  userid: string;
-  enable?: boolean;
-  expire?: number;
-  email?: string;
-  firstname?: string;
-  lastname?: string;
-  comment?: string;
-  groups?: string[];
-  password?: string;
-}
+const rules = diffRulesOf<UserInputs>(userTable);
 
-export type UserState = UserInputs;
-
-const text = { normalize: (v: string) => emptyToUndefined(v) };
-const rules: DiffRules<UserInputs> = {
-  userid: { replaces: true },
-  enable: { normalize: (v: boolean) => v !== false },
-  expire: { normalize: (v: number) => (v === 0 ? undefined : v) },
-  email: text,
-  firstname: text,
-  lastname: text,
-  comment: text,
-  groups: { normalize: (v: string[]) => (v.length ? normalize.stringSet(v) : undefined) },
-  password: {},
-  ...adoptionRules,
-};
-
-/** Account fields PUT /access/users/{userid} sets; an empty string clears one. */
+/** Account fields PUT /access/users/{userid} sets as they are (the table's `pve`). */
 const FIELDS = ["enable", "expire", "email", "firstname", "lastname", "comment"] as const;
 /** What an adopted user manages only when declared. */
 const SETTINGS = [...FIELDS, "groups", "password"];
 
-const EMAIL = /^[^\s@]+@[^\s@]+$/;
-
-async function readUser(userid: string): Promise<UserInputs | undefined> {
+async function readUser(userid: string): Promise<UserState | undefined> {
   try {
     const u = await client().access.getUser(userid);
-    return compact<UserInputs>({
+    return compact<UserState>({
       userid,
       enable: u.enable ?? true,
       expire: u.expire ?? 0,
@@ -115,18 +66,10 @@ function passwordNeedsTicket(userid: string): Error {
   );
 }
 
-/** The PUT parameters for `inputs`: every account field (an adopted user: the declared ones). */
+/** The PUT parameters for `inputs`: every account field, cleared when left out (an adopted
+ *  user: the declared ones). */
 function userParams(inputs: UserInputs, withGroups: boolean): Record<string, unknown> {
-  const all: Record<(typeof FIELDS)[number], unknown> = {
-    enable: inputs.enable ?? true,
-    expire: inputs.expire ?? 0,
-    email: inputs.email ?? "",
-    firstname: inputs.firstname ?? "",
-    lastname: inputs.lastname ?? "",
-    comment: inputs.comment ?? "",
-  };
-  const out: Record<string, unknown> = {};
-  for (const k of FIELDS) if (manages(inputs, k)) out[k] = all[k];
+  const out = pveParams(userTable, inputs, FIELDS.filter((k) => manages(inputs, k)));
   if (withGroups) out.groups = inputs.groups ?? [];
   return out;
 }
@@ -162,16 +105,7 @@ async function adoptUser(inputs: UserInputs): Promise<UserState> {
 export const userLifecycle: Lifecycle<UserInputs, UserState> = {
   async check(olds, news) {
     const c = new InputChecker(news as unknown as Record<string, unknown>);
-    const userid = c.string("userid", { required: true, rule: checkUserid });
-    c.boolean("enable");
-    c.integer("expire", { min: 0 });
-    c.string("email", { pattern: EMAIL, describe: "an e-mail address like 'ops@example.com'", maxLength: 254 });
-    c.string("firstname", { maxLength: 1024 });
-    c.string("lastname", { maxLength: 1024 });
-    c.string("comment", { maxLength: 2048 });
-    c.list<string>("groups", { item: (g) => (typeof g === "string" ? checkGroupid(g) : "a group id must be a string.") });
-    c.boolean("adopt");
-    c.boolean("destroyOnDelete");
+    const { userid } = checkFields(c, userTable) as Partial<UserInputs>;
     const password = news.password;
     if (password !== undefined && password !== null) {
       if (typeof password !== "string") {
@@ -268,27 +202,8 @@ export const userLifecycle: Lifecycle<UserInputs, UserState> = {
 /** A PVE user (`name@realm`): its account settings, groups and, for the `pve` realm, its password
  *  (a Pulumi secret; changing it later needs a username/password login, not an API token).
  *  `adopt: true` takes an existing user under management. */
-export class User extends pulumi.dynamic.Resource {
-  /** The user id, `name@realm`. */
-  declare readonly userid: pulumi.Output<string>;
-  /** Whether the account is enabled, as read from PVE. */
-  declare readonly enable: pulumi.Output<boolean>;
-  /** Account expiry, seconds since the epoch; 0: never. */
-  declare readonly expire: pulumi.Output<number>;
-  /** The user's e-mail address; undefined when empty. */
-  declare readonly email: pulumi.Output<string | undefined>;
-  /** The user's first name; undefined when empty. */
-  declare readonly firstname: pulumi.Output<string | undefined>;
-  /** The user's last name; undefined when empty. */
-  declare readonly lastname: pulumi.Output<string | undefined>;
-  /** The user's comment; undefined when empty. */
-  declare readonly comment: pulumi.Output<string | undefined>;
-  /** The groups the user is in, sorted. */
-  declare readonly groups: pulumi.Output<string[] | undefined>;
-  /** Secret. */
-  declare readonly password: pulumi.Output<string | undefined>;
-
+export class User extends UserOutputs {
   constructor(name: string, args: UserArgs, opts?: pulumi.CustomResourceOptions) {
-    super(stubProvider("provider/resources/user.js", "userLifecycle"), name, { ...args }, withSecretOutputs(opts, ["password"]), "proxmox", "User");
+    super(stubProvider("provider/resources/user.js", "userLifecycle"), name, { ...args, ...outputSlots(userTable) }, withSecretOutputs(opts, ["password"]), "proxmox", "User");
   }
 }

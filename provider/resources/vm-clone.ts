@@ -30,15 +30,16 @@
 // Id: `<node>/<vmid>` (the node at creation; read() finds the VM wherever it is now).
 
 import * as pulumi from "@pulumi/pulumi";
-import { codecs } from "../proxmox";
 import { InputChecker } from "./check";
-import { diffResource, normalize, type DiffRules } from "./diff";
+import { diffResource } from "./diff";
 import { stubProvider, type Lifecycle } from "./dynamic";
+import { defaultOf, diffRulesOf, outputSlots } from "./fields";
+import { vmCloneTable, type TemplateRef } from "./fields/vm-clone";
+import { VmCloneOutputs, type VmCloneArgs, type VmCloneInputs, type VmCloneState } from "./generated/vm-clone";
 import { adoptExisting, adoptUnrecorded, releaseVm } from "./vm/clone-adoption";
 import { checkChangedReferences, checkCloneInputs, withCloneDefaults } from "./vm/clone-check";
 import { cloneFor } from "./vm/clone-placement";
 import { baseFromVm, findForRead, inputsOfState, observedState, refreshedBase } from "./vm/clone-read";
-import type { CiCustom, IpConfigInput, NetworkDevice, VmSettings } from "./vm/config-map";
 import { convergePool, convergeRetrying } from "./vm/converge";
 import { destroyAfterFailedCreate } from "./vm/create-failure";
 import { confirmGone, liveStatus, locateVm } from "./vm/lookup";
@@ -53,192 +54,10 @@ export { inputsOfState } from "./vm/clone-read";
 
 export type { CiCustom, IpConfigInput, NetworkDevice } from "./vm/config-map";
 
-type In<T> = pulumi.Input<T>;
+export type { VmCloneArgs, VmCloneInputs, VmCloneState } from "./generated/vm-clone";
+export type { TemplateRef, VmidRange } from "./fields/vm-clone";
 
-/** What the user writes. */
-export interface VmCloneArgs {
-  /** The template to clone: a Template resource, or `{ node, vmid }` of an existing one. */
-  template?:
-    | In<{
-        /** The node the template is on. */
-        node: In<string>;
-        /** The template's VMID. Changing it replaces the VM. */
-        vmid: In<number>;
-      }>
-    | {
-        /** The node the template is on. */
-        node: In<string>;
-        /** The template's VMID. Changing it replaces the VM. */
-        vmid: In<number>;
-      };
-  /** Alternative to `template`: the template's VMID, and its node (default: the node the
-   *  cluster shows it on). */
-  templateVmid?: In<number>;
-  /** With `templateVmid`: the template's node. Default: the node the cluster shows it on. Not a replacement. */
-  templateNode?: In<string>;
-  /** VM name (DNS name); default: the resource name. */
-  name?: In<string>;
-  /** Node the VM runs on; default the template's node. A different node at creation clones
-   *  there (`target`) from shared storage, else beside the template and migrates the new VM
-   *  (./vm/clone-placement.ts); a later change migrates the VM. */
-  node?: In<string>;
-  /** Full clone (copy disks) instead of a linked clone. Default false (linked). */
-  full?: In<boolean>;
-  /** Target storage for a full clone. */
-  storage?: In<string>;
-  /** Resource pool to put the VM in. Default none; changed in place (moved between pools). */
-  pool?: In<string>;
-  /** Explicit VMID. Default: allocated (lowest free, safe at any parallelism). */
-  vmid?: In<number>;
-  /** Allocate from this range instead of PVE's nextid. */
-  vmidRange?: In<{
-    /** Lowest VMID to allocate (>= 100). */
-    min: number;
-    /** Highest VMID to allocate (>= min). */
-    max: number;
-  }>;
-  /** CPU cores per socket (1-1024). Default: the template's; changed in place (needs a restart
-   *  without CPU hotplug: see `allowReboot`). */
-  cores?: In<number>;
-  /** CPU sockets (1-16). Default: the template's; changed in place (needs a restart: see `allowReboot`). */
-  sockets?: In<number>;
-  /** MiB. */
-  memory?: In<number>;
-  /** MiB; 0 disables ballooning. */
-  balloon?: In<number>;
-  /** Disk to grow with `diskSize`; default `scsi0`. */
-  disk?: In<string>;
-  /** Size of `disk`, e.g. `20G` (grow only). */
-  diskSize?: In<string>;
-  /** The NICs, `net0`, `net1`, ... in order. Default: the template's; changed in place. */
-  networks?: In<In<NetworkDevice>[]>;
-  /** Cloud-init network config per NIC (`ipconfigN`), e.g. `[{ ip: "dhcp" }]`. Default: the
-   *  template's; changed in place (the guest reads it at its next boot). */
-  ipConfigs?: In<In<IpConfigInput>[]>;
-  /** Cloud-init DNS server(s). Default: the template's (else the host's); changed in place. */
-  nameserver?: In<string>;
-  /** Cloud-init DNS search domain. Default: the template's (else the host's); changed in place. */
-  searchdomain?: In<string>;
-  /** Cloud-init default user name. Default: the template's (else the image's); changed in place. */
-  ciuser?: In<string>;
-  /** OpenSSH public keys for the cloud-init user, one key a line. Default: the template's; changed in place. */
-  sshKeys?: In<In<string>[]>;
-  /** Snippet volumes (`local:snippets/user.yaml`), e.g. a CloudInitSnippet's volume id. */
-  cicustom?: In<{ [K in keyof CiCustom]?: In<string> }>;
-  /** PVE tags. Default: the template's; changed in place. */
-  tags?: In<In<string>[]>;
-  /** The VM's notes (the provider's marker line is appended to them). Default none; changed in place. */
-  description?: In<string>;
-  /** Start the VM when its node boots (`onboot`). Default: the template's (off); changed in place. */
-  onBoot?: In<boolean>;
-  /** Running (default) or stopped. */
-  started?: In<boolean>;
-  /** Apply changes that need a restart by shutting the VM down and starting it. Default false. */
-  allowReboot?: In<boolean>;
-  /** Wait for the guest agent to report an IPv4 (default: when started). */
-  waitForIp?: In<boolean>;
-  /** The guest's name of the NIC whose IPv4 is awaited and reported. Default: none, the NIC is
-   *  found by net0's MAC address (its name depends on cloud-init: `eth0` with ipConfigs, else
-   *  the udev name such as `ens18`). */
-  agentInterface?: In<string>;
-  /** How long to wait for that address; default 300. */
-  agentTimeoutSeconds?: In<number>;
-  /** Graceful shutdown time before a hard stop (delete, reboot); default 60. */
-  shutdownTimeoutSeconds?: In<number>;
-  /** Take the existing VM `vmid` on `node` under management instead of cloning (see the top of
-   *  this file). A change replaces the resource. */
-  adopt?: In<boolean>;
-  /** Destroy the VM when the resource is deleted. Default: true for a cloned VM, false for an
-   *  adopted one (then delete only removes the marker line: the VM is released, untouched). */
-  destroyOnDelete?: In<boolean>;
-}
-
-/** Resolved inputs, normalised the way PVE stores them. */
-export interface VmCloneInputs extends VmSettings {
-  resourceName?: string;
-  /** `<project>/<stack>` of the program (set by the VmClone class): part of the marker. */
-  stack?: string;
-  /** Absent only for an adopted VM declared without a template. */
-  templateVmid: number;
-  templateNode: string;
-  node: string;
-  full: boolean;
-  storage?: string;
-  pool?: string;
-  vmid?: number;
-  vmidRange?: { min: number; max: number };
-  disk?: string;
-  diskSize?: string;
-  started: boolean;
-  allowReboot: boolean;
-  waitForIp: boolean;
-  agentInterface?: string;
-  agentTimeoutSeconds: number;
-  shutdownTimeoutSeconds: number;
-  adopt?: boolean;
-  destroyOnDelete?: boolean;
-}
-
-export interface VmCloneState extends VmCloneInputs {
-  vmid: number;
-  /** The VMID was allocated (not given as an input): a refresh must not turn it into one. */
-  vmidAllocated?: boolean;
-  /** `running` or `stopped`. */
-  status: string;
-  /** First IPv4 of net0 (found by its MAC), or of `agentInterface` when set (when the agent answered). */
-  ipv4Address?: string;
-  /** Every non-loopback IPv4 the agent reported. */
-  ipv4Addresses: string[];
-  /** MACs of net0, net1, ... */
-  macAddresses: string[];
-  /** Config keys that wait for the next cold start (allowReboot false): those PVE holds as
-   *  pending, and cloud-init keys changed while the VM ran (PVE writes them at once, but the
-   *  guest reads its cloud-init data only at boot). */
-  pendingChanges: string[];
-  /** When cloud-init keys are pending: the start (epoch seconds) they wait after, so a refresh
-   *  knows that a restart since has applied them. */
-  cloudInitBoot?: number;
-}
-
-const sameWhenUnset = { normalize: () => undefined };
-
-const rules: DiffRules<VmCloneInputs> = {
-  resourceName: {},
-  stack: {},
-  templateVmid: { replaces: true },
-  templateNode: {},
-  node: {},
-  full: { replaces: true, normalize: normalize.flag },
-  storage: { replaces: true },
-  pool: {},
-  vmid: { replaces: true },
-  vmidRange: sameWhenUnset,
-  name: {},
-  cores: {},
-  sockets: {},
-  memory: {},
-  balloon: {},
-  disk: {},
-  diskSize: { normalize: (v: string) => codecs.normalizeSize(v) },
-  networks: {},
-  ipConfigs: {},
-  nameserver: {},
-  searchdomain: {},
-  ciuser: {},
-  sshKeys: {},
-  cicustom: {},
-  tags: { normalize: normalize.tags },
-  description: {},
-  onBoot: { normalize: normalize.flag },
-  started: {},
-  allowReboot: {},
-  waitForIp: {},
-  agentInterface: {},
-  agentTimeoutSeconds: {},
-  shutdownTimeoutSeconds: {},
-  adopt: { replaces: true, normalize: normalize.flag },
-  destroyOnDelete: {},
-};
+const rules = diffRulesOf<VmCloneInputs>(vmCloneTable);
 
 export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
   async check(olds, news) {
@@ -331,7 +150,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
       await releaseVm(ctx, vmid, props);
       return;
     }
-    await destroyVm(ctx, vmid, props?.node, { shutdownTimeoutSeconds: props?.shutdownTimeoutSeconds ?? 60 });
+    await destroyVm(ctx, vmid, props?.node, { shutdownTimeoutSeconds: props?.shutdownTimeoutSeconds ?? defaultOf<number>(vmCloneTable, "shutdownTimeoutSeconds") });
   },
 };
 
@@ -342,36 +161,16 @@ function destroysOnDelete(i: Partial<VmCloneInputs>): boolean {
 const parseId = (id: string) => parseVmId(id, "VmClone");
 
 /** A VM cloned from a template (see the top of this file). */
-export class VmClone extends pulumi.dynamic.Resource {
-  /** The VM's VMID (given, or allocated at create). */
-  declare readonly vmid: pulumi.Output<number>;
-  /** The node the VM is on. */
-  declare readonly node: pulumi.Output<string>;
-  /** The VM's name. */
-  declare readonly name: pulumi.Output<string>;
-  /** Power state as last read: `running` or `stopped`. */
-  declare readonly status: pulumi.Output<string>;
-  /** CPU cores per socket, as PVE holds them. */
-  declare readonly cores: pulumi.Output<number | undefined>;
-  /** Memory in MiB, as PVE holds it. */
-  declare readonly memory: pulumi.Output<number | undefined>;
-  /** First IPv4 of net0 (found by its MAC), or of `agentInterface`, as the guest agent reported it; undefined without an answer. */
-  declare readonly ipv4Address: pulumi.Output<string | undefined>;
-  /** Every non-loopback IPv4 the guest agent reported. */
-  declare readonly ipv4Addresses: pulumi.Output<string[]>;
-  /** The MAC addresses of net0, net1, ... in order. */
-  declare readonly macAddresses: pulumi.Output<string[]>;
-  /** Config keys waiting for the VM's next cold start (changes not applied because `allowReboot` is false). */
-  declare readonly pendingChanges: pulumi.Output<string[]>;
-
+export class VmClone extends VmCloneOutputs {
   constructor(name: string, args: VmCloneArgs, opts?: pulumi.CustomResourceOptions) {
     const { template, ...rest } = args;
-    const tpl = template === undefined ? undefined : pulumi.output(template as In<{ node: In<string>; vmid: In<number> }>);
+    const tpl = template === undefined ? undefined : pulumi.output(template as pulumi.Input<TemplateRef>);
     super(
       stubProvider("provider/resources/vm-clone.js", "vmCloneLifecycle"),
       name,
       {
         ...rest,
+        ...outputSlots(vmCloneTable),
         name: args.name ?? name,
         resourceName: name,
         stack: `${pulumi.getProject()}/${pulumi.getStack()}`,
@@ -379,16 +178,12 @@ export class VmClone extends pulumi.dynamic.Resource {
         templateNode: args.templateNode ?? tpl?.apply((t) => t.node),
         vmid: args.vmid,
         node: args.node,
-        status: undefined,
-        ipv4Address: undefined,
-        ipv4Addresses: undefined,
-        macAddresses: undefined,
-        pendingChanges: undefined,
       },
       opts,
       "proxmox",
       "VmClone",
     );
-    this.vmid = vmidOutput(args.vmid, this.vmid, this.id);
+    // known at preview when given (the engine's output is unknown until create)
+    (this as { vmid: pulumi.Output<number> }).vmid = vmidOutput(args.vmid, this.vmid, this.id);
   }
 }

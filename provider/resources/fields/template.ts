@@ -1,6 +1,6 @@
 // The properties of a Template, declared once (../fields.ts explains what derives from this table).
-// `image` is an object with its own check (../template.ts, checkImage): it stays there, beside
-// the image handling, and is called from check().
+// `image` is an object with its own check (../template/image.ts, checkImage): it stays beside
+// the image handling, and template.ts's check() calls it.
 
 import { codecs } from "../../proxmox";
 import { pveNames, VMID_RANGE } from "../check";

@@ -1,5 +1,6 @@
 // The properties of a VmClone, declared once (../fields.ts explains what derives from this table).
 
+import type * as pulumi from "@pulumi/pulumi";
 import { codecs } from "../../proxmox";
 import { adoptionRules } from "../adoption";
 import { known, pveNames, VMID_RANGE } from "../check";
@@ -7,6 +8,25 @@ import { isUnknown, normalize } from "../diff";
 import { table } from "../fields";
 import { checkCicustom, checkIpConfigs } from "../vm/cloud-init-inputs";
 import type { NetworkDevice } from "../vm/config-map";
+
+/** The template a {@link VmClone} is cloned from (its `template` input). */
+export interface TemplateRef {
+  /** The node the template is on. */
+  node: pulumi.Input<string>;
+  /** The template's VMID. Changing it replaces the VM. */
+  vmid: pulumi.Input<number>;
+}
+
+/** The range a {@link VmClone}'s VMID is allocated from. */
+export interface VmidRange {
+  /** Lowest VMID to allocate (>= 100). */
+  min: number;
+  /** Highest VMID to allocate (>= min). */
+  max: number;
+}
+
+/** The disk `diskSize` grows when `disk` is not given. */
+export const GROWN_DISK = "scsi0";
 
 const MAC = /^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/;
 
@@ -29,7 +49,6 @@ function sizeProblem(v: string): string | undefined {
 }
 
 const NODE = { kind: "string", pattern: pveNames.node, describe: "a node name" } as const;
-const TEMPLATE_REF = "{ node: pulumi.Input<string>; vmid: pulumi.Input<number> }";
 
 export const vmCloneTable = table({
   resource: "VmClone",
@@ -37,19 +56,19 @@ export const vmCloneTable = table({
   summary: "A VM cloned from a template (see the top of provider/resources/vm-clone.ts).",
   argsDoc: "What the user writes: the template to clone, the VM's settings, and how the provider runs it.",
   id: "`<node>/<vmid>`, the node at creation (`pve1/101`)",
-  imports: { "../vm/config-map": ["CiCustom", "IpConfigInput", "NetworkDevice"] },
+  imports: { "../fields/vm-clone": ["TemplateRef", "VmidRange"], "../vm/config-map": ["CiCustom", "IpConfigInput", "NetworkDevice"] },
   fields: {
     template: {
       kind: "custom",
       role: "args",
-      type: "{ node: string; vmid: number }",
-      argsType: `pulumi.Input<${TEMPLATE_REF}> | ${TEMPLATE_REF}`,
+      type: "TemplateRef",
+      argsType: "pulumi.Input<TemplateRef> | TemplateRef",
       change: "replaces",
       doc: "The template to clone: a Template resource, or `{ node, vmid }` of an existing one (its vmid replaces the VM when it changes; its node does not).",
     },
     templateVmid: { kind: "integer", present: true, change: "replaces", ...VMID_RANGE, doc: "Alternative to `template`: the template's VMID. Required unless `template` or `adopt` is set." },
     templateNode: { ...NODE, present: true, defaultDoc: "the node the cluster shows the template on", doc: "With `templateVmid`: the template's node. Not a replacement." },
-    name: { kind: "string", pattern: pveNames.dnsName, describe: "a DNS name (letters, digits, hyphens, dots)", defaultDoc: "the resource name", doc: "VM name (a DNS name)." },
+    name: { kind: "string", present: true, pattern: pveNames.dnsName, describe: "a DNS name (letters, digits, hyphens, dots)", defaultDoc: "the resource name", doc: "VM name (a DNS name)." },
     node: {
       ...NODE,
       present: true,
@@ -63,7 +82,7 @@ export const vmCloneTable = table({
     vmid: { kind: "integer", present: "state", change: "replaces", ...VMID_RANGE, defaultDoc: "allocated (the lowest free id, safe at any parallelism)", doc: "Explicit VMID." },
     vmidRange: {
       kind: "custom",
-      type: "{ min: number; max: number }",
+      type: "VmidRange",
       normalize: () => undefined,
       normalizeDoc: "not at all: it only matters when a VMID is allocated",
       check: (c, property) => {
@@ -81,7 +100,7 @@ export const vmCloneTable = table({
     sockets: { kind: "integer", min: 1, max: 16, defaultDoc: "the template's", doc: "CPU sockets (needs a restart: see `allowReboot`)." },
     memory: { kind: "integer", min: 16, unit: "MiB", defaultDoc: "the template's", doc: "Memory." },
     balloon: { kind: "integer", min: 0, unit: "MiB", defaultDoc: "the template's", doc: "Minimum memory with ballooning; 0 disables the balloon device." },
-    disk: { kind: "string", pattern: codecs.DISK_KEY, describe: "a disk key such as scsi0 or virtio0", defaultDoc: "`scsi0` when `diskSize` is set", doc: "The disk `diskSize` grows." },
+    disk: { kind: "string", pattern: codecs.DISK_KEY, describe: "a disk key such as scsi0 or virtio0", defaultDoc: `\`${GROWN_DISK}\` when \`diskSize\` is set`, doc: "The disk `diskSize` grows." },
     diskSize: { kind: "string", rule: sizeProblem, normalize: (v: string) => codecs.normalizeSize(v), normalizeDoc: "as a size (`20480M` is `20G`)", doc: "Size of `disk`, e.g. `20G` (grow only: PVE does not shrink disks)." },
     networks: { kind: "list", of: "NetworkDevice", item: checkNetwork, defaultDoc: "the template's", doc: "The NICs, `net0`, `net1`, ... in order." },
     ipConfigs: {

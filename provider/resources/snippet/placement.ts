@@ -24,11 +24,13 @@ export interface SnippetStorage {
 
 /** Why a storage cannot take snippets; callers decide by `reason`, never by the message. */
 export class SnippetStorageError extends Error {
+  /** The message is `problem; fix`: what is wrong (for a log line that needs no fix), then how to fix it. */
   constructor(
     readonly reason: "missing" | "noSnippets" | "noPath" | "disabled",
-    message: string,
+    readonly problem: string,
+    fix: string,
   ) {
-    super(message);
+    super(`${problem}; ${fix}`);
     this.name = "SnippetStorageError";
   }
 }
@@ -52,8 +54,8 @@ export async function snippetStorage(api: PveClient, storage: string): Promise<S
     const ids = all.map((x) => x.storage).sort();
     throw new SnippetStorageError(
       "missing",
-      `storage '${storage}' does not exist (or the API user lacks Datastore.Audit on /storage/${storage}); ` +
-        `storages visible: ${ids.length ? ids.join(", ") : "none"}`,
+      `storage '${storage}' does not exist (or the API user lacks Datastore.Audit on /storage/${storage})`,
+      `storages visible: ${ids.length ? ids.join(", ") : "none"}`,
     );
   }
   const content = list(s.content);
@@ -62,14 +64,14 @@ export async function snippetStorage(api: PveClient, storage: string): Promise<S
     const fix = [...content, "snippets"].join(",");
     throw new SnippetStorageError(
       "noSnippets",
-      `storage '${storage}' (${type}) does not have 'snippets' content (its content types: ${content.join(", ") || "none"}); ` +
-        `enable it with \`pvesm set ${storage} --content ${fix}\`, or declare the storage with the Storage resource and add 'snippets' to its content`,
+      `storage '${storage}' (${type}) does not have 'snippets' content (its content types: ${content.join(", ") || "none"})`,
+      `enable it with \`pvesm set ${storage} --content ${fix}\`, or declare the storage with the Storage resource and add 'snippets' to its content`,
     );
   }
   if (typeof s.path !== "string" || s.path === "") {
-    throw new SnippetStorageError("noPath", `storage '${storage}' (${type}) has no file system path, so it cannot hold snippets; use a dir, NFS or CIFS storage`);
+    throw new SnippetStorageError("noPath", `storage '${storage}' (${type}) has no file system path, so it cannot hold snippets`, "use a dir, NFS or CIFS storage");
   }
-  if (flag(s.disable)) throw new SnippetStorageError("disabled", `storage '${storage}' is disabled; enable it (\`pvesm set ${storage} --disable 0\`) before writing snippets to it`);
+  if (flag(s.disable)) throw new SnippetStorageError("disabled", `storage '${storage}' is disabled`, `enable it (\`pvesm set ${storage} --disable 0\`) before writing snippets to it`);
   const nodes = s.nodes !== undefined ? list(s.nodes) : undefined;
   return { storage, type, dir: snippetsDirOfStoragePath(s.path), shared: flag(s.shared) || type === "nfs" || type === "cifs" || type === "cephfs", content, nodes };
 }

@@ -13,6 +13,7 @@ import { SETTINGS_KEYS, driveSize, macAddresses, markerOf, settingsFromConfig, s
 import { liveStatus, locateVm } from "./lookup";
 import { configWithPending, locateVmShared, type VmLocation } from "./shared-reads";
 import type { VmContext } from "./vm-context";
+import { GROWN_DISK } from "../fields/vm-clone";
 
 /** A VM as read() found it: where it is and whether it runs, its config and pending keys. */
 export interface FoundVm {
@@ -69,7 +70,7 @@ export function baseFromVm(vm: FoundVm): Partial<CloneInputs> {
   withPool(base, vm.where);
   withIdentity(base, vm.marker);
   Object.assign(base, clonedFrom(vm.config, vm.marker.origin));
-  withDiskSize(base, vm.config, "scsi0");
+  withDiskSize(base, vm.config, GROWN_DISK);
   return base;
 }
 

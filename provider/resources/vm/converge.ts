@@ -13,6 +13,7 @@ import { retryConvergent } from "./convergent-retry";
 import { pendingKeys } from "./lookup";
 import { startVm, stopVm } from "./power";
 import { runTask, type VmContext } from "./vm-context";
+import { GROWN_DISK } from "../fields/vm-clone";
 
 /** What the caller already knows about the VM, so converge() need not ask: its power state. */
 export interface KnownState {
@@ -39,7 +40,7 @@ export async function converge(ctx: VmContext, node: string, vmid: number, next:
     config = configAfter(config, change) ?? (await api.qemu.getConfig(node, vmid));
   }
   const changed = Object.keys(change.set).length > 0 || change.delete.length > 0;
-  if (next.diskSize) await growDisk(ctx, node, vmid, config, next.disk ?? "scsi0", next.diskSize);
+  if (next.diskSize) await growDisk(ctx, node, vmid, config, next.disk ?? GROWN_DISK, next.diskSize);
 
   let uptime = known.uptime;
   let status = known.status;
