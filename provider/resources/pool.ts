@@ -25,7 +25,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import type { PoolInfo } from "../proxmox/pools";
-import { isNotFound, PveApiError } from "../proxmox/errors";
+import { isNotFound, isPoolMembershipConflict, PveApiError } from "../proxmox/errors";
 import { InputChecker } from "./check";
 import { client } from "./context";
 import { diffResource, isUnknown } from "./diff";
@@ -87,8 +87,8 @@ async function applyMembers(poolid: string, plan: ReturnType<typeof memberPlan>,
     try {
       await pools.updateCompat(poolid, { vms: plan.addVms, allowMove: allowMove || undefined });
     } catch (err) {
-      if (err instanceof PveApiError && /belongs already to pool/.test(err.pveMessage)) {
-        throw new Error(`${err.message}. A VM is in at most one pool: take it out of the other pool, or set allowMove: true on Pool '${poolid}' to move it.`);
+      if (isPoolMembershipConflict(err)) {
+        throw new Error(`${(err as Error).message}. A VM is in at most one pool: take it out of the other pool, or set allowMove: true on Pool '${poolid}' to move it.`);
       }
       throw err;
     }

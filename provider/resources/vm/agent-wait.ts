@@ -25,6 +25,7 @@
 //   agent that answered without an IPv4 on the NIC is a network configuration matter.
 
 import { PveApiError, type GuestNetworkInterface, type PveClient } from "../../proxmox";
+import { isAgentNotConfigured, isAgentNotRunning, isGuestNotRunning } from "../../proxmox/errors";
 import type { Clock } from "../../util/clock";
 import { OrderedSlots } from "../../util/ordered-slots";
 import { FleetBoot, fleetOf } from "./fleet-boot";
@@ -236,16 +237,16 @@ export async function waitForAgentIpv4(api: PveClient, o: AgentWaitOptions): Pro
     } catch (err) {
       if (!(err instanceof PveApiError)) throw err;
       const msg = err.pveMessage;
-      if (/No QEMU guest agent configured/i.test(msg)) {
+      if (isAgentNotConfigured(err)) {
         throw new AgentWaitError(
           `${label(o)} has no QEMU guest agent configured, so its IP address cannot be learned. Enable the agent in the template (agent: 1, with qemu-guest-agent installed in the guest), or set waitForIp: false.`,
         );
       }
-      if (/is not running/i.test(msg) && !/guest agent is not running/i.test(msg)) {
+      if (isGuestNotRunning(err)) {
         throw new AgentWaitError(`${label(o)} stopped while waiting for its guest agent (${msg}). Check the VM's console and task log.`);
       }
       if (err.status === undefined || err.status < 500) throw err;
-      if (/guest agent is not running/i.test(msg)) fleet?.notReadyAt(sentAt);
+      if (isAgentNotRunning(err)) fleet?.notReadyAt(sentAt);
       else answered = true;
       lastProblem = msg;
       return undefined;

@@ -8,6 +8,7 @@
 // announced. A migration PVE refuses too (a linked clone on a local directory storage names its
 // base) fails with both reasons, and the half-made VM is destroyed.
 
+import { isCloneRefusedLocalStorage, isCloneRefusedNonSharedStorage } from "../../proxmox/errors";
 import { providerLogger } from "../context";
 import { cloneWithVmid, type CloneRequest } from "./clone";
 import { cloneOrigin } from "./clone-origin";
@@ -15,8 +16,6 @@ import type { CloneInputs } from "./clone-shape";
 import { composeDescription } from "./config-map";
 import { destroyVm, migrateVm } from "./power";
 import type { VmContext } from "./vm-context";
-
-const LOCAL_REFUSAL = /can't clone VM to node '[^']*' \(VM uses local storage\)/;
 
 /** What the error messages name. */
 export interface CloneSubject {
@@ -47,7 +46,7 @@ export async function cloneOnto(ctx: VmContext, req: CloneRequest, subject: Clon
   try {
     return await cloneWithVmid(ctx, { ...req, params: { ...req.params, target } });
   } catch (err) {
-    if (target === undefined || !LOCAL_REFUSAL.test(messageOf(err))) throw explainCloneRefusal(err, subject, node);
+    if (target === undefined || !isCloneRefusedLocalStorage(err)) throw explainCloneRefusal(err, subject, node);
   }
   providerLogger.info(`template ${subject.templateVmid} is on storage local to node '${subject.templateNode}': cloning there, then migrating the new VM to '${node}'`);
   const { vmid } = await cloneWithVmid(ctx, { ...req, params: { ...req.params, target: undefined } });
@@ -67,7 +66,7 @@ export async function cloneOnto(ctx: VmContext, req: CloneRequest, subject: Clon
 /** PVE's refusal to clone onto another node, said in terms of the resource's properties. */
 export function explainCloneRefusal(err: unknown, subject: CloneSubject, node: string): unknown {
   const why = messageOf(err);
-  if (/can't clone to non-shared storage/.test(why)) {
+  if (isCloneRefusedNonSharedStorage(err)) {
     return new Error(
       `cannot clone VM to node '${node}' with storage '${subject.storage}': that storage is not shared, so node '${subject.templateNode}' cannot write to it for '${node}' (${why}). ` +
         `Set storage to a shared storage, or clone on node '${subject.templateNode}' and change node afterwards (a migration).`,

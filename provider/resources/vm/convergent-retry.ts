@@ -2,6 +2,7 @@
 // again after one.
 
 import { PveApiError, PveTaskError, isLocked } from "../../proxmox";
+import { isCloneRefused } from "../../proxmox/errors";
 import { withRetry } from "../../proxmox/retry";
 import { providerLogger } from "../context";
 import type { VmContext } from "./vm-context";
@@ -15,11 +16,9 @@ export function isAmbiguousFailure(err: unknown): boolean {
   if (!(err instanceof PveApiError)) return false;
   if (err.kind === "network") return !err.notSent;
   if (err.kind === "timeout") return true;
-  return err.kind === "server" && err.status !== undefined && err.status >= 500 && err.status !== 501 && !REFUSED.test(err.pveMessage);
+  return err.kind === "server" && err.status !== undefined && err.status >= 500 && err.status !== 501 && !isCloneRefused(err);
 }
 
-/** 500s a clone request is answered with when PVE refused it before doing anything: not ambiguous. */
-const REFUSED = /can't clone VM to node '[^']*' \(VM uses local storage\)|can't clone to non-shared storage/;
 
 /** A failure that asking again may clear: ambiguous network/5xx trouble, or lock contention. */
 export function isTransient(err: unknown): boolean {
