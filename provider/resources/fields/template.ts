@@ -6,7 +6,7 @@ import { codecs } from "../../proxmox";
 import { pveNames, VMID_RANGE } from "../check";
 import { normalize } from "../diff";
 import { table } from "../fields";
-import { checkCicustom, checkIpConfigs } from "../vm/cloud-init-inputs";
+import { cicustomField, ipConfigsField, tagsField } from "./vm-common";
 
 /** The cloud image a {@link Template} is built from (downloaded by PVE into an import storage). */
 export interface TemplateImage {
@@ -29,7 +29,7 @@ export const templateTable = table({
   argsDoc:
     "The inputs of a {@link Template}. The image, storages, node, vmid, hardware, ha and pool replace the template; name, description, tags, ipConfigs and cicustom are changed in place.",
   id: "`<node>/<vmid>` (`pve1/9000`)",
-  imports: { "../fields/template": ["TemplateImage"], "../vm/config-map": ["CiCustom", "IpConfigInput"] },
+  imports: { "../fields/template": ["TemplateImage"], "../vm/vm-types": ["CiCustom", "IpConfigInput"] },
   fields: {
     node: { kind: "string", required: true, change: "replaces", pattern: pveNames.node, describe: "a node name", doc: "The node to build the template on (or the adopted template's node)." },
     storage: { kind: "string", default: "local-lvm", change: "replaces", pattern: pveNames.storageId, describe: "a storage id", doc: "Storage for the template's disks (and its cloud-init drive)." },
@@ -46,14 +46,7 @@ export const templateTable = table({
     },
     name: { kind: "string", present: true, pattern: pveNames.dnsName, describe: "a DNS name (letters, digits, hyphens, dots)", defaultDoc: "the resource name", doc: "VM name of the template." },
     description: { kind: "string", doc: "The template's notes (the provider's marker line is appended)." },
-    tags: {
-      kind: "list",
-      of: "string",
-      item: (t: unknown) => (typeof t === "string" && pveNames.tag.test(t) ? undefined : `tag '${String(t)}' is not valid: letters, digits, _ - + . (not starting with - + .).`),
-      normalize: normalize.tags,
-      normalizeDoc: "as PVE stores tags (lower case, sorted, repeats removed)",
-      doc: "PVE tags.",
-    },
+    tags: tagsField({ doc: "PVE tags." }),
     cores: { kind: "integer", default: 1, min: 1, max: 1024, change: "replaces", doc: "CPU cores." },
     memory: { kind: "integer", default: 2048, min: 16, unit: "MiB", change: "replaces", doc: "Memory." },
     bridge: { kind: "string", default: "vmbr0", change: "replaces", pattern: /^[\w.-]+$/, describe: "a bridge name such as vmbr0", doc: "Bridge of net0." },
@@ -68,20 +61,8 @@ export const templateTable = table({
     },
     ha: { kind: "boolean", default: false, change: "replaces", doc: "Add to HA with state=stopped (machine-controller: templates available on every node)." },
     pool: { kind: "string", change: "replaces", pattern: pveNames.poolid, describe: "a pool id", doc: "Resource pool to put the template in." },
-    ipConfigs: {
-      kind: "custom",
-      type: "IpConfigInput[]",
-      argsType: "pulumi.Input<pulumi.Input<IpConfigInput>[]>",
-      check: (c) => checkIpConfigs(c),
-      doc: "Cloud-init network config per NIC (`ipconfigN`), inherited by every clone: e.g. `[{ ip: \"dhcp\" }]`. Tools that clone the template themselves (GitLab's fleeting plugin) need it, since PVE's cloud-init config gives a NIC without one no address.",
-    },
-    cicustom: {
-      kind: "custom",
-      type: "CiCustom",
-      argsType: "pulumi.Input<{ [K in keyof CiCustom]?: pulumi.Input<string> }>",
-      check: (c, property) => checkCicustom(c, c.inputs[property]),
-      doc: "Custom cloud-init data (snippet volume ids, e.g. a CloudInitSnippet's volumeId), inherited by every clone: e.g. user-data that installs the guest agent.",
-    },
+    ipConfigs: ipConfigsField({ doc: "Cloud-init network config per NIC (`ipconfigN`), inherited by every clone: e.g. `[{ ip: \"dhcp\" }]`. Tools that clone the template themselves (GitLab's fleeting plugin) need it, since PVE's cloud-init config gives a NIC without one no address." }),
+    cicustom: cicustomField({ doc: "Custom cloud-init data (snippet volume ids, e.g. a CloudInitSnippet's volumeId), inherited by every clone: e.g. user-data that installs the guest agent." }),
     resourceName: { kind: "string", role: "internal", doc: "The resource's name (set by the Template class): part of the marker." },
     imageVolume: { kind: "string", role: "output", doc: "The downloaded image's volume id (e.g. `local:import/noble.qcow2`); undefined for an adopted template." },
   },

@@ -1,29 +1,14 @@
 // The properties of a VmClone, declared once (../fields.ts explains what derives from this table).
 
-import type * as pulumi from "@pulumi/pulumi";
 import { codecs } from "../../proxmox";
 import { adoptionRules } from "../adoption";
 import { known, pveNames, VMID_RANGE } from "../check";
 import { isUnknown, normalize } from "../diff";
 import { table } from "../fields";
-import { checkCicustom, checkIpConfigs } from "../vm/cloud-init-inputs";
-import type { NetworkDevice } from "../vm/config-map";
+import { cicustomField, ipConfigsField, tagsField } from "./vm-common";
+import type { NetworkDevice } from "../vm/vm-types";
 
-/** The template a {@link VmClone} is cloned from (its `template` input). */
-export interface TemplateRef {
-  /** The node the template is on. */
-  node: pulumi.Input<string>;
-  /** The template's VMID. Changing it replaces the VM. */
-  vmid: pulumi.Input<number>;
-}
-
-/** The range a {@link VmClone}'s VMID is allocated from. */
-export interface VmidRange {
-  /** Lowest VMID to allocate (>= 100). */
-  min: number;
-  /** Highest VMID to allocate (>= min). */
-  max: number;
-}
+export type { TemplateRef, VmidRange } from "../vm/vm-types";
 
 /** The disk `diskSize` grows when `disk` is not given. */
 export const GROWN_DISK = "scsi0";
@@ -56,7 +41,7 @@ export const vmCloneTable = table({
   summary: "A VM cloned from a template (see the top of provider/resources/vm-clone.ts).",
   argsDoc: "What the user writes: the template to clone, the VM's settings, and how the provider runs it.",
   id: "`<node>/<vmid>`, the node at creation (`pve1/101`)",
-  imports: { "../fields/vm-clone": ["TemplateRef", "VmidRange"], "../vm/config-map": ["CiCustom", "IpConfigInput", "NetworkDevice"] },
+  imports: { "../vm/vm-types": ["CiCustom", "IpConfigInput", "NetworkDevice", "TemplateRef", "VmidRange"] },
   fields: {
     template: {
       kind: "custom",
@@ -103,14 +88,7 @@ export const vmCloneTable = table({
     disk: { kind: "string", pattern: codecs.DISK_KEY, describe: "a disk key such as scsi0 or virtio0", defaultDoc: `\`${GROWN_DISK}\` when \`diskSize\` is set`, doc: "The disk `diskSize` grows." },
     diskSize: { kind: "string", rule: sizeProblem, normalize: (v: string) => codecs.normalizeSize(v), normalizeDoc: "as a size (`20480M` is `20G`)", doc: "Size of `disk`, e.g. `20G` (grow only: PVE does not shrink disks)." },
     networks: { kind: "list", of: "NetworkDevice", item: checkNetwork, defaultDoc: "the template's", doc: "The NICs, `net0`, `net1`, ... in order." },
-    ipConfigs: {
-      kind: "custom",
-      type: "IpConfigInput[]",
-      argsType: "pulumi.Input<pulumi.Input<IpConfigInput>[]>",
-      check: (c) => checkIpConfigs(c),
-      defaultDoc: "the template's",
-      doc: "Cloud-init network config per NIC (`ipconfigN`), e.g. `[{ ip: \"dhcp\" }]` (the guest reads it at its next boot).",
-    },
+    ipConfigs: ipConfigsField({ defaultDoc: "the template's", doc: "Cloud-init network config per NIC (`ipconfigN`), e.g. `[{ ip: \"dhcp\" }]` (the guest reads it at its next boot)." }),
     nameserver: { kind: "string", defaultDoc: "the template's (else the host's)", doc: "Cloud-init DNS server(s)." },
     searchdomain: { kind: "string", defaultDoc: "the template's (else the host's)", doc: "Cloud-init DNS search domain." },
     ciuser: { kind: "string", defaultDoc: "the template's (else the image's)", doc: "Cloud-init default user name." },
@@ -121,22 +99,8 @@ export const vmCloneTable = table({
       defaultDoc: "the template's",
       doc: "OpenSSH public keys for the cloud-init user, one key a line.",
     },
-    cicustom: {
-      kind: "custom",
-      type: "CiCustom",
-      argsType: "pulumi.Input<{ [K in keyof CiCustom]?: pulumi.Input<string> }>",
-      check: (c, property) => checkCicustom(c, c.inputs[property]),
-      doc: "Snippet volumes (`local:snippets/user.yaml`), e.g. a CloudInitSnippet's volume id.",
-    },
-    tags: {
-      kind: "list",
-      of: "string",
-      item: (t: unknown) => (typeof t === "string" && pveNames.tag.test(t) ? undefined : `tag '${String(t)}' is not valid: letters, digits, _ - + . (not starting with - + .).`),
-      normalize: normalize.tags,
-      normalizeDoc: "as PVE stores tags (lower case, sorted, repeats removed)",
-      defaultDoc: "the template's",
-      doc: "PVE tags.",
-    },
+    cicustom: cicustomField({ doc: "Snippet volumes (`local:snippets/user.yaml`), e.g. a CloudInitSnippet's volume id." }),
+    tags: tagsField({ defaultDoc: "the template's", doc: "PVE tags." }),
     description: { kind: "string", maxLength: 8000, doc: "The VM's notes (the provider's marker line is appended to them)." },
     onBoot: { kind: "boolean", normalize: normalize.flag, defaultDoc: "the template's (off)", doc: "Start the VM when its node boots (`onboot`)." },
     started: { kind: "boolean", default: true, doc: "Running, or stopped." },

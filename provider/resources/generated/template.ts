@@ -2,7 +2,7 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import type { TemplateImage } from "../fields/template";
-import type { CiCustom, IpConfigInput } from "../vm/config-map";
+import type { CiCustom, IpConfigInput } from "../vm/vm-types";
 
 /**
  * The inputs of a {@link Template}. The image, storages, node, vmid, hardware, ha and pool replace

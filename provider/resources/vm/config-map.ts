@@ -3,72 +3,18 @@
 // config, and diff() compares it, so a refresh right after create shows no change.
 
 import { codecs, type QemuConfig } from "../../proxmox";
+import type { VmCloneInputs } from "../generated/vm-clone";
+import type { CiCustom, IpConfigInput, NetworkDevice } from "./vm-types";
 
-/** A NIC (`netN`). */
-export interface NetworkDevice {
-  /** The bridge the NIC is attached to, e.g. `vmbr0`. Required. */
-  bridge: string;
-  /** NIC model; default `virtio`. */
-  model?: string;
-  /** VLAN tag (`tag=`). */
-  vlanTag?: number;
-  /** PVE firewall on this NIC; default false. */
-  firewall?: boolean;
-  /** Fixed MAC; PVE generates one (prefix BC:24:11) when omitted. */
-  macAddress?: string;
-  /** Forced MTU in bytes (PVE `mtu=`, virtio NICs only; 1: the bridge's MTU). Default unset (PVE's default). */
-  mtu?: number;
-}
-
-/** Cloud-init network config for NIC N (`ipconfigN`). */
-export interface IpConfigInput {
-  /** `dhcp` or an IPv4 CIDR (`10.0.0.5/24`). */
-  ip?: string;
-  /** IPv4 default gateway (an address, e.g. `10.0.0.1`), with a static `ip`. Default none. */
-  gw?: string;
-  /** `dhcp`, `auto` or an IPv6 CIDR. */
-  ip6?: string;
-  /** IPv6 default gateway (an address, e.g. `fd00::1`), with a static `ip6`. Default none. */
-  gw6?: string;
-}
-
-/** `cicustom`: snippet volume ids (`local:snippets/user.yaml`), e.g. a CloudInitSnippet's volumeId. */
-export interface CiCustom {
-  /** Volume id of the user-data snippet, e.g. `local:snippets/user.yaml`. Default: PVE's generated user-data. */
-  user?: string;
-  /** Volume id of the network-config snippet. Default: PVE's, generated from `ipConfigs`. */
-  network?: string;
-  /** Volume id of the meta-data snippet. Default: PVE's generated meta-data. */
-  meta?: string;
-  /** Volume id of the vendor-data snippet. Default: none. */
-  vendor?: string;
-}
+export type { CiCustom, IpConfigInput, NetworkDevice } from "./vm-types";
 
 /** The part of VmClone's inputs that is VM configuration (kept in sync with PVE). */
-export interface VmSettings {
-  name?: string;
-  cores?: number;
-  sockets?: number;
-  /** MiB. */
-  memory?: number;
-  /** MiB; 0 disables the balloon device. */
-  balloon?: number;
-  networks?: NetworkDevice[];
-  ipConfigs?: IpConfigInput[];
-  nameserver?: string;
-  searchdomain?: string;
-  ciuser?: string;
-  sshKeys?: string[];
-  cicustom?: CiCustom;
-  tags?: string[];
-  description?: string;
-  onBoot?: boolean;
-}
-
-export const SETTINGS_KEYS: readonly (keyof VmSettings)[] = [
+export const SETTINGS_KEYS = [
   "name", "cores", "sockets", "memory", "balloon", "networks", "ipConfigs", "nameserver", "searchdomain",
   "ciuser", "sshKeys", "cicustom", "tags", "description", "onBoot",
-];
+] as const;
+
+export type VmSettings = Partial<Pick<VmCloneInputs, (typeof SETTINGS_KEYS)[number]>>;
 
 /** The settings part of a resource's inputs (what configChange() and settingsFromConfig() take). */
 export function settingsOf(i: VmSettings): VmSettings {
