@@ -114,11 +114,13 @@ export function renderTypes(t: ResourceTable): string {
   for (const [from, names] of Object.entries(t.imports ?? {})) out.push(`import type { ${names.join(", ")} } from "${from}";`);
   out.push("", comment(t.argsDoc, ""), `export interface ${name}Args {`);
   for (const [k, f] of args) out.push(comment(docOf(f), "  "), `  ${k}${f.required ? "" : "?"}: ${argsType(f)};`);
-  out.push("}", "", comment(`The inputs of a {@link ${name}} as check() returns them: resolved, checked, defaults applied.`, ""), `export interface ${name}Inputs {`);
-  for (const [k, f] of inputs) out.push(comment(docOf(f), "  "), `  ${k}${present(f) ? "" : "?"}: ${inputsType(f)};`);
-  out.push("}", "", comment(`What the state of a {@link ${name}} holds: its inputs and its outputs.`, ""), `export interface ${name}State extends ${name}Inputs {`);
-  for (const [k, f] of inputs.filter(([, f]) => f.present === "state")) out.push(comment(docOf(f), "  "), `  ${k}: ${inputsType(f)};`);
-  for (const [k, f] of entries.filter(([, f]) => f.role === "output")) out.push(comment(docOf(f), "  "), `  ${k}${present(f) ? "" : "?"}: ${inputsType(f)};`);
+  // Inputs and State are the provider's own: their properties are documented once, on Args and the outputs.
+  const seeAlso = `Each property is documented on {@link ${name}Args} and {@link ${name}Outputs}.`;
+  out.push("}", "", comment(`The inputs of a {@link ${name}} as check() returns them: resolved, checked, defaults applied. ${seeAlso}`, ""), `export interface ${name}Inputs {`);
+  for (const [k, f] of inputs) out.push(`  ${k}${present(f) ? "" : "?"}: ${inputsType(f)};`);
+  out.push("}", "", comment(`What the state of a {@link ${name}} holds: its inputs and its outputs. ${seeAlso}`, ""), `export interface ${name}State extends ${name}Inputs {`);
+  for (const [k, f] of inputs.filter(([, f]) => f.present === "state")) out.push(`  ${k}: ${inputsType(f)};`);
+  for (const [k, f] of entries.filter(([, f]) => f.role === "output")) out.push(`  ${k}${present(f) ? "" : "?"}: ${inputsType(f)};`);
   out.push("}", "");
   out.push(comment(`The properties a {@link ${name}} resource exposes (its inputs as last applied and its outputs).`, ""));
   out.push(`export abstract class ${name}Outputs extends pulumi.dynamic.Resource {`);

@@ -27,46 +27,25 @@ export interface ApiTokenArgs {
 
 /**
  * The inputs of a {@link ApiToken} as check() returns them: resolved, checked, defaults applied.
+ * Each property is documented on {@link ApiTokenArgs} and {@link ApiTokenOutputs}.
  */
 export interface ApiTokenInputs {
-  /** The token's user, `name@realm`. Changing it replaces the resource. */
   userid: string;
-  /** The token id (the part after `!`). Changing it replaces the resource. */
   tokenid: string;
-  /**
-   * Privilege separation: the token has only what ACLs grant the token itself (within its user's
-   * privileges); false: exactly its user's. Default: true. Changed in place.
-   */
   privsep?: boolean;
-  /**
-   * Expiry; 0: none of its own (it still stops working when its user expires or is disabled). Unit:
-   * seconds since the epoch. Default: 0. Compared with 0 as none. Changed in place.
-   */
   expire?: number;
-  /** Free-text comment. Compared with an empty comment as none. Changed in place. */
   comment?: string;
 }
 
-/** What the state of a {@link ApiToken} holds: its inputs and its outputs. */
+/**
+ * What the state of a {@link ApiToken} holds: its inputs and its outputs. Each property is
+ * documented on {@link ApiTokenArgs} and {@link ApiTokenOutputs}.
+ */
 export interface ApiTokenState extends ApiTokenInputs {
-  /**
-   * Privilege separation: the token has only what ACLs grant the token itself (within its user's
-   * privileges); false: exactly its user's. Default: true. Changed in place.
-   */
   privsep: boolean;
-  /**
-   * Expiry; 0: none of its own (it still stops working when its user expires or is disabled). Unit:
-   * seconds since the epoch. Default: 0. Compared with 0 as none. Changed in place.
-   */
   expire: number;
-  /** `user@realm!tokenid`: the principal to bind roles to (UserRoleBinding `token`). Output. */
   fullTokenId: string;
-  /** The token value (a UUID); absent for an imported token. Output. Secret. */
   value?: string;
-  /**
-   * `user@realm!tokenid=value`, the form `proxmox:apiToken` takes (for another stack); absent for
-   * an imported token. Output. Secret.
-   */
   apiToken?: string;
 }
 

@@ -41,61 +41,29 @@ export interface CloudInitSnippetArgs {
 
 /**
  * The inputs of a {@link CloudInitSnippet} as check() returns them: resolved, checked, defaults
- * applied.
+ * applied. Each property is documented on {@link CloudInitSnippetArgs} and {@link
+ * CloudInitSnippetOutputs}.
  */
 export interface CloudInitSnippetInputs {
-  /**
-   * The storage holding the file: one with `snippets` content and a file system path. Default:
-   * `local`. Changing it replaces the resource.
-   */
   storage: string;
-  /**
-   * Nodes to place the file on. As an output: the nodes holding the file intact (after a refresh
-   * only those, so the next `pulumi up` rewrites it where it is missing or altered). Default: every
-   * node online (holding the storage) when it is first created; a replacement keeps them. Compared
-   * as a set (order does not matter) with the nodes holding the file intact. Changed in place.
-   */
   nodes?: string[];
-  /**
-   * The file's text as is. With a fixed `fileName`, new content rewrites the file in place;
-   * otherwise it is a new file. Changing it replaces the resource.
-   */
   content?: string;
-  /**
-   * A cloud-config mapping, rendered as `#cloud-config` YAML with sorted keys. With a fixed
-   * `fileName`, a change rewrites the file in place; otherwise it is a new file. Changing it
-   * replaces the resource.
-   */
   cloudConfig?: Record<string, unknown>;
-  /**
-   * A fixed file name (letters, digits, `.`, `_`, `-`). Default: `<namePrefix>-<12 hex of
-   * sha256>.yaml`. Changing it replaces the resource.
-   */
   fileName?: string;
-  /**
-   * Start of the default file name. Default: the resource name (without `fileName`). Changing it
-   * replaces the resource.
-   */
   namePrefix?: string;
 }
 
-/** What the state of a {@link CloudInitSnippet} holds: its inputs and its outputs. */
+/**
+ * What the state of a {@link CloudInitSnippet} holds: its inputs and its outputs. Each property is
+ * documented on {@link CloudInitSnippetArgs} and {@link CloudInitSnippetOutputs}.
+ */
 export interface CloudInitSnippetState extends CloudInitSnippetInputs {
-  /**
-   * Nodes the file belongs on, sorted: the `nodes` input, or the online nodes at creation. Output.
-   */
   targetNodes: string[];
-  /** The file name on the nodes (`fileName`, or `<namePrefix>-<12 hex of sha256>.yaml`). Output. */
   file: string;
-  /** SHA-256 (hex) of the file's bytes. Output. */
   sha256: string;
-  /** The file's size. Unit: bytes. Output. */
   size: number;
-  /** The file's volume id, e.g. `local:snippets/x.yaml` (also the resource id). Output. */
   volumeId: string;
-  /** `user=<volumeId>`, ready for a VM's `cicustom` (as user-data). Output. */
   cicustom: string;
-  /** The file's absolute path on the nodes. Output. */
   path: string;
 }
 

@@ -49,52 +49,26 @@ export interface PoolArgs {
   destroyOnDelete?: pulumi.Input<boolean>;
 }
 
-/** The inputs of a {@link Pool} as check() returns them: resolved, checked, defaults applied. */
+/**
+ * The inputs of a {@link Pool} as check() returns them: resolved, checked, defaults applied. Each
+ * property is documented on {@link PoolArgs} and {@link PoolOutputs}.
+ */
 export interface PoolInputs {
-  /**
-   * The pool id; `parent/child` for a nested pool (PVE >= 8.1). Changing it replaces the resource.
-   */
   poolid: string;
-  /** Free-text comment. Compared with an empty comment as none. Changed in place. */
   comment?: string;
-  /**
-   * VM ids this stack places in the pool (e.g. the template). Other members are left alone.
-   * Compared as a set (order and repeats do not matter). Changed in place.
-   */
   vms?: number[];
-  /**
-   * Storage ids this stack places in the pool. Other members are left alone. Compared as a set
-   * (order and repeats do not matter). Changed in place.
-   */
   storage?: string[];
-  /**
-   * On delete, take every remaining member out of the pool first instead of refusing (the VMs and
-   * storages themselves are kept). Default: false. A change alters only what the provider does
-   * later (no API call).
-   */
   removeMembersOnDelete?: boolean;
-  /**
-   * Move a declared VM that belongs to another pool (PVE `allow-move`); without it that is an
-   * error. Default: false. A change alters only what the provider does later (no API call).
-   */
   allowMove?: boolean;
-  /**
-   * Take the existing pool `poolid` under management instead of creating it: the declared settings
-   * are applied, the others are left as they are. Default: false. A change alters only what the
-   * provider does later (no API call).
-   */
   adopt?: boolean;
-  /**
-   * Delete the object when the resource is deleted; otherwise it is released (left in PVE,
-   * untouched). Default: true, or false for an adopted object. A change alters only what the
-   * provider does later (no API call).
-   */
   destroyOnDelete?: boolean;
 }
 
-/** What the state of a {@link Pool} holds: its inputs and its outputs. */
+/**
+ * What the state of a {@link Pool} holds: its inputs and its outputs. Each property is documented
+ * on {@link PoolArgs} and {@link PoolOutputs}.
+ */
 export interface PoolState extends PoolInputs {
-  /** Every member the pool has (declared or not), as last read. Output. */
   members: PoolMembers;
 }
 

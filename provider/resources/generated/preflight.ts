@@ -33,37 +33,21 @@ export interface PermissionCheckArgs {
 
 /**
  * The inputs of a {@link PermissionCheck} as check() returns them: resolved, checked, defaults
- * applied.
+ * applied. Each property is documented on {@link PermissionCheckArgs} and {@link
+ * PermissionCheckOutputs}.
  */
 export interface PermissionCheckInputs {
-  /**
-   * The principal to check: `user@realm` or a full token id `user@realm!tokenid`. Default: the
-   * provider's own credentials. Changed in place.
-   */
   principal?: string;
-  /**
-   * What the principal needs: a non-empty list of `{ path, privileges }`. Compared with the paths
-   * normalised and the privileges sorted. Changed in place.
-   */
   requirements: PermissionRequirement[];
-  /**
-   * Fail create and update when something is missing; false only reports `missing`. Default: true.
-   * Changed in place.
-   */
   failOnMissing?: boolean;
 }
 
-/** What the state of a {@link PermissionCheck} holds: its inputs and its outputs. */
+/**
+ * What the state of a {@link PermissionCheck} holds: its inputs and its outputs. Each property is
+ * documented on {@link PermissionCheckArgs} and {@link PermissionCheckOutputs}.
+ */
 export interface PermissionCheckState extends PermissionCheckInputs {
-  /**
-   * The principal actually checked: `principal`, or the provider's own id when it was not given.
-   * Output.
-   */
   checkedPrincipal: string;
-  /**
-   * What was missing at the last check (create, update or refresh); empty when all is granted.
-   * Output.
-   */
   missing: MissingPermission[];
 }
 

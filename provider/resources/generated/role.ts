@@ -32,41 +32,24 @@ export interface RoleArgs {
   destroyOnDelete?: pulumi.Input<boolean>;
 }
 
-/** The inputs of a {@link Role} as check() returns them: resolved, checked, defaults applied. */
+/**
+ * The inputs of a {@link Role} as check() returns them: resolved, checked, defaults applied. Each
+ * property is documented on {@link RoleArgs} and {@link RoleOutputs}.
+ */
 export interface RoleInputs {
-  /** The role id (not a built-in role's). Changing it replaces the resource. */
   roleid: string;
-  /**
-   * Privilege names, e.g. `["VM.Audit", "VM.Clone"]`, of PVE 8 or 9; the server's own list is
-   * checked before anything changes (see `appliedPrivileges` for what it has). Compared as a set
-   * (order and repeats do not matter). Changed in place.
-   */
   privileges: string[];
-  /**
-   * Map privileges of the other PVE major version to this server's equivalent (VM.Monitor ->
-   * VM.GuestAgent.Audit on PVE 9, VM.GuestAgent.* -> VM.Monitor on PVE 8); without it they are an
-   * error. Default: false. Changed in place.
-   */
   translatePrivileges?: boolean;
-  /**
-   * Take the existing role `roleid` under management instead of creating it: the declared settings
-   * are applied, the others are left as they are. Default: false. A change alters only what the
-   * provider does later (no API call).
-   */
   adopt?: boolean;
-  /**
-   * Delete the object when the resource is deleted; otherwise it is released (left in PVE,
-   * untouched). Default: true, or false for an adopted object. A change alters only what the
-   * provider does later (no API call).
-   */
   destroyOnDelete?: boolean;
 }
 
-/** What the state of a {@link Role} holds: its inputs and its outputs. */
+/**
+ * What the state of a {@link Role} holds: its inputs and its outputs. Each property is documented
+ * on {@link RoleArgs} and {@link RoleOutputs}.
+ */
 export interface RoleState extends RoleInputs {
-  /** The privileges the role has on the server (after translation), sorted. Output. */
   appliedPrivileges: string[];
-  /** The PVE version the role was last written to (e.g. `9.1.4`). Output. */
   pveVersion?: string;
 }
 

@@ -76,82 +76,33 @@ export interface StorageArgs {
   destroyOnDelete?: pulumi.Input<boolean>;
 }
 
-/** The inputs of a {@link Storage} as check() returns them: resolved, checked, defaults applied. */
+/**
+ * The inputs of a {@link Storage} as check() returns them: resolved, checked, defaults applied.
+ * Each property is documented on {@link StorageArgs} and {@link StorageOutputs}.
+ */
 export interface StorageInputs {
-  /**
-   * The storage id (`pve-storage-id`); under a new id, the new storage is created before the old
-   * one is deleted. Changing it replaces the resource.
-   */
   storage: string;
-  /** The storage type: `dir`, `lvmthin` or `nfs`. Changing it replaces the resource. */
   type: StorageType;
-  /**
-   * What it holds: images, rootdir, iso, vztmpl, snippets, import, backup (an adopted storage may
-   * leave it out to keep its own). Compared as a set (order and repeats do not matter). Changed in
-   * place.
-   */
   content: string[];
-  /**
-   * dir (required there): the absolute directory; nfs: the mount point. Default:
-   * `/mnt/pve/<storage>` for nfs. Changing it replaces the resource.
-   */
   path?: string;
-  /**
-   * dir: the directory is the same on every node (e.g. a mounted network file system). Default:
-   * false (an adopted storage keeps its own). Changed in place.
-   */
   shared?: boolean;
-  /** lvmthin (required there): the LVM volume group. Changing it replaces the resource. */
   vgname?: string;
-  /** lvmthin (required there): the thin pool in `vgname`. Changing it replaces the resource. */
   thinpool?: string;
-  /**
-   * nfs (required there): the NFS server's host name or IP address. Changing it replaces the
-   * resource.
-   */
   server?: string;
-  /**
-   * nfs (required there): the exported absolute path on the server. Changing it replaces the
-   * resource.
-   */
   export?: string;
-  /** nfs mount options, e.g. `vers=4.2`. Changed in place. */
   options?: string;
-  /**
-   * The nodes it is available on. Default: all nodes. Compared as a set (order and repeats do not
-   * matter). Changed in place.
-   */
   nodes?: string[];
-  /**
-   * Whether the storage is enabled. Default: true (an adopted storage keeps its own). Changed in
-   * place.
-   */
   enabled?: boolean;
-  /**
-   * On delete, remove the volumes stored on it instead of refusing. Default: false. A change alters
-   * only what the provider does later (no API call).
-   */
   removeVolumesOnDelete?: boolean;
-  /**
-   * Take the existing storage `storage` under management instead of creating it: the declared
-   * settings are applied, the others are left as they are. Default: false. A change alters only
-   * what the provider does later (no API call).
-   */
   adopt?: boolean;
-  /**
-   * Delete the object when the resource is deleted; otherwise it is released (left in PVE,
-   * untouched). Default: true, or false for an adopted object. A change alters only what the
-   * provider does later (no API call).
-   */
   destroyOnDelete?: boolean;
 }
 
-/** What the state of a {@link Storage} holds: its inputs and its outputs. */
+/**
+ * What the state of a {@link Storage} holds: its inputs and its outputs. Each property is
+ * documented on {@link StorageArgs} and {@link StorageOutputs}.
+ */
 export interface StorageState extends StorageInputs {
-  /**
-   * Whether the storage is enabled. Default: true (an adopted storage keeps its own). Changed in
-   * place.
-   */
   enabled: boolean;
 }
 

@@ -82,91 +82,36 @@ export interface TemplateArgs {
 
 /**
  * The inputs of a {@link Template} as check() returns them: resolved, checked, defaults applied.
+ * Each property is documented on {@link TemplateArgs} and {@link TemplateOutputs}.
  */
 export interface TemplateInputs {
-  /**
-   * The node to build the template on (or the adopted template's node). Changing it replaces the
-   * resource.
-   */
   node: string;
-  /**
-   * Storage for the template's disks (and its cloud-init drive). Default: `local-lvm`. Changing it
-   * replaces the resource.
-   */
   storage: string;
-  /** The cloud image to build from (required unless `adopt`). Changing it replaces the resource. */
   image?: TemplateImage;
-  /**
-   * Explicit VMID (required with `adopt`). Default: allocated. Changing it replaces the resource.
-   */
   vmid?: number;
-  /**
-   * Manage the existing template `vmid` instead of building one: its name, description and tags are
-   * managed. Default: false. Changing it replaces the resource.
-   */
   adopt: boolean;
-  /**
-   * For an adopted template: destroy it on delete anyway (a built one is always destroyed).
-   * Default: false. A change alters only what the provider does later (no API call).
-   */
   destroyOnDelete: boolean;
-  /**
-   * On delete, also remove the downloaded cloud image from its import storage, so destroy leaves
-   * nothing behind; false keeps it as a cache for the next build. Default: true. A change alters
-   * only what the provider does later (no API call).
-   */
   removeImageOnDelete?: boolean;
-  /** VM name of the template. Default: the resource name. Changed in place. */
   name: string;
-  /** The template's notes (the provider's marker line is appended). Changed in place. */
   description?: string;
-  /**
-   * PVE tags. Compared as PVE stores tags (lower case, sorted, repeats removed). Changed in place.
-   */
   tags?: string[];
-  /** CPU cores. Default: 1. Changing it replaces the resource. */
   cores: number;
-  /** Memory. Unit: MiB. Default: 2048. Changing it replaces the resource. */
   memory: number;
-  /** Bridge of net0. Default: `vmbr0`. Changing it replaces the resource. */
   bridge: string;
-  /**
-   * Grow the imported disk to this size (e.g. `10G`). Compared as a size (`10240M` is `10G`).
-   * Changing it replaces the resource.
-   */
   diskSize?: string;
-  /**
-   * Add to HA with state=stopped (machine-controller: templates available on every node). Default:
-   * false. Changing it replaces the resource.
-   */
   ha: boolean;
-  /** Resource pool to put the template in. Changing it replaces the resource. */
   pool?: string;
-  /**
-   * Cloud-init network config per NIC (`ipconfigN`), inherited by every clone: e.g. `[{ ip: "dhcp"
-   * }]`. Tools that clone the template themselves (GitLab's fleeting plugin) need it, since PVE's
-   * cloud-init config gives a NIC without one no address. Changed in place.
-   */
   ipConfigs?: IpConfigInput[];
-  /**
-   * Custom cloud-init data (snippet volume ids, e.g. a CloudInitSnippet's volumeId), inherited by
-   * every clone: e.g. user-data that installs the guest agent. Changed in place.
-   */
   cicustom?: CiCustom;
-  /** The resource's name (set by the Template class): part of the marker. */
   resourceName?: string;
 }
 
-/** What the state of a {@link Template} holds: its inputs and its outputs. */
+/**
+ * What the state of a {@link Template} holds: its inputs and its outputs. Each property is
+ * documented on {@link TemplateArgs} and {@link TemplateOutputs}.
+ */
 export interface TemplateState extends TemplateInputs {
-  /**
-   * Explicit VMID (required with `adopt`). Default: allocated. Changing it replaces the resource.
-   */
   vmid: number;
-  /**
-   * The downloaded image's volume id (e.g. `local:import/noble.qcow2`); undefined for an adopted
-   * template. Output.
-   */
   imageVolume?: string;
 }
 

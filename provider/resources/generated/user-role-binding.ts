@@ -55,63 +55,26 @@ export interface UserRoleBindingArgs {
 
 /**
  * The inputs of a {@link UserRoleBinding} as check() returns them: resolved, checked, defaults
- * applied.
+ * applied. Each property is documented on {@link UserRoleBindingArgs} and {@link
+ * UserRoleBindingOutputs}.
  */
 export interface UserRoleBindingInputs {
-  /**
-   * An ACL path: `/`, `/pool/{id}`, `/vms/{id}`, `/storage/{id}`, `/nodes/{node}`,
-   * `/sdn/zones/{zone}[/{vnet}]`, `/access/...`. Compared with the path normalised (`pool/fleet/`
-   * is `/pool/fleet`). Changing it replaces the resource.
-   */
   path: string;
-  /**
-   * Roles to grant (built-in names or custom roles' ids; a custom role must exist at create). As an
-   * output, the binding's roles still granted, as last read: a role revoked out of band drops out.
-   * Compared as a set (order and repeats do not matter). Changed in place.
-   */
   roles: string[];
-  /**
-   * The user to grant to (`name@realm`). Exactly one of user, token and group. Changing it replaces
-   * the resource.
-   */
   user?: string;
-  /**
-   * The API token to grant to, as a full id `user@realm!tokenid` (e.g. ApiToken `fullTokenId`).
-   * Exactly one of user, token and group. Changing it replaces the resource.
-   */
   token?: string;
-  /**
-   * The group to grant to (its group id). Exactly one of user, token and group. Changing it
-   * replaces the resource.
-   */
   group?: string;
-  /**
-   * Whether the grant applies to the paths below `path` too. Default: true. Changing it replaces
-   * the resource.
-   */
   propagate?: boolean;
-  /**
-   * Take roles the principal already has here under management instead of failing (they are then
-   * kept on delete). Default: false. A change alters only what the provider does later (no API
-   * call).
-   */
   adopt?: boolean;
-  /**
-   * On delete, revoke the adopted roles too (true), or revoke nothing (false). Default: only the
-   * roles this binding granted are revoked. A change alters only what the provider does later (no
-   * API call).
-   */
   destroyOnDelete?: boolean;
 }
 
-/** What the state of a {@link UserRoleBinding} holds: its inputs and its outputs. */
+/**
+ * What the state of a {@link UserRoleBinding} holds: its inputs and its outputs. Each property is
+ * documented on {@link UserRoleBindingArgs} and {@link UserRoleBindingOutputs}.
+ */
 export interface UserRoleBindingState extends UserRoleBindingInputs {
-  /**
-   * Whether the grant applies to the paths below `path` too. Default: true. Changing it replaces
-   * the resource.
-   */
   propagate: boolean;
-  /** Roles the principal had here before this binding; the binding never removes them. Output. */
   preexistingRoles: string[];
 }
 

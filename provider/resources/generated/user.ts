@@ -55,67 +55,30 @@ export interface UserArgs {
   destroyOnDelete?: pulumi.Input<boolean>;
 }
 
-/** The inputs of a {@link User} as check() returns them: resolved, checked, defaults applied. */
+/**
+ * The inputs of a {@link User} as check() returns them: resolved, checked, defaults applied. Each
+ * property is documented on {@link UserArgs} and {@link UserOutputs}.
+ */
 export interface UserInputs {
-  /**
-   * The user id, `name@realm` (e.g. `fleet@pve`). A new id drops the old user's ACLs and tokens.
-   * Changing it replaces the resource.
-   */
   userid: string;
-  /**
-   * Whether the account is enabled. Default: true (an adopted user keeps its own). Changed in
-   * place.
-   */
   enable?: boolean;
-  /**
-   * Account expiry; 0: never. Unit: seconds since the epoch. Default: 0 (an adopted user keeps its
-   * own). Compared with 0 as none. Changed in place.
-   */
   expire?: number;
-  /** The user's e-mail address. Compared with an empty value as none. Changed in place. */
   email?: string;
-  /** The user's first name. Compared with an empty value as none. Changed in place. */
   firstname?: string;
-  /** The user's last name. Compared with an empty value as none. Changed in place. */
   lastname?: string;
-  /** Free-text comment. Compared with an empty value as none. Changed in place. */
   comment?: string;
-  /**
-   * Groups the user is in (they must exist; PVE drops unknown groups on update). Compared as a set
-   * (order and repeats do not matter; an empty list as none). Changed in place.
-   */
   groups?: string[];
-  /**
-   * The password, 8 to 64 characters; only for the `pve` realm (other realms authenticate
-   * elsewhere). Changing it later needs a username/password login, not an API token; left out, it
-   * is no longer managed (the user keeps it). Changed in place. Secret.
-   */
   password?: string;
-  /**
-   * Take the existing user `userid` under management instead of creating it: the declared settings
-   * are applied, the others are left as they are. Default: false. A change alters only what the
-   * provider does later (no API call).
-   */
   adopt?: boolean;
-  /**
-   * Delete the object when the resource is deleted; otherwise it is released (left in PVE,
-   * untouched). Default: true, or false for an adopted object. A change alters only what the
-   * provider does later (no API call).
-   */
   destroyOnDelete?: boolean;
 }
 
-/** What the state of a {@link User} holds: its inputs and its outputs. */
+/**
+ * What the state of a {@link User} holds: its inputs and its outputs. Each property is documented
+ * on {@link UserArgs} and {@link UserOutputs}.
+ */
 export interface UserState extends UserInputs {
-  /**
-   * Whether the account is enabled. Default: true (an adopted user keeps its own). Changed in
-   * place.
-   */
   enable: boolean;
-  /**
-   * Account expiry; 0: never. Unit: seconds since the epoch. Default: 0 (an adopted user keeps its
-   * own). Compared with 0 as none. Changed in place.
-   */
   expire: number;
 }
 

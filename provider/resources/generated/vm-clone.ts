@@ -146,180 +146,60 @@ export interface VmCloneArgs {
   destroyOnDelete?: pulumi.Input<boolean>;
 }
 
-/** The inputs of a {@link VmClone} as check() returns them: resolved, checked, defaults applied. */
+/**
+ * The inputs of a {@link VmClone} as check() returns them: resolved, checked, defaults applied.
+ * Each property is documented on {@link VmCloneArgs} and {@link VmCloneOutputs}.
+ */
 export interface VmCloneInputs {
-  /**
-   * Alternative to `template`: the template's VMID. Required unless `template` or `adopt` is set.
-   * Changing it replaces the resource.
-   */
   templateVmid: number;
-  /**
-   * With `templateVmid`: the template's node. Not a replacement. Default: the node the cluster
-   * shows the template on. Changed in place.
-   */
   templateNode: string;
-  /** VM name (a DNS name). Default: the resource name. Changed in place. */
   name: string;
-  /**
-   * Node the VM runs on. A different node than the template's at creation clones there (`target`)
-   * from shared storage, else beside the template and migrates the new VM
-   * (../vm/clone-placement.ts). Default: the template's node. A change migrates the VM to that
-   * node.
-   */
   node: string;
-  /**
-   * Full clone (copy the disks) instead of a linked clone. Default: false. Changing it replaces the
-   * resource.
-   */
   full: boolean;
-  /** Target storage for a full clone. Changing it replaces the resource. */
   storage?: string;
-  /** Resource pool to put the VM in (a change moves it between pools). Changed in place. */
   pool?: string;
-  /**
-   * Explicit VMID. Default: allocated (the lowest free id, safe at any parallelism). Changing it
-   * replaces the resource.
-   */
   vmid?: number;
-  /**
-   * Allocate the VMID from this range (`min` >= 100, `max` >= `min`) instead of PVE's nextid.
-   * Compared not at all: it only matters when a VMID is allocated. Changed in place.
-   */
   vmidRange?: VmidRange;
-  /**
-   * CPU cores per socket (needs a restart without CPU hotplug: see `allowReboot`). Default: the
-   * template's. Changed in place.
-   */
   cores?: number;
-  /**
-   * CPU sockets (needs a restart: see `allowReboot`). Default: the template's. Changed in place.
-   */
   sockets?: number;
-  /** Memory. Unit: MiB. Default: the template's. Changed in place. */
   memory?: number;
-  /**
-   * Minimum memory with ballooning; 0 disables the balloon device. Unit: MiB. Default: the
-   * template's. Changed in place.
-   */
   balloon?: number;
-  /** The disk `diskSize` grows. Default: `scsi0` when `diskSize` is set. Changed in place. */
   disk?: string;
-  /**
-   * Size of `disk`, e.g. `20G` (grow only: PVE does not shrink disks). Compared as a size (`20480M`
-   * is `20G`). Changed in place.
-   */
   diskSize?: string;
-  /** The NICs, `net0`, `net1`, ... in order. Default: the template's. Changed in place. */
   networks?: NetworkDevice[];
-  /**
-   * Cloud-init network config per NIC (`ipconfigN`), e.g. `[{ ip: "dhcp" }]` (the guest reads it at
-   * its next boot). Default: the template's. Changed in place.
-   */
   ipConfigs?: IpConfigInput[];
-  /** Cloud-init DNS server(s). Default: the template's (else the host's). Changed in place. */
   nameserver?: string;
-  /** Cloud-init DNS search domain. Default: the template's (else the host's). Changed in place. */
   searchdomain?: string;
-  /** Cloud-init default user name. Default: the template's (else the image's). Changed in place. */
   ciuser?: string;
-  /**
-   * OpenSSH public keys for the cloud-init user, one key a line. Default: the template's. Changed
-   * in place.
-   */
   sshKeys?: string[];
-  /**
-   * Snippet volumes (`local:snippets/user.yaml`), e.g. a CloudInitSnippet's volume id. Changed in
-   * place.
-   */
   cicustom?: CiCustom;
-  /**
-   * PVE tags. Default: the template's. Compared as PVE stores tags (lower case, sorted, repeats
-   * removed). Changed in place.
-   */
   tags?: string[];
-  /** The VM's notes (the provider's marker line is appended to them). Changed in place. */
   description?: string;
-  /**
-   * Start the VM when its node boots (`onboot`). Default: the template's (off). Changed in place.
-   */
   onBoot?: boolean;
-  /** Running, or stopped. Default: true. Changed in place. */
   started: boolean;
-  /**
-   * Apply changes that need a restart by shutting the VM down and starting it. Default: false. A
-   * change alters only what the provider does later (no API call).
-   */
   allowReboot: boolean;
-  /**
-   * Wait for the guest agent to report an IPv4 address. Default: `started`. A change alters only
-   * what the provider does later (no API call).
-   */
   waitForIp: boolean;
-  /**
-   * The guest's name of the NIC whose IPv4 is awaited and reported (its name depends on cloud-init:
-   * `eth0` with ipConfigs, else the udev name such as `ens18`). Default: none: the NIC is found by
-   * net0's MAC address. A change alters only what the provider does later (no API call).
-   */
   agentInterface?: string;
-  /**
-   * How long to wait for that address. Unit: s. Default: 300. A change alters only what the
-   * provider does later (no API call).
-   */
   agentTimeoutSeconds: number;
-  /**
-   * Graceful shutdown time before a hard stop (delete, reboot). Unit: s. Default: 60. A change
-   * alters only what the provider does later (no API call).
-   */
   shutdownTimeoutSeconds: number;
-  /**
-   * Take the existing VM `vmid` on `node` under management instead of cloning (see the top of
-   * provider/resources/vm-clone.ts). Default: false. Changing it replaces the resource.
-   */
   adopt?: boolean;
-  /**
-   * Destroy the VM when the resource is deleted. Default: true for a cloned VM, false for an
-   * adopted one (then delete only removes the marker line: the VM is released, untouched). A change
-   * alters only what the provider does later (no API call).
-   */
   destroyOnDelete?: boolean;
-  /** The resource's name (set by the VmClone class): part of the marker. */
   resourceName?: string;
-  /** `<project>/<stack>` of the program (set by the VmClone class): part of the marker. */
   stack?: string;
 }
 
-/** What the state of a {@link VmClone} holds: its inputs and its outputs. */
+/**
+ * What the state of a {@link VmClone} holds: its inputs and its outputs. Each property is
+ * documented on {@link VmCloneArgs} and {@link VmCloneOutputs}.
+ */
 export interface VmCloneState extends VmCloneInputs {
-  /**
-   * Explicit VMID. Default: allocated (the lowest free id, safe at any parallelism). Changing it
-   * replaces the resource.
-   */
   vmid: number;
-  /**
-   * The VMID was allocated (not given as an input): a refresh must not turn it into one. Output.
-   */
   vmidAllocated?: boolean;
-  /** Power state as last read: `running` or `stopped`. Output. */
   status: string;
-  /**
-   * First IPv4 of net0 (found by its MAC), or of `agentInterface`, as the guest agent reported it;
-   * undefined without an answer. Output.
-   */
   ipv4Address?: string;
-  /** Every non-loopback IPv4 the guest agent reported. Output. */
   ipv4Addresses: string[];
-  /** The MAC addresses of net0, net1, ... in order. Output. */
   macAddresses: string[];
-  /**
-   * Config keys waiting for the VM's next cold start (allowReboot false): those PVE holds as
-   * pending, and cloud-init keys changed while the VM ran (the guest reads its cloud-init data only
-   * at boot). Output.
-   */
   pendingChanges: string[];
-  /**
-   * When cloud-init keys are pending: the start they wait after, so a refresh knows a restart since
-   * has applied them. Unit: epoch s. Output.
-   */
   cloudInitBoot?: number;
 }
 
