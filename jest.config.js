@@ -1,9 +1,12 @@
 /** Tests run from the TypeScript sources through ts-jest, in three tiers (jest projects):
  *
  *  - `unit`: test/unit — the client, codecs, checks and each resource's lifecycle against the
- *    in-process simulator; no root, no sshd, no Pulumi CLI. `npm run test:unit`, about a minute.
+ *    in-process simulator; no root, no sshd, no Pulumi CLI. `npm run test:unit`, under a minute:
+ *    it runs 4 workers on 2 cores, since its suites spend most of their time waiting on the
+ *    simulator's (scaled) task times and the provider's polls, not on the CPU.
  *  - `simulator`: test/simulator/tests — the simulator's own fidelity to PVE.
- *  - `e2e`: test/e2e — the compiled provider through the real Pulumi engine (CLI).
+ *  - `e2e`: test/e2e — the compiled provider through the real Pulumi engine (CLI), and the tests
+ *    of its harness (e.g. the secret scan, secret-scan.test.ts).
  *
  *  `npm test` runs all three (and builds dist/ first, for the engine's provider process). It needs
  *  no OpenSSH server: the suites against real OpenSSH (`*-openssh.test.ts`, one sshd per

@@ -86,8 +86,17 @@ function ensureSsh2Binding() {
   }
   process.stderr.write(`[toolchain] rebuilding ssh2's native crypto binding for Node.js ${process.version} (it was built for another one)\n`);
   const args = [gyp, "rebuild", `--target=${process.version}`, `--real_openssl_major=${/^\d+/.exec(process.versions.openssl)[0]}`];
-  if (fs.existsSync(path.join(nodedir, "include", "node"))) args.push(`--nodedir=${nodedir}`);
-  const built = spawnSync(process.execPath, args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+  // node-gyp lets npm's config (`npm_config_nodedir`, e.g. `nodedir=/usr` in ~/.npmrc, which npm
+  // exports to its scripts) override its own --nodedir flag: built against /usr's headers (the
+  // machine's Node.js 20), the binding then fails to load on Node.js 24 ("Module did not
+  // self-register"). So the headers of the Node.js that runs the tests are named both ways.
+  const env = { ...process.env };
+  if (fs.existsSync(path.join(nodedir, "include", "node"))) {
+    args.push(`--nodedir=${nodedir}`);
+    for (const key of Object.keys(env)) if (/^npm_(package_config_node_gyp|config)_nodedir$/i.test(key)) delete env[key];
+    env.npm_config_nodedir = nodedir;
+  }
+  const built = spawnSync(process.execPath, args, { cwd: dir, env, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
   if (built.status === 0 && loads()) process.stderr.write("[toolchain] ssh2's native crypto binding rebuilt\n");
   else process.stderr.write(`[toolchain] warning: could not rebuild ssh2's native crypto binding (SSH transfers will be slower): ${(built.stderr || "").trim().split("\n").slice(-3).join(" | ")}\n`);
 }

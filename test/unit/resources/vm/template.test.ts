@@ -99,7 +99,10 @@ describe("Template", () => {
     const bareInstance = async (template: number, newid: number): Promise<{ name: string; ip?: string }[] | string> => {
       await v.api.qemu.cloneAndWait("pve1", template, { newid, name: `bare-${newid}`, full: true });
       await v.api.qemu.startAndWait("pve1", newid);
-      const deadline = Date.now() + 10_000;
+      // polls for 5 minutes of PVE time (3 s here, at timeFactor 0.01), where the plugin would
+      // wait as long: an agent the user-data installs answers within a minute of the start
+      // (boot, then the package install), one that is not in the guest never does
+      const deadline = Date.now() + v.s.sim.clock.span(5 * 60_000);
       for (;;) {
         const r = await v.api.qemu.agentNetworkInterfaces("pve1", newid).catch((e: Error) => ({ ok: false as const, description: e.message }));
         if (r.ok) return r.interfaces.filter((i) => i.name !== "lo").map((i) => ({ name: i.name, ip: i["ip-addresses"]?.find((a) => a["ip-address-type"] === "ipv4")?.["ip-address"] }));

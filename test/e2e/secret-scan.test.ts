@@ -2,14 +2,15 @@
 // stack by test/e2e/harness.ts) must be able to fail: a secret deliberately leaked in any form
 // and any place it watches is found, the report names where without showing the secret, and a
 // suite whose engine leaks fails even though its own tests pass.
+// It lives with that harness, in the e2e tier; it needs no Pulumi CLI (the stacks are fakes).
 import { execFile } from "node:child_process";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { assertNoSecrets, findSecrets, secretForms, secretParts, SecretLedger } from "../../e2e/secret-scan";
+import { assertNoSecrets, findSecrets, secretForms, secretParts, SecretLedger } from "./secret-scan";
 import { LEAKED_KEY, LEAKED_PASSWORD, LEAKED_TOKEN_SECRET } from "./fixtures/secret-scan/secrets";
 
 const execFileAsync = promisify(execFile);
-const REPO = path.join(__dirname, "..", "..", "..");
+const REPO = path.join(__dirname, "..", "..");
 
 describe("secret forms and findSecrets", () => {
   test.each([
@@ -144,7 +145,7 @@ describe("the harness's per-suite scan", () => {
   async function runSuite(file: string): Promise<{ code: number; output: string }> {
     const config = {
       rootDir: REPO,
-      roots: ["<rootDir>/test/unit/reliability/fixtures/secret-scan"],
+      roots: ["<rootDir>/test/e2e/fixtures/secret-scan"],
       testMatch: [`**/${file}`],
       testEnvironment: "node",
       transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true }] },
