@@ -30,8 +30,15 @@ function failure(what: string, err: unknown): Error {
  * without its git history). The test needs the release's sources: it must not be skipped.
  */
 async function requireCommit(commit: string): Promise<void> {
+  const present = () => execFileAsync("git", ["-C", REPO_ROOT, "cat-file", "-e", `${commit}^{commit}`]);
   try {
-    await execFileAsync("git", ["-C", REPO_ROOT, "cat-file", "-e", `${commit}^{commit}`]);
+    await present();
+  } catch {
+    // a shallow clone: ask its origin for the commit once (no network beyond the origin)
+    await execFileAsync("git", ["-C", REPO_ROOT, "fetch", "--quiet", "origin", commit]).catch(() => undefined);
+  }
+  try {
+    await present();
   } catch (err) {
     const shallow = await execFileAsync("git", ["-C", REPO_ROOT, "rev-parse", "--is-shallow-repository"]).then(
       (r) => r.stdout.trim() === "true",
