@@ -9,13 +9,19 @@
 // - realtime: N full clones at time factor 1 (`--realtime N`, default 10), refresh and destroy;
 // - late: N linked clones of a cloud image whose agent cloud-init installs (`--late-agents N`,
 //   default 30; `--late-time-factor`, default 1), scripts/bench/late-agents.ts;
+// - destroy: N linked clones at real time (`--destroy N`, default 10), `--parallel N`: up, no-op
+//   refresh, destroy, `--repeat R` times (default 3) on fresh simulators: the destroy and refresh
+//   figures in a fraction of the realtime scenario's time (the model's shutdown and destroy do
+//   not depend on how the VM was cloned);
 // - curves: wall time against maxConcurrentTasks and maxConcurrentRequests (scripts/bench/curves.ts;
 //   `--curve-tasks 1,2,4,...`, `--curve-requests 2,4,8,...`, `--curve-linked N`, `--curve-full N`:
 //   fleet sizes, 50 each by default, 0 skips one).
 //
 // Other options: --size N (repeatable or comma-separated; default 10,50,100), --time-factor F
 // (sizes; default 0.05), --no-baseline, --max-tasks N / --max-requests N (the provider's bounds
-// for every scenario but the curves), --json FILE (every figure).
+// for every scenario but the curves), --json FILE (every figure), --engine-log (capture the
+// engine's verbose log of every refresh and destroy and print their phases: engine against
+// provider time; the logging costs CPU, so figures taken with it are traces, not results).
 
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -27,7 +33,7 @@ import { runLateAgents, type LateAgentsResult } from "./bench/late-agents";
 import { MODEL, destroyIdealMs, fullIdealMs, linkedIdealMs } from "./bench/model";
 
 const GiB = 1024 ** 3;
-const SCENARIOS = ["sizes", "linked", "realtime", "late", "curves"] as const;
+const SCENARIOS = ["sizes", "linked", "realtime", "late", "destroy", "curves"] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 interface Options {
@@ -45,6 +51,9 @@ interface Options {
   curveRequests: number[];
   curveLinked: number;
   curveFull: number;
+  destroy: number;
+  repeat: number;
+  engineLog: boolean;
   json?: string;
 }
 
@@ -64,6 +73,9 @@ function parseArgs(argv: string[]): Options {
     curveRequests: [2, 4, 8, 16, 32],
     curveLinked: 50,
     curveFull: 50,
+    destroy: 10,
+    repeat: 3,
+    engineLog: false,
   };
   // an empty list (`--curve-requests ""`) skips that curve
   const list = (v: string) => (v === "" ? [] : v.split(",").map(Number));
@@ -93,6 +105,9 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--curve-linked") o.curveLinked = Number(next());
     else if (a === "--curve-full") o.curveFull = Number(next());
     else if (a === "--json") o.json = next();
+    else if (a === "--destroy") o.destroy = Number(next());
+    else if (a === "--repeat") o.repeat = Number(next());
+    else if (a === "--engine-log") o.engineLog = true;
     else throw new Error(`unknown option ${a} (see the top of scripts/bench.ts)`);
   }
   if (!o.sizes.length) o.sizes = [10, 50, 100];
@@ -104,6 +119,7 @@ function parseArgs(argv: string[]): Options {
   if (!o.linked) o.only.delete("linked");
   if (!o.realtime) o.only.delete("realtime");
   if (!o.lateAgents) o.only.delete("late");
+  if (!o.destroy) o.only.delete("destroy");
   return o;
 }
 
@@ -116,7 +132,7 @@ interface SizeResult {
 /** Full clones at the default time factor: the engine's default parallelism, then `--parallel 1`. */
 async function runSize(o: Options, size: number): Promise<SizeResult> {
   const base = { size, full: true, timeFactor: o.timeFactor, seed: 1000 + size, settings: o.settings, idealMs: fullIdealMs(size, o.timeFactor) };
-  const fleet = await runFleet({ ...base, label: `${size} VMs`, preview: true, refresh: true });
+  const fleet = await runFleet({ ...base, label: `${size} VMs`, preview: true, refresh: true, engineLog: o.engineLog });
   if (!o.baseline) return { size, fleet };
   const baseline = await runFleet({ ...base, label: `${size} VMs, --parallel 1 (baseline)`, parallel: 1 });
   return { size, fleet, baseline };
@@ -152,11 +168,12 @@ function fleetLine(f: FleetFigures): string {
   const parts = [
     `${f.label} (${f.size} ${f.full ? "full" : "linked"}, time factor ${f.timeFactor}, --parallel ${f.parallel ?? "default"})`,
     `up ${fmt(u.wallMs)} s (ideal ${fmt(f.idealMs)} s: ${u.ratioWall.toFixed(2)}x wall, ${u.ratioApi.toFixed(2)}x API window)`,
+    ...(u.cliMs !== undefined ? [`pulumi up ${fmt(u.cliMs)} s (${u.ratioCli!.toFixed(2)}x) + summary ${fmt(u.summaryMs!)} s`] : []),
     `${u.otherPerVm.toFixed(2)} non-poll req/VM, ${u.taskPollsPerVm.toFixed(2)} task polls/VM, ${u.agentPollsPerVm.toFixed(2)} agent polls/VM (${u.silentAgentCalls} silent)`,
     `task end noticed p95 ${u.taskNotice.lateP95Ms} ms (max ${u.taskNotice.lateMaxMs}), agent answer noticed p95 ${u.agentNotice.p95Ms} ms (max ${u.agentNotice.maxMs})`,
   ];
   if (f.refresh) parts.push(`refresh ${fmt(f.refresh.wallMs)} s, ${f.refresh.perVm.toFixed(2)} req/VM`);
-  if (d) parts.push(`destroy ${fmt(d.wallMs)} s${d.idealMs ? ` (ideal ${fmt(d.idealMs)} s: ${d.ratioWall!.toFixed(2)}x wall, ${d.ratioApi!.toFixed(2)}x API window)` : ""}, task end noticed p95 ${d.taskNotice.lateP95Ms} ms`);
+  if (d) parts.push(`destroy ${fmt(d.wallMs)} s${d.cliMs !== undefined ? ` (pulumi destroy ${fmt(d.cliMs)} s + summary ${fmt(d.summaryMs!)} s)` : ""}${d.idealMs ? ` (ideal ${fmt(d.idealMs)} s: ${d.ratioWall!.toFixed(2)}x wall, ${d.ratioCli !== undefined ? `${d.ratioCli.toFixed(2)}x pulumi destroy, ` : ""}${d.ratioApi!.toFixed(2)}x API window)` : ""}, engine head ${fmt(d.headMs!)} s / tail ${fmt(d.tailMs!)} s, task end noticed p95 ${d.taskNotice.lateP95Ms} ms`);
   return parts.join("; ");
 }
 
@@ -178,11 +195,17 @@ async function main(): Promise<void> {
     if (o.only.has("linked")) {
       // every VmClone holds an engine slot until its agent answers: --parallel of the fleet's size
       const n = o.linked;
-      note(await runFleet({ label: "linked", size: n, full: false, timeFactor: o.linkedTimeFactor, seed: 3000 + n, parallel: n, settings: o.settings, idealMs: linkedIdealMs(n, o.linkedTimeFactor), destroyIdealMs: destroyIdealMs(n, o.linkedTimeFactor), refresh: true }));
+      note(await runFleet({ label: "linked", size: n, full: false, timeFactor: o.linkedTimeFactor, seed: 3000 + n, parallel: n, settings: o.settings, idealMs: linkedIdealMs(n, o.linkedTimeFactor), destroyIdealMs: destroyIdealMs(n, o.linkedTimeFactor), refresh: true, engineLog: o.engineLog }));
     }
     if (o.only.has("realtime")) {
       const n = o.realtime;
-      note(await runFleet({ label: "real time", size: n, full: true, timeFactor: 1, seed: 4000 + n, parallel: n, settings: o.settings, idealMs: fullIdealMs(n, 1), destroyIdealMs: destroyIdealMs(n, 1), preview: true, refresh: true }));
+      note(await runFleet({ label: "real time", size: n, full: true, timeFactor: 1, seed: 4000 + n, parallel: n, settings: o.settings, idealMs: fullIdealMs(n, 1), destroyIdealMs: destroyIdealMs(n, 1), preview: true, refresh: true, engineLog: o.engineLog }));
+    }
+    if (o.only.has("destroy")) {
+      const n = o.destroy;
+      for (let i = 0; i < o.repeat; i++) {
+        note(await runFleet({ label: `destroy run ${i + 1}`, size: n, full: false, timeFactor: 1, seed: 5000 + n + i, parallel: n, settings: o.settings, idealMs: linkedIdealMs(n, 1), destroyIdealMs: destroyIdealMs(n, 1), refresh: true, engineLog: o.engineLog }));
+      }
     }
     if (o.only.has("late")) {
       late = await runLateAgents(o.lateAgents, o.lateTimeFactor, o.settings);

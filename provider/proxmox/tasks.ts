@@ -3,6 +3,7 @@ import type { Params } from "./http";
 import { apiPath } from "./path";
 import { coerceNumbers } from "./coerce";
 import type { RequestOptions, Requester } from "./requester";
+import { TaskCohorts } from "./task-cohorts";
 import { parseUpid, type Upid } from "./upid";
 import type { Logger } from "../util/logger";
 
@@ -77,7 +78,12 @@ const LOG_PAGE = 50;
 
 /** The node's task endpoints, and waiting for a task to finish. */
 export class TasksApi {
-  constructor(private readonly r: Requester) {}
+  /** The waits in flight, by node and task type: a fleet's waits share what they see (task-cohorts.ts). */
+  private readonly cohorts: TaskCohorts;
+
+  constructor(private readonly r: Requester) {
+    this.cohorts = new TaskCohorts(r.clock);
+  }
 
   async status(node: string, upid: string, opts?: RequestOptions): Promise<TaskStatus> {
     const raw = await this.r.get<TaskStatus>(apiPath`/nodes/${node}/tasks/${upid}/status`, undefined, opts);
@@ -111,7 +117,10 @@ export class TasksApi {
   /**
    * Polls the task until it stops: first after 100 ms, then every 200 ms, or 0.5% of the time
    * waited when that is longer (up to 2 s), so the end is noticed late by at most
-   * max(200 ms, 0.5%) plus one request.
+   * max(200 ms, 0.5%) plus one request (each poll is due on the schedule from the wait's start,
+   * not from the previous answer). Waits of one node and task type in flight together
+   * (a fleet's) spread their phases and share the ends they see (task-cohorts.ts), so the
+   * fleet notices its ends within about interval/n.
    * `OK` and `WARNINGS: n` are success (warning lines go to the logger);
    * anything else throws PveTaskError with the end of the task log.
    */
@@ -128,34 +137,53 @@ export class TasksApi {
     let delay = opts.initialDelayMs ?? 100;
     let polls = 0;
     this.r.stats.tasksWaited++;
+    const waiter = this.cohorts.join(info.node, info.type);
+    // the k-th wait of a cohort shifts its schedule: its second poll comes phase·interval after
+    // the first instead of a whole interval (the first wait keeps the plain schedule)
+    let shifted = factor !== undefined || waiter.index === 0;
+    // Polls keep to their schedule from the wait's start (the next one `delay` after the last
+    // one was due, not after its answer came): the phases a cohort spread do not drift together
+    // by the requests' times.
+    let due = started;
 
-    for (;;) {
-      const remaining = timeoutMs - (clock.now() - started);
-      if (remaining <= 0) {
-        throw new PveTaskError({ ...info, timedOutAfterMs: clock.now() - started });
-      }
-      await clock.sleep(Math.min(delay, remaining), opts.signal);
-      delay = factor !== undefined ? Math.min(maxDelay, delay * factor) : Math.min(maxDelay, Math.max(interval, (clock.now() - started) * lateFraction));
-      polls++;
-      this.r.stats.taskPolls++;
-      const status = await this.status(info.node, upid, { signal: opts.signal });
-      if (status.status !== "stopped") continue;
+    try {
+      for (;;) {
+        const remaining = timeoutMs - (clock.now() - started);
+        if (remaining <= 0) {
+          throw new PveTaskError({ ...info, timedOutAfterMs: clock.now() - started });
+        }
+        due = Math.max(due + delay, clock.now());
+        await waiter.pause(Math.min(due - clock.now(), remaining), opts.signal);
+        if (waiter.wokenEarly) due = clock.now();
+        delay = factor !== undefined ? Math.min(maxDelay, delay * factor) : Math.min(maxDelay, Math.max(interval, (due - started) * lateFraction));
+        if (!shifted && !waiter.wokenEarly) {
+          delay = Math.max(1, Math.round(interval * waiter.phase));
+          shifted = true;
+        }
+        polls++;
+        this.r.stats.taskPolls++;
+        const status = await this.status(info.node, upid, { signal: opts.signal });
+        if (status.status !== "stopped") continue;
 
-      const exitstatus = String(status.exitstatus ?? "unexpected status");
-      const base = { upid, node: info.node, type: info.type, id: info.id, exitstatus, polls, elapsedMs: clock.now() - started };
-      if (exitstatus === "OK") return { ...base, warnings: 0 };
-      const warn = /^WARNINGS: (\d+)$/.exec(exitstatus);
-      if (warn) {
-        await this.reportWarnings(info.node, upid, info.type, logger);
-        return { ...base, warnings: Number(warn[1]) };
+        const exitstatus = String(status.exitstatus ?? "unexpected status");
+        const base = { upid, node: info.node, type: info.type, id: info.id, exitstatus, polls, elapsedMs: clock.now() - started };
+        const warn = /^WARNINGS: (\d+)$/.exec(exitstatus);
+        if (exitstatus === "OK" || warn) this.cohorts.ended(waiter);
+        if (exitstatus === "OK") return { ...base, warnings: 0 };
+        if (warn) {
+          await this.reportWarnings(info.node, upid, info.type, logger);
+          return { ...base, warnings: Number(warn[1]) };
+        }
+        let logTail: string[] = [];
+        try {
+          logTail = await this.logTail(info.node, upid, opts.logTailLines ?? 10, { signal: opts.signal });
+        } catch {
+          logTail = ["(the task log could not be read)"];
+        }
+        throw new PveTaskError({ ...info, exitstatus, logTail });
       }
-      let logTail: string[] = [];
-      try {
-        logTail = await this.logTail(info.node, upid, opts.logTailLines ?? 10, { signal: opts.signal });
-      } catch {
-        logTail = ["(the task log could not be read)"];
-      }
-      throw new PveTaskError({ ...info, exitstatus, logTail });
+    } finally {
+      this.cohorts.leave(waiter);
     }
   }
 

@@ -2,9 +2,10 @@
 // optionally a no-op preview and refresh, and the destroy; every figure measured against the
 // ideal the model allows (scripts/bench/model.ts).
 
+import * as fs from "node:fs";
 import type { RequestLogEntry } from "../../test/simulator";
 import { removeStack } from "../../test/e2e/harness";
-import { Bench, benchClient, benchSimulator, makeTemplate, say, type StackSettings } from "./harness";
+import { Bench, benchClient, benchSimulator, enginePhases, makeTemplate, saveEngineLog, say, type CliRun, type StackSettings } from "./harness";
 import { MODEL } from "./model";
 import { AGENT_POLL, ProviderMemorySampler, TaskRecorder, apiWindowMs, countRequests, taskNotice, type RequestCounts, type TaskNoticeStats } from "./measure";
 
@@ -28,6 +29,8 @@ export interface FleetSpec {
   lateAgents?: { prepare: (b: Bench) => void; userData: string };
   /** Called with the `up`'s request log before the destroy (scenario-specific figures). */
   inspectUp?: (entries: RequestLogEntry[]) => void;
+  /** Capture the engine's verbose log of refresh and destroy and print their phases. */
+  engineLog?: boolean;
 }
 
 export interface Quantiles {
@@ -38,21 +41,57 @@ export interface Quantiles {
 }
 
 export interface OpFigures {
+  /** The Automation API call (`stack.destroy()`...): the CLI operation and the summary after it. */
   wallMs: number;
+  /** The CLI operation alone (`pulumi destroy ...`, spawn to exit): what a CLI user waits for. */
+  cliMs?: number;
+  /** The Automation API's summary after the operation (`pulumi stack history ...`: Stack.info()). */
+  summaryMs?: number;
   apiWindowMs: number;
-  /** The engine's share of the wall time: from the call to the first request, and from the last
-   *  answer to the operation's end (CLI, plugin and program start; checkpoint and exit). */
+  /** The engine's share of the CLI operation: from its spawn to the first request, and from the
+   *  last answer to its exit (CLI, plugin and program start; checkpoint and exit). */
   headMs?: number;
   tailMs?: number;
   requests: RequestCounts;
+  /** `--engine-log`: the phases of the operation, ms from the call (harness.ts enginePhases). */
+  phases?: Record<string, number>;
 }
 
-/** Head and tail of an operation: the wall time outside its API window. */
-function engineShare(r: { from: number; wallMs: number; entries: RequestLogEntry[] }): { headMs: number; tailMs: number } {
-  if (!r.entries.length) return { headMs: r.wallMs, tailMs: 0 };
+/** The CLI process of the operation (the first one the call ran) and the rest (the summary). */
+function cliShare(r: { wallMs: number; cli: CliRun[] }): { cliMs?: number; summaryMs?: number; start?: number; end?: number } {
+  const op = r.cli[0];
+  if (!op || !Number.isFinite(op.end)) return {};
+  return { cliMs: op.end - op.start, summaryMs: r.cli.slice(1).reduce((a, c) => a + (c.end - c.start), 0), start: op.start, end: op.end };
+}
+
+/** Head and tail of an operation: the CLI operation's time outside its API window (the whole
+ *  call's when the CLI process was not seen). */
+function engineShare(r: { from: number; wallMs: number; entries: RequestLogEntry[]; cli: CliRun[] }): { cliMs?: number; summaryMs?: number; headMs: number; tailMs: number } {
+  const c = cliShare(r);
+  const from = c.start ?? r.from;
+  const to = c.end ?? r.from + r.wallMs;
+  const share = { ...(c.cliMs !== undefined ? { cliMs: c.cliMs, summaryMs: c.summaryMs } : {}) };
+  if (!r.entries.length) return { ...share, headMs: to - from, tailMs: 0 };
   const first = Math.min(...r.entries.map((e) => e.time));
   const last = Math.max(...r.entries.map((e) => e.time + e.durationMs));
-  return { headMs: first - r.from, tailMs: r.from + r.wallMs - last };
+  return { ...share, headMs: first - from, tailMs: to - last };
+}
+
+/** The phases of a traced operation, with the requests' window and the CLI's exit, printed. */
+function tracePhases(label: string, r: { from: number; entries: RequestLogEntry[]; cli: CliRun[]; engineLog?: string }, method: "Create" | "Delete" | "Read"): Record<string, number> | undefined {
+  if (!r.engineLog) return undefined;
+  const t0 = r.cli[0]?.start ?? r.from;
+  const p = enginePhases(r.engineLog, t0, method);
+  if (r.entries.length) {
+    p.firstRequest = Math.min(...r.entries.map((e) => e.time)) - t0;
+    p.lastAnswer = Math.max(...r.entries.map((e) => e.time + e.durationMs)) - t0;
+  }
+  if (r.cli[0]) p.cliExit = r.cli[0].end - t0;
+  const file = saveEngineLog(label, r.engineLog);
+  // the operation's requests beside it (ms from the CLI's spawn), for a look at one VM's path
+  if (file) fs.writeFileSync(file.replace(/\.log$/, ".requests.tsv"), r.entries.map((e) => `${e.time - t0}\t${e.durationMs}\t${e.status}\t${e.method} ${decodeURIComponent(e.path)}`).join("\n") + "\n");
+  say(`   ${label} phases (ms from the CLI's spawn): ${Object.entries(p).sort((a, b) => a[1] - b[1]).map(([k, v]) => `${k} ${v}`).join(", ")}${file ? `; log ${file}` : ""}`);
+  return p;
 }
 
 export interface FleetFigures {
@@ -65,6 +104,8 @@ export interface FleetFigures {
   idealMs: number;
   up: OpFigures & {
     ratioWall: number;
+    /** The CLI operation's time / the ideal. */
+    ratioCli?: number;
     ratioApi: number;
     /** Per VM created: requests that are not polls, task polls, agent polls. */
     otherPerVm: number;
@@ -87,7 +128,16 @@ export interface FleetFigures {
   };
   preview?: OpFigures & { changes: Record<string, number> };
   refresh?: OpFigures & { perVm: number; changes: Record<string, number> };
-  destroy?: OpFigures & { idealMs?: number; ratioWall?: number; ratioApi?: number; taskNotice: TaskNoticeStats };
+  destroy?: OpFigures & {
+    idealMs?: number;
+    ratioWall?: number;
+    ratioCli?: number;
+    ratioApi?: number;
+    taskNotice: TaskNoticeStats;
+    /** The last VM's path through the destroy, and the mean of each step over the VMs (ms). */
+    lastPath?: DestroyPath;
+    meanPath?: DestroyPath;
+  };
 }
 
 /** Idle time of the copy channel: the span of the clone tasks' copy phases less their union. */
@@ -107,6 +157,53 @@ function channelIdle(recorder: TaskRecorder, since: number, setupMs: number): nu
   }
   busy += to - from;
   return Math.max(...spans.map((x) => x[1])) - spans[0][0] - busy;
+}
+
+/**
+ * Where one destroy's time goes, VM by VM (ms): from the API window's start to the VM's first
+ * own request (`GET .../status/current`; before it: the engine handing the VM's Delete to the
+ * provider, the provider's start and its `GET /cluster/resources`), the request itself, to the
+ * shutdown POST, its answer (pvedaemon's queue), the qmshutdown task (fork + guest shutdown),
+ * the task's end noticed, the DELETE sent, answered, the qmdestroy task, its end noticed. The
+ * model's ideal path: 10 (two GETs), 20 (POST), 3 050, 0, 0, 20, 550, 0.
+ */
+export type DestroyPath = Record<"toFirstOwn" | "ownGets" | "toShutdownPost" | "shutdownPost" | "shutdownTask" | "shutdownNoticed" | "toDelete" | "deletePost" | "destroyTask" | "destroyNoticed", number>;
+
+function destroyPaths(entries: RequestLogEntry[], recorder: TaskRecorder, since: number): Map<number, DestroyPath & { end: number }> {
+  const out = new Map<number, DestroyPath & { end: number }>();
+  if (!entries.length) return out;
+  const window0 = Math.min(...entries.map((e) => e.time));
+  const answer = (e: RequestLogEntry) => e.time + e.durationMs;
+  const lastPoll = (upid: string) => {
+    const polls = entries.filter((e) => e.template === "/nodes/{node}/tasks/{upid}/status" && decodeURIComponent(e.path).includes(upid));
+    return polls.length ? Math.max(...polls.map(answer)) : NaN;
+  };
+  const tasks = [...recorder.tasks.values()].filter((t) => t.startMs >= since);
+  for (const del of entries.filter((e) => e.method === "DELETE" && e.template === "/nodes/{node}/qemu/{vmid}")) {
+    const vmid = Number(del.params?.vmid);
+    const own = entries.filter((e) => Number(e.params?.vmid) === vmid && e.template !== "/nodes/{node}/tasks/{upid}/status");
+    const status = own.find((e) => e.template === "/nodes/{node}/qemu/{vmid}/status/current");
+    const post = own.find((e) => e.template === "/nodes/{node}/qemu/{vmid}/status/shutdown");
+    const shut = tasks.find((t) => t.type === "qmshutdown" && t.upid.includes(`:qmshutdown:${vmid}:`));
+    const destroy = tasks.find((t) => t.type === "qmdestroy" && t.upid.includes(`:qmdestroy:${vmid}:`));
+    if (!status || !post || !shut || !destroy) continue;
+    const shutSeen = lastPoll(shut.upid);
+    const destroySeen = lastPoll(destroy.upid);
+    out.set(vmid, {
+      toFirstOwn: status.time - window0,
+      ownGets: answer(status) - status.time,
+      toShutdownPost: post.time - answer(status),
+      shutdownPost: answer(post) - post.time,
+      shutdownTask: shut.endMs - answer(post),
+      shutdownNoticed: shutSeen - shut.endMs,
+      toDelete: del.time - shutSeen,
+      deletePost: answer(del) - del.time,
+      destroyTask: destroy.endMs - answer(del),
+      destroyNoticed: destroySeen - destroy.endMs,
+      end: destroySeen - window0,
+    });
+  }
+  return out;
 }
 
 function quantiles(values: number[]): Quantiles {
@@ -138,6 +235,7 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
   const recorder = new TaskRecorder(s.sim);
   const settings = spec.settings ?? {};
   const bench = new Bench(s, settings);
+  bench.engineLog = spec.engineLog === true;
   const n = spec.size;
   let ts: Awaited<ReturnType<Bench["stack"]>> | undefined;
   try {
@@ -154,7 +252,8 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
     const stack = ts.stack;
     const sampler = new ProviderMemorySampler(ts.workDir);
     sampler.start();
-    const up = await bench.measured(() => stack.up(spec.parallel ? { parallel: spec.parallel } : {}));
+    const upLog: string[] = [];
+    const up = await bench.measured(() => stack.up(bench.traced(spec.parallel, upLog)));
     const mem = sampler.stop();
     if (up.value.summary.result !== "succeeded") throw new Error(`pulumi up: ${up.value.summary.result}`);
     const created = up.value.summary.resourceChanges?.create ?? 0;
@@ -179,6 +278,7 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
         ...engineShare(up),
         requests: reqs,
         ratioWall: up.wallMs / spec.idealMs,
+        ...(cliShare(up).cliMs !== undefined ? { ratioCli: cliShare(up).cliMs! / spec.idealMs } : {}),
         ratioApi: window / spec.idealMs,
         otherPerVm: reqs.other / n,
         taskPollsPerVm: reqs.taskPolls / n,
@@ -200,9 +300,11 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
         },
       ]),
     );
+    const upPhases = tracePhases("up", { ...up, ...(bench.engineLog ? { engineLog: upLog.join("") } : {}) }, "Create");
+    if (upPhases) fig.up.phases = upPhases;
     spec.inspectUp?.(up.entries);
     const u = fig.up;
-    say(`   up ${ms(u.wallMs)} s wall (${u.ratioWall.toFixed(2)}x), API window ${ms(u.apiWindowMs)} s (${u.ratioApi.toFixed(2)}x), ideal ${ms(spec.idealMs)} s; engine before the first request ${ms(u.headMs!)} s, after the last ${ms(u.tailMs!)} s; ${addresses}/${n} addresses`);
+    say(`   up ${ms(u.wallMs)} s wall (${u.ratioWall.toFixed(2)}x)${u.cliMs !== undefined ? `, pulumi up ${ms(u.cliMs)} s (${u.ratioCli!.toFixed(2)}x) + summary ${ms(u.summaryMs!)} s` : ""}, API window ${ms(u.apiWindowMs)} s (${u.ratioApi.toFixed(2)}x), ideal ${ms(spec.idealMs)} s; engine before the first request ${ms(u.headMs!)} s, after the last ${ms(u.tailMs!)} s; ${addresses}/${n} addresses`);
     say(`   per VM: ${u.otherPerVm.toFixed(2)} requests + ${u.taskPollsPerVm.toFixed(2)} task polls + ${u.agentPollsPerVm.toFixed(2)} agent polls (${u.silentAgentCalls} silent)`);
     say(`   task end noticed after median/p95/max ${u.taskNotice.lateMedianMs}/${u.taskNotice.lateP95Ms}/${u.taskNotice.lateMaxMs} ms; agent answer noticed after ${u.agentNotice.medianMs}/${u.agentNotice.p95Ms}/${u.agentNotice.maxMs} ms${u.channelIdleMs !== undefined ? `; storage channel idle ${ms(u.channelIdleMs)} s` : ""}`);
     if (spec.preview) {
@@ -213,8 +315,10 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
     if (spec.refresh) {
       const r = await bench.refresh(stack, spec.parallel);
       const rq = countRequests(r.entries);
-      fig.refresh = { wallMs: r.wallMs, apiWindowMs: apiWindowMs(r.entries), requests: rq, perVm: rq.total / n, changes: (r.value.summary.resourceChanges ?? {}) as Record<string, number> };
-      say(`   no-op refresh ${ms(r.wallMs)} s, ${rq.total} requests (${fig.refresh.perVm.toFixed(2)} per VM), ${JSON.stringify(fig.refresh.changes)}`);
+      fig.refresh = { wallMs: r.wallMs, ...engineShare(r), apiWindowMs: apiWindowMs(r.entries), requests: rq, perVm: rq.total / n, changes: (r.value.summary.resourceChanges ?? {}) as Record<string, number> };
+      const phases = tracePhases("refresh", r, "Read");
+      if (phases) fig.refresh.phases = phases;
+      say(`   no-op refresh ${ms(r.wallMs)} s (pulumi refresh ${ms(fig.refresh.cliMs ?? NaN)} s), ${rq.total} requests (${fig.refresh.perVm.toFixed(2)} per VM): ${Object.entries(rq.byEndpoint).map(([k, v]) => `${v} ${k}`).join(", ")}; ${JSON.stringify(fig.refresh.changes)}`);
     }
     if (spec.destroy === false) return fig;
     const d = await bench.destroy(stack, spec.parallel);
@@ -228,7 +332,26 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
       ...(spec.destroyIdealMs ? { idealMs: spec.destroyIdealMs, ratioWall: d.wallMs / spec.destroyIdealMs, ratioApi: dw / spec.destroyIdealMs } : {}),
     };
     const dd = fig.destroy;
-    say(`   destroy ${ms(dd.wallMs)} s wall, API window ${ms(dw)} s${dd.idealMs ? ` (ideal ${ms(dd.idealMs)} s: ${dd.ratioWall!.toFixed(2)}x wall, ${dd.ratioApi!.toFixed(2)}x API window)` : ""}; ${dd.requests.total} requests`);
+    if (dd.idealMs && dd.cliMs !== undefined) dd.ratioCli = dd.cliMs / dd.idealMs;
+    const phases = tracePhases("destroy", d, "Delete");
+    if (phases) dd.phases = phases;
+    say(
+      `   destroy ${ms(dd.wallMs)} s wall${dd.cliMs !== undefined ? ` = pulumi destroy ${ms(dd.cliMs)} s + summary ${ms(dd.summaryMs!)} s` : ""}, API window ${ms(dw)} s` +
+        `${dd.idealMs ? ` (ideal ${ms(dd.idealMs)} s: ${dd.ratioWall!.toFixed(2)}x wall, ${dd.ratioCli !== undefined ? `${dd.ratioCli.toFixed(2)}x pulumi destroy, ` : ""}${dd.ratioApi!.toFixed(2)}x API window)` : ""}` +
+        `; engine before the first request ${ms(dd.headMs!)} s, after the last ${ms(dd.tailMs!)} s; ${dd.requests.total} requests: ${Object.entries(dd.requests.byEndpoint).map(([k, v]) => `${v} ${k}`).join(", ")}`,
+    );
+    const paths = destroyPaths(d.entries, recorder, d.from);
+    if (paths.size) {
+      const all = [...paths.values()];
+      const last = all.reduce((a, b) => (b.end > a.end ? b : a));
+      const { end: _end, ...lastPath } = last;
+      const keys = Object.keys(lastPath) as Array<keyof DestroyPath>;
+      dd.lastPath = lastPath;
+      dd.meanPath = Object.fromEntries(keys.map((k) => [k, Math.round(all.reduce((a, p) => a + p[k], 0) / all.length)])) as DestroyPath;
+      say(`   destroy path of the last VM (ms): ${keys.map((k) => `${k} ${Math.round(lastPath[k])}`).join(", ")}; mean over VMs: ${keys.map((k) => `${dd.meanPath![k]}`).join(" / ")}`);
+    }
+    const byType = dd.taskNotice.byType;
+    say(`   destroy task ends noticed after (median / max ms): ${Object.entries(byType).map(([t, v]) => `${t} ${v.lateMedianMs} / ${v.lateMaxMs} (${v.pollsMean.toFixed(1)} polls)`).join(", ")}`);
     return fig;
   } finally {
     await removeStack(ts);
