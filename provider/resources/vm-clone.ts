@@ -113,7 +113,7 @@ export const vmCloneLifecycle: Lifecycle<VmCloneInputs, VmCloneState> = {
   async read(id, props) {
     const ctx = vmContext();
     const { vmid } = props?.vmid !== undefined ? { vmid: props.vmid } : parseId(id);
-    const vm = await findForRead(ctx, vmid, props?.status); // ./vm/clone-read.ts
+    const vm = await findForRead(ctx, vmid, { status: props?.status, node: props?.node, pool: props?.pool }); // ./vm/clone-read.ts
     if (!vm) return confirmGone(ctx, vmid, props?.node ?? parseId(id).node);
     // a refresh brings the recorded state up to date; a read from the id alone reports what a
     // program declaring this VM would hold

@@ -164,6 +164,26 @@ export async function agentAddresses(api: PveClient, node: string, vmid: number,
   }
 }
 
+/**
+ * The agent's addresses and, from the same call, whether the VM runs: an answer (even the
+ * agent's own error) or `QEMU guest agent is not running` is a running VM; `VM <vmid> is not
+ * running` a stopped one, said at once without a guest-ping (qemu-server
+ * src/PVE/QemuServer/Agent.pm assert_agent_available). Anything else (no permission, a proxy
+ * error) leaves the power state unknown.
+ */
+export async function agentAddressesAndPower(api: PveClient, node: string, vmid: number, nic: NicSelector): Promise<{ power: "running" | "stopped" | "unknown"; ips?: AgentAddresses }> {
+  try {
+    const r = await agentCall(api, node, vmid);
+    if (!r.ok) return { power: "running" };
+    return { power: "running", ips: { primary: ipv4Of(r.interfaces, nic), all: ipv4Of(r.interfaces), interfaces: r.interfaces } };
+  } catch (err) {
+    if (isGuestNotRunning(err)) return { power: "stopped" };
+    if (isAgentNotRunning(err)) return { power: "running" };
+    if (err instanceof PveApiError && err.status !== undefined && (err.status >= 500 || err.status === 403)) return { power: "unknown" };
+    throw err;
+  }
+}
+
 const AGENT_FIX =
   "install it from the VM's user-data (a CloudInitSnippet with packages: [qemu-guest-agent] and runcmd: [[systemctl, start, qemu-guest-agent]] given as cicustom.user; " +
   "Debian's and Ubuntu's package does not start itself when installed on a running system), or build the template from an image that ships it; or set waitForIp: false";

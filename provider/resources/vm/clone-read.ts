@@ -4,11 +4,11 @@
 // A refresh reads every VM at once: where they are comes from one shared cluster/resources
 // answer, config and pending keys from one GET .../pending per VM (shared-reads.ts).
 
-import { codecs, isNotFound, type QemuConfig } from "../../proxmox";
-import { agentAddresses } from "./agent-wait";
+import { codecs, isNotFound, isPermissionDenied, type QemuConfig } from "../../proxmox";
+import { agentAddresses, agentAddressesAndPower } from "./agent-wait";
 import { clonedFrom } from "./clone-origin";
 import type { CloneInputs, CloneState } from "./clone-shape";
-import { cloudInitStillPending } from "./cloud-init-pending";
+import { CLOUD_INIT_KEY, cloudInitStillPending } from "./cloud-init-pending";
 import { SETTINGS_KEYS, driveSize, macAddresses, markerOf, settingsFromConfig, settingsOf, type Marker } from "./config-map";
 import { liveStatus, locateVm } from "./lookup";
 import { configWithPending, locateVmShared, type VmLocation } from "./shared-reads";
@@ -22,10 +22,34 @@ export interface FoundVm {
   config: QemuConfig;
   pending: string[];
   marker: Marker;
+  /** Read from the recorded node without the cluster listing: `where.status` is not known yet
+   *  (observedState asks the node: the agent read, or status/current). */
+  powerUnknown?: boolean;
+}
+
+/** What the state recorded of the VM: where read() looks first. */
+export interface Recorded {
+  status?: string;
+  node?: string;
+  pool?: string;
 }
 
 /** VM `vmid` on the cluster, or undefined when no listing shows it (gone, or hidden). */
-export async function findForRead(ctx: VmContext, vmid: number, recordedStatus: string | undefined): Promise<FoundVm | undefined> {
+export async function findForRead(ctx: VmContext, vmid: number, recorded: Recorded = {}): Promise<FoundVm | undefined> {
+  // A refresh reads the VM where it was recorded: its config from that node (one GET
+  // .../pending, which fails `does not exist` on any other node), its power state from the
+  // node too (observedState: the agent read it makes anyway, or status/current). The cluster
+  // listing only when the VM is not there (migrated, gone, or hidden from these credentials),
+  // or when a pool is declared (only the listing says which pool holds a VM).
+  if (recorded.node !== undefined && recorded.pool === undefined) {
+    try {
+      const read = await configWithPending(ctx, recorded.node, vmid);
+      return { vmid, where: { node: recorded.node, status: "unknown", template: false }, config: read.config, pending: read.pending, marker: markerOf(read.config), powerUnknown: true };
+    } catch (err) {
+      if (!isNotFound(err) && !isPermissionDenied(err)) throw err;
+    }
+  }
+  const recordedStatus = recorded.status;
   let where = await locateVmShared(ctx, vmid);
   if (!where) return undefined;
   let read: { config: QemuConfig; pending: string[] };
@@ -95,12 +119,26 @@ function withDiskSize(base: Partial<CloneInputs>, config: QemuConfig, disk: stri
 /** The state: `base` with what PVE holds now (the settings `props` declares, or every one), the
  *  power state, the agent's addresses, and the changes waiting for a restart. */
 export async function observedState(ctx: VmContext, vm: FoundVm, base: Partial<CloneInputs>, props: CloneState | undefined): Promise<CloneState> {
-  const { vmid, where, config } = vm;
+  const { vmid, config } = vm;
+  let where = vm.where;
   const settings = settingsFromConfig(config, props ? settingsOf(props) : undefined);
-  const running = where.status === "running";
+  const agentOn = config.agent !== undefined && codecs.parseAgent(config.agent).enabled;
+  const nic = { macAddress: macAddresses(config)[0], interfaceName: base.agentInterface };
   let ips: { primary: string[]; all: string[] } | undefined;
-  if (running && config.agent !== undefined && codecs.parseAgent(config.agent).enabled) {
-    ips = await agentAddresses(ctx.api, where.node, vmid, { macAddress: macAddresses(config)[0], interfaceName: base.agentInterface });
+  if (vm.powerUnknown) {
+    // the node's own answer: the agent read (which a running VM gets anyway) says whether it runs
+    const probe = agentOn ? await agentAddressesAndPower(ctx.api, where.node, vmid, nic) : { power: "unknown" as const };
+    ips = probe.ips;
+    // without an agent (or its answer), status/current; its uptime also dates the last boot
+    const needUptime = probe.power === "running" && props?.cloudInitBoot !== undefined && (props.pendingChanges ?? []).some((k) => CLOUD_INIT_KEY.test(k));
+    if (probe.power === "unknown" || needUptime) {
+      const live = await liveStatus(ctx, where.node, vmid);
+      where = { ...where, status: live.status, ...(live.uptime !== undefined ? { uptime: live.uptime } : {}) };
+    } else where = { ...where, status: probe.power };
+  }
+  const running = where.status === "running";
+  if (!vm.powerUnknown && running && agentOn) {
+    ips = await agentAddresses(ctx.api, where.node, vmid, nic);
   }
   const state = {
     ...base,

@@ -45,12 +45,27 @@ export async function destroyVm(ctx: VmContext, vmid: number, hintNode: string |
 }
 
 async function destroyOnce(ctx: VmContext, vmid: number, hintNode: string | undefined, o: StopOptions): Promise<void> {
-  const where = await locateVm(ctx, vmid);
-  if (!where) return;
-  const node = where.node ?? hintNode;
+  // Where the VM is and whether it runs: the recorded node answers both in one request
+  // (status/current fails `does not exist` on any other node); the cluster listing is asked
+  // only when the VM is not there (migrated since, or gone).
+  let live: { status: string } | undefined;
+  if (hintNode !== undefined) {
+    try {
+      live = await liveStatus(ctx, hintNode, vmid);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+  let node = hintNode;
+  if (!live) {
+    const where = await locateVm(ctx, vmid);
+    if (!where) return;
+    node = where.node;
+  }
+  const at = node!;
   try {
-    if ((await liveStatus(ctx, node, vmid)).status === "running") await stopVm(ctx, node, vmid, o);
-    await runTask(ctx, () => ctx.api.qemu.delete(node, vmid, { purge: true, destroyUnreferencedDisks: true }));
+    if ((live ?? (await liveStatus(ctx, at, vmid))).status === "running") await stopVm(ctx, at, vmid, o);
+    await runTask(ctx, () => ctx.api.qemu.delete(at, vmid, { purge: true, destroyUnreferencedDisks: true }));
   } catch (err) {
     if (isNotFound(err)) return;
     throw err;
