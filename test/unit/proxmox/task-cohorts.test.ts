@@ -4,52 +4,8 @@
 import { TasksApi } from "../../../provider/proxmox/tasks";
 import { SHARED_POLLS } from "../../../provider/proxmox/task-cohorts";
 import type { Requester } from "../../../provider/proxmox/requester";
-import type { Clock } from "../../../provider/util/clock";
+import { EventClock } from "../helpers/event-clock";
 
-/** Discrete-event clock: sleeps resolve in time order once every promise chain has settled. */
-class EventClock implements Clock {
-  t = 0;
-  private seq = 0;
-  private timers: Array<{ at: number; seq: number; fire: () => void }> = [];
-
-  now(): number {
-    return this.t;
-  }
-
-  sleep(ms: number, signal?: AbortSignal): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      if (signal?.aborted) return reject(new Error("aborted"));
-      const timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fire: () => resolve() };
-      this.timers.push(timer);
-      signal?.addEventListener(
-        "abort",
-        () => {
-          const i = this.timers.indexOf(timer);
-          if (i >= 0) this.timers.splice(i, 1);
-          reject(new Error("aborted"));
-        },
-        { once: true },
-      );
-    });
-  }
-
-  async run<T>(p: Promise<T>): Promise<T> {
-    let settled = false;
-    p.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
-    for (;;) {
-      await new Promise((r) => setImmediate(r));
-      if (settled) return p;
-      if (!this.timers.length) throw new Error("nothing scheduled: the waits are stuck");
-      this.timers.sort((a, b) => a.at - b.at || a.seq - b.seq);
-      const next = this.timers.shift()!;
-      this.t = Math.max(this.t, next.at);
-      next.fire();
-    }
-  }
-}
 
 interface FakeTask {
   endAt: number;
