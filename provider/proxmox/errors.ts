@@ -353,3 +353,19 @@ export function isVmidInUse(err: unknown, vmid: number): boolean {
 export function isGuestConfigLockTimeout(err: unknown, vmid: number): boolean {
   return pveWordsOf(err).some((t) => t.includes(`lock-${vmid}.conf' - got timeout`));
 }
+
+/**
+ * Disks a destroy left behind: qemu-server src/PVE/QemuServer.pm destroy_vm frees each disk in an
+ * eval and only warns when that fails, `Could not remove disk '<volid>', check manually: <error>`
+ * (most often pve-storage's storage lock, busy for more than 10 s: `can't lock file
+ * '/var/lock/pve-manager/pve-storage-<id>' - got timeout`); the VM's config goes anyway. Read from
+ * the task's warning lines (`WARN: …`).
+ */
+export function disksNotRemoved(warningLines: readonly string[]): Array<{ volid: string; reason: string }> {
+  const out: Array<{ volid: string; reason: string }> = [];
+  for (const line of warningLines) {
+    const m = /Could not remove disk '([^']+)', check manually: (.*)$/.exec(line);
+    if (m) out.push({ volid: m[1], reason: m[2].trim() });
+  }
+  return out;
+}

@@ -1,3 +1,4 @@
+import type * as http from "http";
 import * as https from "https";
 import fetch, { Response } from "node-fetch";
 import { PveApiError, type PveIdentity } from "./errors";
@@ -60,6 +61,39 @@ export function encodeParams(params: Params | undefined): URLSearchParams {
   return out;
 }
 
+/**
+ * Fails a response whose connection closed before its body was complete. node-fetch 2 pipes the
+ * response (an IncomingMessage) into a PassThrough, and pipe() passes on neither Node's abort of
+ * the message ('aborted', then 'close' with `complete` false) nor its error, so the body it reads
+ * never ends and `res.text()` waits for the request timeout (node-fetch itself catches only a
+ * chunked body cut short, as ERR_STREAM_PREMATURE_CLOSE). This raises the cut as an error of the
+ * request, which node-fetch turns into an error of the body: a `FetchError` with this code.
+ */
+function failBodyCutShort(req: http.ClientRequest): void {
+  let failed = false;
+  req.on("error", () => {
+    failed = true;
+  });
+  req.once("response", (res: http.IncomingMessage) => {
+    res.once("close", () => {
+      if (res.complete || failed) return;
+      const length = res.headers["content-length"];
+      const framing = length !== undefined ? `Content-Length ${length}` : (res.headers["transfer-encoding"] ?? "no length");
+      const err = Object.assign(new Error(`connection closed before the end of the response body (${framing})`), { code: "ECONNRESET" });
+      req.emit("error", err);
+    });
+  });
+}
+
+/** The keep-alive agent of PVE requests: an https.Agent that fails bodies cut short at once. */
+class PveAgent extends https.Agent {
+  // Node.js's ClientRequest calls addRequest with itself, the one place a caller of node-fetch 2 gets it.
+  addRequest(req: http.ClientRequest, options: unknown): void {
+    failBodyCutShort(req);
+    (https.Agent.prototype as unknown as { addRequest(req: http.ClientRequest, options: unknown): void }).addRequest.call(this, req, options);
+  }
+}
+
 const agents = new Map<string, https.Agent>();
 
 /** One keep-alive agent per endpoint and TLS settings, shared by every client of this process. */
@@ -67,7 +101,7 @@ export function agentFor(endpoint: string, tls: ResolvedTls, maxSockets: number)
   const key = `${endpoint}|${tls.fingerprint}|${maxSockets}`;
   let agent = agents.get(key);
   if (!agent) {
-    agent = new https.Agent({
+    agent = new PveAgent({
       keepAlive: true,
       maxSockets,
       rejectUnauthorized: tls.rejectUnauthorized,
@@ -88,8 +122,12 @@ const NOT_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOST
 
 function networkDetails(err: unknown): { code: string; message: string } {
   const e = err as { code?: string; errno?: string; message?: string };
-  const code = e.code ?? e.errno ?? "ENETWORK";
-  const message = (e.message ?? String(err)).replace(/^request to \S+ failed, reason:\s*/, "");
+  let code = e.code ?? e.errno ?? "ENETWORK";
+  // node-fetch's own name for a chunked body cut short: the connection broke, as a reset
+  if (code === "ERR_STREAM_PREMATURE_CLOSE") code = "ECONNRESET";
+  const message = (e.message ?? String(err))
+    .replace(/^request to \S+ failed, reason:\s*/, "")
+    .replace(/^Invalid response body while trying to fetch \S+:\s*/, "");
   return { code, message };
 }
 

@@ -68,6 +68,8 @@ export interface TaskResult {
   exitstatus: string;
   /** The n of `WARNINGS: n`; 0 for `OK`. */
   warnings: number;
+  /** The task log's `WARN…` lines, when it warned (and its log could be read). */
+  warningLines?: string[];
   /** Status requests this wait made. */
   polls: number;
   elapsedMs: number;
@@ -171,8 +173,8 @@ export class TasksApi {
         if (exitstatus === "OK" || warn) this.cohorts.ended(waiter);
         if (exitstatus === "OK") return { ...base, warnings: 0 };
         if (warn) {
-          await this.reportWarnings(info.node, upid, info.type, logger);
-          return { ...base, warnings: Number(warn[1]) };
+          const warningLines = await this.reportWarnings(info.node, upid, info.type, logger);
+          return { ...base, warnings: Number(warn[1]), warningLines };
         }
         let logTail: string[] = [];
         try {
@@ -187,12 +189,14 @@ export class TasksApi {
     }
   }
 
-  private async reportWarnings(node: string, upid: string, type: string, logger: Logger): Promise<void> {
+  private async reportWarnings(node: string, upid: string, type: string, logger: Logger): Promise<string[] | undefined> {
     try {
-      const lines = await this.logTail(node, upid, LOG_PAGE);
-      for (const line of lines.filter((l) => /^WARN/.test(l))) logger.warn(`task ${type} (${upid}): ${line}`);
+      const lines = (await this.logTail(node, upid, LOG_PAGE)).filter((l) => /^WARN/.test(l));
+      for (const line of lines) logger.warn(`task ${type} (${upid}): ${line}`);
+      return lines;
     } catch {
       logger.warn(`task ${type} (${upid}) finished with warnings; its log could not be read`);
+      return undefined;
     }
   }
 }

@@ -23,10 +23,15 @@ export interface LatencyOptions {
   bootToAgentMs: number;
   templateMs: number;
   resizeMs: number;
+  /** qmdestroy apart from freeing the volumes (config, access, jobs). */
   destroyMs: number;
+  /** Freeing one volume (LvmThinPlugin.pm free_image: `lvs`, `lvremove`), under the storage lock. */
+  freeDiskMs: number;
   /** Fixed part of a migration; local disks additionally move at `storageBandwidth`. */
   migrateMs: number;
-  /** A linked clone (thin snapshot of the base volume), per disk. */
+  /** A linked clone (thin snapshot of the base volume: `lvs` for a free name, `lvcreate -s`), per
+   *  disk, all of it under the storage lock (Storage.pm vdisk_clone). A volume allocation
+   *  (`allocateDiskMs`, vdisk_alloc) is also under that lock; the copy of a full clone is not. */
   linkedCloneMs: number;
   /** Fixed part of a full clone, before copying. */
   cloneBaseMs: number;
@@ -40,6 +45,8 @@ export interface LatencyOptions {
   /** flock timeouts: `lock_config` default and the 1 s used by clone/create workers. */
   lockTimeoutMs: number;
   workerLockTimeoutMs: number;
+  /** The storage lock's timeout (`cluster_lock_storage` passes none: lock_file's and cfs_lock's 10 s). */
+  storageLockTimeoutMs: number;
   /** Timeout of a shutdown without `timeout` param (PVE: 600 s in qm shutdown task). */
   shutdownTimeoutMs: number;
 }
@@ -56,8 +63,9 @@ export const DEFAULT_LATENCY: LatencyOptions = {
   templateMs: 500,
   resizeMs: 300,
   destroyMs: 500,
+  freeDiskMs: 250,
   migrateMs: 3000,
-  linkedCloneMs: 1500,
+  linkedCloneMs: 500,
   cloneBaseMs: 500,
   storageBandwidth: 1024 ** 3,
   downloadBandwidth: 100 * 1024 ** 2,
@@ -65,6 +73,7 @@ export const DEFAULT_LATENCY: LatencyOptions = {
   importVirtualSize: 2 * 1024 ** 3,
   lockTimeoutMs: 10000,
   workerLockTimeoutMs: 1000,
+  storageLockTimeoutMs: 10000,
   shutdownTimeoutMs: 600000,
 };
 

@@ -70,7 +70,7 @@ export async function cloneWithVmid(ctx: VmContext, req: CloneRequest): Promise<
     const vmid = current.vmid;
     try {
       startedHere.add(vmid);
-      await runTask(ctx, () => ctx.api.qemu.clone(req.templateNode, req.templateVmid, { ...req.params, newid: vmid }), req.wait, { copy: req.params.full === true });
+      await runTask(ctx, () => ctx.api.qemu.clone(req.templateNode, req.templateVmid, { ...req.params, newid: vmid }), req.wait, { copy: req.params.full === true, storageLockOn: req.templateNode });
       current.created();
       return { vmid, attempts };
     } catch (err) {

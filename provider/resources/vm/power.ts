@@ -4,6 +4,7 @@
 import { isNotFound } from "../../proxmox";
 import { providerLogger } from "../context";
 import { retryConvergent } from "./convergent-retry";
+import { freeDisksLeftBehind } from "./destroy-leftovers";
 import { liveStatus, locateVm } from "./lookup";
 import { runTask, type VmContext } from "./vm-context";
 
@@ -41,10 +42,13 @@ export async function startVm(ctx: VmContext, node: string, vmid: number): Promi
  * A VM that is already gone is success.
  */
 export async function destroyVm(ctx: VmContext, vmid: number, hintNode: string | undefined, o: StopOptions): Promise<void> {
-  await retryConvergent(ctx, `destroying VM ${vmid}`, () => destroyOnce(ctx, vmid, hintNode, o));
+  const warned = await retryConvergent(ctx, `destroying VM ${vmid}`, () => destroyOnce(ctx, vmid, hintNode, o));
+  // after the retries: once the VM is gone, what it left is known only from this task's log
+  if (warned) await freeDisksLeftBehind(ctx, warned.node, vmid, warned.lines);
 }
 
-async function destroyOnce(ctx: VmContext, vmid: number, hintNode: string | undefined, o: StopOptions): Promise<void> {
+/** Destroys the VM; the destroy task's warnings, when it had any. */
+async function destroyOnce(ctx: VmContext, vmid: number, hintNode: string | undefined, o: StopOptions): Promise<{ node: string; lines: string[] } | undefined> {
   // Where the VM is and whether it runs: the recorded node answers both in one request
   // (status/current fails `does not exist` on any other node); the cluster listing is asked
   // only when the VM is not there (migrated since, or gone).
@@ -59,15 +63,16 @@ async function destroyOnce(ctx: VmContext, vmid: number, hintNode: string | unde
   let node = hintNode;
   if (!live) {
     const where = await locateVm(ctx, vmid);
-    if (!where) return;
+    if (!where) return undefined;
     node = where.node;
   }
   const at = node!;
   try {
     if ((live ?? (await liveStatus(ctx, at, vmid))).status === "running") await stopVm(ctx, at, vmid, o);
-    await runTask(ctx, () => ctx.api.qemu.delete(at, vmid, { purge: true, destroyUnreferencedDisks: true }));
+    const done = await runTask(ctx, () => ctx.api.qemu.delete(at, vmid, { purge: true, destroyUnreferencedDisks: true }), undefined, { storageLockOn: at });
+    return done?.warnings ? { node: at, lines: done.warningLines ?? [] } : undefined;
   } catch (err) {
-    if (isNotFound(err)) return;
+    if (isNotFound(err)) return undefined;
     throw err;
   }
 }

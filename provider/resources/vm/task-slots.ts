@@ -20,9 +20,19 @@
 //
 // The setting is a ceiling: when PVE refuses a task for contention (a lock wait that timed out,
 // a worker it could not fork), the bound halves (not below MIN_TASKS), and it grows back by one
-// per task that ends well. The simulator has no storage lock, so its curve rewards any bound up
-// to the fleet's size; a real node that serialises allocations says so with lock timeouts, and
-// the provider then backs off instead of retrying into the same queue.
+// per task that ends well.
+//
+// Below that ceiling, the tasks that do their volume work under a node's storage lock (linked
+// clones, creates, deletes: STORAGE Storage.pm vdisk_alloc, vdisk_clone, vdisk_free under
+// cluster_lock_storage) run in a window per node (LockWindow). PVE serves that lock one task at a
+// time, and a task that waits more than 10 s for it fails (`clone failed: can't lock file
+// '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout`) or, in a destroy, leaves its disk
+// behind with a warning. n such tasks in flight wait up to n lock holds, so the window is sized
+// from how long they take: it starts at LOCK_WINDOW_START, a task that took longer than
+// LOCK_TASK_TARGET_MS shrinks it in proportion, and one that took less than half that grows it by
+// one while others wait for it. Two or three in flight already keep the lock busy, so the window
+// costs no throughput where the lock is the bottleneck, and grows to the ceiling where it is not.
+// Disk copies are not in it: their tasks last as long as their copy, which runs outside the lock.
 
 import { isContention } from "../../proxmox";
 import { systemClock, type Clock } from "../../util/clock";
@@ -32,6 +42,11 @@ import { Semaphore } from "../../util/semaphore";
 export const COPIES_IN_FLIGHT = 4;
 /** The bound never backs off below this (or the setting, when lower). */
 export const MIN_TASKS = 4;
+/** Storage-lock tasks in flight per node at first (LockWindow). */
+export const LOCK_WINDOW_START = 8;
+/** A storage-lock task that takes longer than this shrinks its node's window: well inside PVE's
+ *  10 s lock timeout, so that the last of a window still gets the lock in time. */
+export const LOCK_TASK_TARGET_MS = 4000;
 
 export interface TaskOptions {
   /** Goes before queued tasks of its pool that are not priority tasks. */
@@ -40,6 +55,55 @@ export interface TaskOptions {
   copy?: boolean;
   /** A start, shutdown or stop: counted in the power pool instead. */
   power?: boolean;
+  /** The node whose storage lock the task takes (a linked clone, a create, a delete): it also
+   *  runs in that node's lock window. */
+  storageLockOn?: string;
+}
+
+/** The storage-lock tasks of one node in flight at once, sized from how long they take. */
+export class LockWindow {
+  private readonly slots: Semaphore;
+
+  constructor(
+    private readonly max: number,
+    private readonly clock: Clock,
+  ) {
+    this.slots = new Semaphore(Math.min(LOCK_WINDOW_START, max));
+  }
+
+  get limit(): number {
+    return this.slots.limit;
+  }
+
+  get peakInFlight(): number {
+    return this.slots.peakInFlight;
+  }
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    return this.slots.run(async () => {
+      const started = this.clock.now();
+      const sharing = this.slots.inFlight;
+      try {
+        const r = await fn();
+        this.learn(this.clock.now() - started, sharing);
+        return r;
+      } catch (err) {
+        if (isContention(err)) this.slots.setLimit(Math.max(1, Math.floor(this.slots.limit / 2)));
+        throw err;
+      }
+    });
+  }
+
+  /** A task that shared the lock with `sharing` - 1 others and took `tookMs` waited about that many
+   *  holds of tookMs / sharing: the window that keeps a task under the target is shrunk to; one
+   *  that was quick lets one more in while others wait. */
+  private learn(tookMs: number, sharing: number): void {
+    const limit = this.slots.limit;
+    if (tookMs > LOCK_TASK_TARGET_MS) {
+      const fits = Math.max(1, Math.floor((sharing * LOCK_TASK_TARGET_MS) / tookMs));
+      if (fits < limit) this.slots.setLimit(fits);
+    } else if (tookMs < LOCK_TASK_TARGET_MS / 2 && this.slots.waiting > 0 && limit < this.max) this.slots.setLimit(limit + 1);
+  }
 }
 
 /** The task bound of a cluster: every task takes a slot of its pool (storage work or power); a
@@ -48,6 +112,7 @@ export class TaskBound {
   private readonly all: Semaphore;
   private readonly copies: Semaphore;
   private readonly power: Semaphore;
+  private readonly lockWindows = new Map<string, LockWindow>();
 
   /** Spacing between copy starts (ms): the last copy's duration / (2 · copy slots). */
   private copyPaceMs = 0;
@@ -88,10 +153,22 @@ export class TaskBound {
     return this.all.limit;
   }
 
-  /** Runs `fn` once it holds its slot(s): a copy waits for a copy slot before it takes a task slot. */
+  /** The storage-lock window of `node`. */
+  lockWindow(node: string): LockWindow {
+    let w = this.lockWindows.get(node);
+    if (!w) {
+      w = new LockWindow(this.limit, this.clock);
+      this.lockWindows.set(node, w);
+    }
+    return w;
+  }
+
+  /** Runs `fn` once it holds its slot(s): a copy waits for a copy slot before it takes a task slot;
+   *  a storage-lock task (not a copy) waits for its node's window first. */
   async run<T>(fn: () => Promise<T>, opts: TaskOptions = {}): Promise<T> {
     const pool = opts.power ? this.power : this.all;
-    const run = () => pool.run(fn, { priority: opts.priority });
+    const inPool = () => pool.run(fn, { priority: opts.priority });
+    const run = opts.storageLockOn !== undefined && !opts.copy ? () => this.lockWindow(opts.storageLockOn!).run(inPool) : inPool;
     try {
       const r = await (opts.copy ? this.copies.run(() => this.paced(run)) : run());
       if (pool === this.all && this.all.limit < this.limit) this.all.setLimit(this.all.limit + 1);

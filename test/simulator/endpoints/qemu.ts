@@ -7,7 +7,7 @@
 import * as fs from "fs";
 import type { Sim } from "../sim";
 import { AuthContext, ParamDefs, PveError, RouteDef, SimRequest, paramError } from "../types";
-import { Cluster, Vm, clusterOf, parseVolid } from "../state/cluster";
+import { Cluster, Vm, Volume, clusterOf, parseVolid } from "../state/cluster";
 import { TaskContext } from "../tasks";
 import {
   Drive, VM_OPTION_PARAMS, VmConfig, agentEnabled, cloneConfig, emptyConfig, formatSize, isCdrom,
@@ -281,6 +281,24 @@ export function register(sim: Sim): void {
     if (isCloudinitVolume(d.file)) checkOneCloudinit(key, siblings);
   }
 
+  /** STORAGE Storage.pm vdisk_alloc: `alloc_image` under the storage lock (storage-locks.ts). */
+  function allocLocked(ctx: TaskContext | undefined, storage: string, node: string, alloc: () => Volume): Promise<Volume> {
+    return c.withStorageLock(storage, node, async () => {
+      if (ctx) await ctx.sleep(opts.allocateDiskMs);
+      return alloc();
+    }, ctx ? (l) => ctx.log(l) : undefined);
+  }
+
+  /** STORAGE Storage.pm vdisk_free: `free_image` under the storage lock. `cleanup`: a worker's
+   *  clean-up after its error, which runs to its end even when the worker was signalled. */
+  function freeLocked(ctx: TaskContext | undefined, volid: string, node: string, cleanup = false): Promise<void> {
+    const storage = parseVolid(volid)?.storage ?? "";
+    return c.withStorageLock(storage, node, async () => {
+      if (ctx) await (cleanup ? c.latency.sleep(opts.freeDiskMs) : ctx.sleep(opts.freeDiskMs));
+      c.freeVolume(volid, node);
+    }, ctx ? (l) => ctx.log(l) : undefined);
+  }
+
   async function createDrive(
     ctx: TaskContext | undefined, vm: Vm, key: string, value: string, defaultStorage: string | undefined,
     siblings: Record<string, string> = { ...vm.config.current, ...vm.config.pending },
@@ -305,7 +323,7 @@ export function register(sim: Sim): void {
     if (m[2] === "cloudinit") {
       checkOneCloudinit(key, siblings);
       // QEMU create_disks: the cloud-init image is qcow2 on path storages, raw on block ones
-      const vol = c.allocVolume(storage, node, vm.vmid, 4 * 1024 * 1024, { name: `vm-${vm.vmid}-cloudinit`, format: d.format ?? (c.storage(storage).path ? "qcow2" : "raw"), strict: true });
+      const vol = await allocLocked(ctx, storage, node, () => c.allocVolume(storage, node, vm.vmid, 4 * 1024 * 1024, { name: `vm-${vm.vmid}-cloudinit`, format: d.format ?? (c.storage(storage).path ? "qcow2" : "raw"), strict: true }));
       ctx?.log(`${key}: successfully created disk '${vol.volid},media=cdrom'`);
       return { value: `${vol.volid},media=cdrom`, created: [vol.volid] };
     }
@@ -329,7 +347,7 @@ export function register(sim: Sim): void {
       }
       size = srcSize;
       const image = path ? importFrom.replace(/^.*[/:]/, "") : c.findVolume(importFrom, node)?.image;
-      const vol = c.allocVolume(storage, node, vm.vmid, size, { format, image });
+      const vol = await allocLocked(ctx, storage, node, () => c.allocVolume(storage, node, vm.vmid, size, { format, image }));
       ctx?.log(`importing disk '${importFrom}' to VM ${vm.vmid} ...`);
       ctx?.log(`transferred ${formatSize(size)} of ${formatSize(size)} (100.00%)`);
       if (ctx) await ctx.transfer(c.storageKey(storage, node), size);
@@ -338,8 +356,7 @@ export function register(sim: Sim): void {
     }
     // create_disks: `$disk->{format} || $defformat` straight to vdisk_alloc (the plugin's alloc_image
     // takes it or dies: lvmthin/zfspool `unsupported format`)
-    const vol = c.allocVolume(storage, node, vm.vmid, size, { format, strict: true });
-    if (ctx) await ctx.sleep(opts.allocateDiskMs);
+    const vol = await allocLocked(ctx, storage, node, () => c.allocVolume(storage, node, vm.vmid, size, { format, strict: true }));
     ctx?.log(`${key}: successfully created disk '${vol.volid},size=${formatSize(size)}'`);
     return { value: printDrive({ ...rest, file: vol.volid, size: formatSize(size) } as Drive), created: [vol.volid] };
   }
@@ -1084,13 +1101,13 @@ export function register(sim: Sim): void {
                 delete rest.format; // clone_disk: the new volume's format is its own
                 let vol;
                 if (cloudinit) {
-                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { name: `vm-${newid}-cloudinit`, format: srcVol.format });
+                  vol = await allocLocked(ctx, tgtStorage, node, () => c.allocVolume(tgtStorage, node, newid, srcVol.size, { name: `vm-${newid}-cloudinit`, format: srcVol.format }));
                   created.push(vol.volid);
                 } else if (full) {
                   ctx.log(`create full clone of drive ${k} (${d.file})`);
                   // QemuServer.pm resolve_dst_disk_format: `format`, else the source's format, if the
                   // target supports it (allocVolume: lvmthin raw only), else the target's default
-                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { format: p.format ?? srcVol.format, image: srcVol.image });
+                  vol = await allocLocked(ctx, tgtStorage, node, () => c.allocVolume(tgtStorage, node, newid, srcVol.size, { format: p.format ?? srcVol.format, image: srcVol.image }));
                   // freed on failure from here on, like $newvollist in clone_disk
                   created.push(vol.volid);
                   // read from the source storage, write to the target: the slower shared channel
@@ -1098,9 +1115,12 @@ export function register(sim: Sim): void {
                   ctx.log(`transferred ${formatSize(srcVol.size)} of ${formatSize(srcVol.size)} (100.00%)`);
                 } else {
                   ctx.log(`create linked clone of drive ${k} (${d.file})`);
-                  vol = c.allocVolume(tgtStorage, node, newid, srcVol.size, { parent: srcVol.volid, image: srcVol.image });
+                  // Storage.pm vdisk_clone: the whole thin snapshot runs under the storage lock
+                  vol = await c.withStorageLock(tgtStorage, node, async () => {
+                    await ctx.sleep(opts.linkedCloneMs);
+                    return c.allocVolume(tgtStorage, node, newid, srcVol.size, { parent: srcVol.volid, image: srcVol.image });
+                  }, (l) => ctx.log(l));
                   created.push(vol.volid);
-                  await ctx.sleep(opts.linkedCloneMs);
                 }
                 rest.file = vol.volid;
                 if (!cloudinit) rest.size = formatSize(vol.size);
@@ -1118,7 +1138,16 @@ export function register(sim: Sim): void {
               }
               if (pool) sim.pools.addVm(pool, newid);
             } catch (e: any) {
-              for (const v of created) c.freeVolume(v, node);
+              // API2/Qemu.pm clone_vm: `sleep 1`, then each new volume freed under the storage lock, a
+              // failure only warned (`warn $@`): the volume stays, owned by no config
+              await c.latency.sleep(1000);
+              for (const v of created) {
+                try {
+                  await freeLocked(ctx, v, node, true);
+                } catch (fe: any) {
+                  ctx.warn(fe.message);
+                }
+              }
               if (c.vms.get(newid) === vm) c.vms.delete(newid);
               throw new Error(`clone failed: ${e.message}`);
             }
@@ -1165,7 +1194,8 @@ export function register(sim: Sim): void {
             // prefix stays: dir `<tpl>/base-<tpl>-disk-<n>.qcow2/<id>/base-<id>-disk-<n>.qcow2`,
             // zfs/rbd `base-<tpl>-disk-<n>/base-<id>-disk-<n>` (Plugin.pm, ZFSPoolPlugin.pm,
             // RBDPlugin.pm create_base `$basename ? … : …`); lvmthin and btrfs raw clones carry no base
-            const nv = c.renameVolume(vol, vm.node, vol.volname.replace(/(^|\/)(vm|subvol)-(\d+)-disk-(\d+)((?:\.\w+)?)$/, (_m, pre, kind, id, n, ext) => `${pre}${kind === "subvol" ? "basevol" : "base"}-${id}-disk-${n}${ext}`));
+            // Storage.pm vdisk_create_base: under the storage lock
+            const nv = await c.withStorageLock(vol.storage, vm.node, () => c.renameVolume(vol, vm.node, vol.volname.replace(/(^|\/)(vm|subvol)-(\d+)-disk-(\d+)((?:\.\w+)?)$/, (_m, pre, kind, id, n, ext) => `${pre}${kind === "subvol" ? "basevol" : "base"}-${id}-disk-${n}${ext}`)), (l) => ctx.log(l));
             ctx.log(`renaming '${vol.volid}' to '${nv.volid}'`);
             d.file = nv.volid;
             cur[k] = printDrive(d);
@@ -1727,19 +1757,32 @@ export function register(sim: Sim): void {
             const vol = c.findVolume(v, node);
             if (!vol || vol.vmid !== vmid) continue; // not owned by this VM (e.g. a linked clone's base)
             // destroy_vm $remove_owned_drive: vdisk_free failing is only a warning, the config still goes
+            // (a storage lock timed out included: the disk stays, owned by no config)
             try {
               c.checkStorageEnabled(vol.storage, node); // vdisk_free -> activate_storage
-              if (c.volumeIsBaseAndUsed(v, node)) throw new Error(`base volume '${vol.volname}' is still in use by linked clones`);
+              await c.withStorageLock(vol.storage, node, async () => {
+                if (c.volumeIsBaseAndUsed(v, node)) throw new Error(`base volume '${vol.volname}' is still in use by linked clones`);
+                await ctx.sleep(opts.freeDiskMs);
+                c.freeVolume(v, node);
+              }, (l) => ctx.log(l));
             } catch (e: any) {
               ctx.warn(`Could not remove disk '${v}', check manually: ${e.message}`);
               continue;
             }
-            c.freeVolume(v, node);
             ctx.log(`  Logical volume "${vol.volname}" successfully removed.`);
           }
           if (req.params["destroy-unreferenced-disks"]) {
+            // destroy_vm $purge_unreferenced: vdisk_list of every enabled storage, each volume of the
+            // VMID freed (under its lock), a failure only `log_warn`ed
             for (const s of c.storages.values()) {
-              for (const v of c.volumesOf(s.storage, node)) if (v.vmid === vmid) c.freeVolume(v.volid, node);
+              for (const v of c.volumesOf(s.storage, node)) {
+                if (v.vmid !== vmid) continue;
+                try {
+                  await freeLocked(ctx, v.volid, node);
+                } catch (e: any) {
+                  ctx.warn(e.message);
+                }
+              }
             }
           }
           sim.access.removeVmAcls(vmid);

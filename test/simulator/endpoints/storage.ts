@@ -198,7 +198,7 @@ export function register(sim: Sim): void {
       format: { type: "string", enum: ["raw", "qcow2", "subvol", "vmdk"], optional: true },
     },
     permissions: { check: ["perm", "/storage/{storage}", ["Datastore.AllocateSpace"]] },
-    handler: (req) => {
+    handler: async (req) => {
       const p = req.params;
       const s = storageOn(p.node, p.storage);
       const m = /^(\d+)([MG]?)$/.exec(p.size)!;
@@ -206,7 +206,8 @@ export function register(sim: Sim): void {
       // (ZFSPoolPlugin.pm alloc_image checks the name per format: allocVolume)
       if (s.type !== "zfspool" && !new RegExp(`^vm-${p.vmid}-`).test(p.filename)) throw new PveError(500, `illegal name '${p.filename}' - should be 'vm-${p.vmid}-*'`);
       const name = p.filename.replace(/\.(raw|qcow2|vmdk)$/, "");
-      const vol = c.allocVolume(p.storage, p.node, p.vmid, bytes, { name, format: p.format, strict: p.format !== undefined });
+      // Storage.pm vdisk_alloc, in the API process: under the storage lock (storage-locks.ts)
+      const vol = await c.withStorageLock(p.storage, p.node, () => c.allocVolume(p.storage, p.node, p.vmid, bytes, { name, format: p.format, strict: p.format !== undefined }));
       return vol.volid;
     },
   });
@@ -259,14 +260,17 @@ export function register(sim: Sim): void {
       // with linked clones is refused, in the worker (STORAGE Storage.pm vdisk_free).
       const id = r.vol?.vmid !== undefined ? `${r.vol.vmid}@${r.s.storage}` : r.s.storage;
       const upid = c.tasks.start(node, "imgdel", id, req.auth.principal, async (ctx) => {
-        await ctx.sleep(100);
-        if (r.file) fs.rmSync(r.file, { force: true });
-        else {
-          if (c.volumeIsBaseAndUsed(r.volid, node)) {
-            throw new Error(`base volume '${r.vol!.volname}' is still in use by linked clones`);
+        // Storage.pm vdisk_free: under the storage lock (storage-locks.ts)
+        await c.withStorageLock(r.s.storage, node, async () => {
+          await ctx.sleep(r.file ? 100 : c.latency.opts.freeDiskMs);
+          if (r.file) fs.rmSync(r.file, { force: true });
+          else {
+            if (c.volumeIsBaseAndUsed(r.volid, node)) {
+              throw new Error(`base volume '${r.vol!.volname}' is still in use by linked clones`);
+            }
+            c.freeVolume(r.volid, node);
           }
-          c.freeVolume(r.volid, node);
-        }
+        }, (l) => ctx.log(l));
         ctx.log(`Removed volume '${r.volid}'`);
       });
       if (req.params.delay) {

@@ -8,6 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { Latency, LatencyOptions } from "../latency";
 import { LockManager } from "../locks";
+import { StorageLocks } from "../storage-locks";
 import { Task, TaskManager } from "../tasks";
 import type { Sim } from "../sim";
 import { Rng } from "../rng";
@@ -204,6 +205,7 @@ export class Cluster implements ClusterView {
   readonly opts: ClusterOptions;
   readonly latency: Latency;
   readonly locks: LockManager;
+  readonly storageLocks: StorageLocks;
   readonly tasks: TaskManager;
   readonly rootDir: string;
   readonly nodes: string[];
@@ -235,6 +237,15 @@ export class Cluster implements ClusterView {
         return () => clearTimeout(t);
       },
       (vmid) => sim.faults.lockContention(vmid),
+    );
+    this.storageLocks = new StorageLocks(
+      sim.clock,
+      (ms, fn) => {
+        if (sim.clock.virtual || sim.clock.span(ms) > 0) return sim.clock.after(ms, fn);
+        const t = setTimeout(fn, 5000);
+        return () => clearTimeout(t);
+      },
+      this.latency.opts.storageLockTimeoutMs,
     );
     this.tasks = new TaskManager(
       this.latency,
@@ -366,6 +377,12 @@ export class Cluster implements ClusterView {
     if (s.disable) throw new PveError(500, `storage '${storage}' is disabled`);
     if (!this.storageOnNode(s, node)) throw new PveError(500, `storage '${storage}' is not available on node '${node}'`);
     return s;
+  }
+
+  /** Runs `fn` under `cluster_lock_storage` of `storage` as taken on `node` (storage-locks.ts);
+   *  `log` is the task log that shows a wait. */
+  withStorageLock<T>(storage: string, node: string, fn: () => Promise<T> | T, log?: (line: string) => void): Promise<T> {
+    return this.storageLocks.with(this.storage(storage), node, fn, log);
   }
 
   storageKey(storage: string, node: string): string {

@@ -160,7 +160,8 @@ describe("locks while a clone runs (virtual time)", () => {
     const { api, clock, cluster } = await virtualApi(6);
     try {
       await createVm(api, 9000, {}, true);
-      // a linked clone: 50 ms fork + 500 ms + 1500 ms, well inside the 10 s flock timeout
+      // a linked clone: 50 ms fork + 500 ms + 300 ms cloud-init drive + 500 ms thin snapshot, well
+      // inside the 10 s flock timeout
       const upid = await api.ok("POST", "/nodes/pve1/qemu/9000/clone", { newid: 301 });
       await clock.advance(100);
       let answered = false;
@@ -339,10 +340,10 @@ describe("50 concurrent clones from one template", () => {
     }
     for (const [via] of FAILURES) expect(failed.some((f) => f.via === via)).toBe(true);
 
-    // every winner was seen as `lock: clone` throughout its copy (2 s: some 20 samples), only
-    // winners were, and no lock is left
+    // every winner was seen as `lock: clone` throughout its clone (1.3 s or more, waits for the
+    // storage lock included: some 13 samples), only winners were, and no lock is left
     const byNumber = (x: number, y: number) => x - y;
-    for (const o of ok) expect([o.id, new Set(a.lockSeen.get(o.id)).size >= 15]).toEqual([o.id, true]);
+    for (const o of ok) expect([o.id, new Set(a.lockSeen.get(o.id)).size >= 10]).toEqual([o.id, true]);
     expect([...a.lockSeen.keys()].sort(byNumber)).toEqual(ok.map((o) => o.id).sort(byNumber));
     expect(a.vms.map((v: any) => v.vmid).sort(byNumber)).toEqual([...ok.map((o) => o.id), 9000].sort(byNumber));
     expect(a.vms.filter((v: any) => v.lock !== undefined)).toEqual([]);

@@ -199,7 +199,10 @@ describe("stopping a task (DELETE .../tasks/{upid})", () => {
       expect(await api.ok("GET", `/nodes/pve1/tasks/${encodeURIComponent(upid)}/status`)).toMatchObject({ status: "running" });
       const r = await api.req("DELETE", `/nodes/pve1/tasks/${encodeURIComponent(upid)}`);
       expect([r.status, r.body]).toEqual([200, { data: null }]);
-      await clock.advance(0);
+      // clone_vm's clean-up: `sleep 1`, then each new volume freed under the storage lock (250 ms each)
+      await clock.advance(1400);
+      expect(await api.ok("GET", `/nodes/pve1/tasks/${encodeURIComponent(upid)}/status`)).toMatchObject({ status: "running" });
+      await clock.advance(100);
       const st = await api.ok("GET", `/nodes/pve1/tasks/${encodeURIComponent(upid)}/status`);
       expect(st).toMatchObject({ status: "stopped", exitstatus: "clone failed: interrupted by signal" });
       expect((await api.log("pve1", upid)).at(-1)).toBe("TASK ERROR: clone failed: interrupted by signal");

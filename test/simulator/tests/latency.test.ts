@@ -75,9 +75,12 @@ describe("clone time: disk size over storage bandwidth (virtual clock)", () => {
       ]);
       const s = await spans(api);
       const copy = (16 * GiB) / (GiB / 1000);
-      expectSpan(s.get(alone), 550 + copy);
-      for (const u of pair) expectSpan(s.get(u), 550 + 2 * copy);
-      for (const u of apart) expectSpan(s.get(u), 550 + copy);
+      // fork and clone base, then the cloud-init drive and the disk allocated under the storage
+      // lock (the pair's four allocations one after the other; the copies are not under it)
+      const setup = 550 + 2 * 300;
+      expectSpan(s.get(alone), setup + copy);
+      for (const u of pair) expectSpan(s.get(u), setup + 2 * copy);
+      for (const u of apart) expectSpan(s.get(u), setup + copy);
       expect(s.get(pair[0])! / s.get(alone)!).toBeGreaterThan(1.8);
     } finally {
       await api.stop();
@@ -89,7 +92,7 @@ describe("base time per operation (virtual clock)", () => {
   test("create, template, linked clone, start, shutdown, stop, resize, config, destroy, boot to agent", async () => {
     const L: Partial<LatencyOptions> = {
       forkMs: 1000, createMs: 4000, allocateDiskMs: 2000, templateMs: 5000, cloneBaseMs: 3000, linkedCloneMs: 11_000,
-      startMs: 6000, shutdownMs: 9000, stopMs: 3000, resizeMs: 8000, configMs: 2000, destroyMs: 7000, bootToAgentMs: 20_000,
+      startMs: 6000, shutdownMs: 9000, stopMs: 3000, resizeMs: 8000, configMs: 2000, destroyMs: 7000, freeDiskMs: 2500, bootToAgentMs: 20_000,
     };
     const api = await virtualApi(L);
     const clock = api.s.sim.virtualClock();
@@ -123,16 +126,16 @@ describe("base time per operation (virtual clock)", () => {
       const [destroy] = await together(api, [["DELETE", "/nodes/pve1/qemu/100"]]);
 
       const s = await spans(api);
-      expectSpan(s.get(create), 1000 + 4000 + 2 * 2000);
+      expectSpan(s.get(create), 1000 + 4000 + 3 * 2000); // two disks and the cloud-init drive allocated
       expectSpan(s.get(template), 1000 + 5000);
-      expectSpan(s.get(clone), 1000 + 3000 + 2 * 11_000);
+      expectSpan(s.get(clone), 1000 + 3000 + 2000 + 2 * 11_000); // the cloud-init drive allocated, two thin snapshots
       expectSpan(s.get(start), 1000 + 6000);
       expectSpan(s.get(shutdown), 1000 + 9000);
       expectSpan(s.get(start2), 1000 + 6000);
       expectSpan(s.get(stop), 1000 + 3000);
       expectSpan(s.get(resize), 1000 + 8000);
       expectSpan(s.get(config), 1000 + 2000);
-      expectSpan(s.get(destroy), 1000 + 7000);
+      expectSpan(s.get(destroy), 1000 + 7000 + 3 * 2500); // three volumes freed
     } finally {
       await api.stop();
     }

@@ -1,7 +1,8 @@
 // The provider's task bound: every task takes a slot of its pool (storage work, or power: start,
 // shutdown, stop); disk copies also take one of COPIES_IN_FLIGHT copy slots.
 import { PveTaskError } from "../../../../provider/proxmox";
-import { COPIES_IN_FLIGHT, MIN_TASKS, TaskBound, clearTaskSlots, taskSlots } from "../../../../provider/resources/vm/task-slots";
+import { COPIES_IN_FLIGHT, LOCK_TASK_TARGET_MS, LOCK_WINDOW_START, MIN_TASKS, TaskBound, clearTaskSlots, taskSlots } from "../../../../provider/resources/vm/task-slots";
+import { EventClock } from "../../helpers/event-clock";
 import { FakeClock } from "../../helpers/fake-clock";
 
 /** Runs `n` tasks of a kind that each hold their slot until `gate` opens; counts them running. */
@@ -112,5 +113,89 @@ describe("TaskBound", () => {
     expect(taskSlots("https://pve:8006", 16)).toBe(a);
     expect(taskSlots("https://pve:8006", 8)).not.toBe(a);
     clearTaskSlots();
+  });
+});
+
+/**
+ * PVE's storage lock as a node serves it (STORAGE Plugin.pm cluster_lock_storage, a flock): one
+ * holder at a time, waiters in turn, a wait of more than 10 s fails the task. Each task forks and
+ * sets up (`setupMs`), then holds the lock `holdMs`, then ends.
+ */
+class NodeStorageLock {
+  private busyUntil = 0;
+  readonly waits: number[] = [];
+  timeouts = 0;
+  busyMs = 0;
+  firstAt = Infinity;
+  lastAt = 0;
+
+  constructor(private readonly clock: EventClock) {}
+
+  async task(setupMs: number, holdMs: number): Promise<void> {
+    await this.clock.sleep(setupMs);
+    const asked = this.clock.now();
+    const start = Math.max(asked, this.busyUntil);
+    if (start - asked > 10_000) {
+      await this.clock.sleep(10_000);
+      this.timeouts++;
+      throw new PveTaskError({
+        upid: "UPID:pve1:00001234:00ABCDEF:65000000:qmclone:9000:root@pam:", node: "pve1", type: "qmclone", id: "9000",
+        exitstatus: "clone failed: can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout", logTail: [],
+      });
+    }
+    this.busyUntil = start + holdMs;
+    this.waits.push(start - asked);
+    this.firstAt = Math.min(this.firstAt, start);
+    this.lastAt = Math.max(this.lastAt, start + holdMs);
+    this.busyMs += holdMs;
+    await this.clock.sleep(start + holdMs - asked);
+  }
+}
+
+describe("LockWindow: the storage-lock tasks of a node", () => {
+  test("50 linked clones whose lock work is 800 ms each: none waits 10 s for the lock, and the lock never idles", async () => {
+    const clock = new EventClock();
+    const bound = new TaskBound(64, clock);
+    const lock = new NodeStorageLock(clock);
+    await clock.run(Promise.all(Array.from({ length: 50 }, () => bound.run(() => lock.task(550, 800), { storageLockOn: "pve1" }))));
+    expect(lock.timeouts).toBe(0);
+    // the first window waits up to 7 holds; once the window has learned, a wait is one target at most
+    expect(Math.max(...lock.waits)).toBeLessThanOrEqual((LOCK_WINDOW_START - 1) * 800 + 550);
+    expect(Math.max(...lock.waits.slice(-25))).toBeLessThanOrEqual(LOCK_TASK_TARGET_MS);
+    // throughput: the lock was busy all the time between the first hold and the last
+    expect(lock.busyMs / (lock.lastAt - lock.firstAt)).toBeGreaterThan(0.99);
+    expect(bound.lockWindow("pve1").peakInFlight).toBeLessThanOrEqual(LOCK_WINDOW_START + 1);
+    expect(bound.lockWindow("pve1").limit).toBeLessThan(LOCK_WINDOW_START);
+    // without the window (every task let in at once), the same node fails most of them
+    const bare = new NodeStorageLock(clock);
+    await clock.run(Promise.all(Array.from({ length: 50 }, () => bound.run(() => bare.task(550, 800)).catch(() => undefined))));
+    expect(bare.timeouts).toBeGreaterThan(30);
+  });
+
+  test("where the lock is quick, the window grows while tasks wait for it, up to the bound", async () => {
+    const clock = new EventClock();
+    const bound = new TaskBound(32, clock);
+    const lock = new NodeStorageLock(clock);
+    await clock.run(Promise.all(Array.from({ length: 200 }, () => bound.run(() => lock.task(550, 20), { storageLockOn: "pve1" }))));
+    expect(lock.timeouts).toBe(0);
+    expect(bound.lockWindow("pve1").limit).toBe(32);
+    expect(bound.lockWindow("pve1").peakInFlight).toBe(32);
+  });
+
+  test("each node has its own window; a copy takes none; a lock timeout halves the window", async () => {
+    const clock = new EventClock();
+    const bound = new TaskBound(64, clock);
+    const locks = { pve1: new NodeStorageLock(clock), pve2: new NodeStorageLock(clock) };
+    await clock.run(Promise.all((["pve1", "pve2"] as const).flatMap((n) => Array.from({ length: 10 }, () => bound.run(() => locks[n].task(550, 800), { storageLockOn: n })))));
+    for (const n of ["pve1", "pve2"]) expect(bound.lockWindow(n).peakInFlight).toBeLessThanOrEqual(LOCK_WINDOW_START + 2);
+    expect(bound.peakInFlight).toBeGreaterThanOrEqual(2 * LOCK_WINDOW_START);
+    const before = bound.lockWindow("pve3").limit;
+    await Promise.all(Array.from({ length: 12 }, () => bound.run(async () => undefined, { storageLockOn: "pve3", copy: true })));
+    expect(bound.lockWindow("pve3").peakInFlight).toBe(0);
+    const timeout = new NodeStorageLock(clock);
+    // a task that finds the lock taken for 11 s (by another client of the node)
+    const [, refused] = await clock.run(Promise.all([timeout.task(0, 11_000), bound.run(() => timeout.task(0, 100), { storageLockOn: "pve3" }).catch((e: Error) => e)]));
+    expect(String(refused)).toMatch(/got timeout/);
+    expect(bound.lockWindow("pve3").limit).toBe(before / 2);
   });
 });

@@ -1,0 +1,77 @@
+// Disks a destroy leaves behind: PVE's destroy_vm only warns when it cannot free a disk (its
+// storage lock held by other tasks for more than 10 s), and the VM's config goes anyway
+// (vm/destroy-leftovers.ts). Against the simulator, whose storage lock fails like PVE's
+// (test/simulator/storage-locks.ts); another client holds pve1's local-lvm lock meanwhile.
+import { vmCloneLifecycle as life, type VmCloneInputs } from "../../../../provider/resources/vm-clone";
+import { providerLogger } from "../../../../provider/resources/context";
+import { configureForTests } from "../../../../provider/resources/context";
+import { makeTemplate, startVmSim, type VmSim } from "./sim-setup";
+
+jest.setTimeout(60_000);
+
+async function checked(): Promise<VmCloneInputs> {
+  const r = await life.check({}, { name: "web", resourceName: "web", stack: "proj/dev", templateVmid: 9000, templateNode: "pve1", started: false } as any);
+  expect(r.failures).toEqual([]);
+  return r.inputs as VmCloneInputs;
+}
+
+describe("disks a destroy left behind", () => {
+  let v: VmSim;
+  const warnings: string[] = [];
+  const warn = providerLogger.warn;
+  const volumesOf = async (vmid: number) => (await v.api.storage.content("pve1", "local-lvm", { vmid })).map((e) => e.volid).sort();
+  /** Another client's work under pve1's local-lvm lock, for `pveMs` of PVE time. */
+  const holdLock = (pveMs: number): Promise<void> => v.cluster.storageLocks.with({ storage: "local-lvm", shared: false }, "pve1", () => v.cluster.latency.sleep(pveMs));
+
+  beforeAll(async () => {
+    v = await startVmSim({ seed: 41, timeFactor: 0.01 });
+    await makeTemplate(v.api, 9000);
+    providerLogger.warn = (m: string) => void warnings.push(m);
+  });
+  afterAll(async () => {
+    providerLogger.warn = warn;
+    await v.stop();
+  });
+  beforeEach(() => (warnings.length = 0));
+
+  test("the provider frees them itself once the lock is free, and says what it did", async () => {
+    const { id, outs } = await life.create(await checked());
+    const vmid = outs.vmid;
+    expect(await volumesOf(vmid)).toEqual([`local-lvm:vm-${vmid}-cloudinit`, `local-lvm:vm-${vmid}-disk-0`]);
+    // 45 s: the destroy's two frees and PVE's second try of each (destroy-unreferenced-disks) wait 10 s each in vain
+    const other = holdLock(45_000);
+    await life.delete(id, outs);
+    await other;
+    const destroy = v.cluster.tasks.all().filter((t: any) => t.type === "qmdestroy" && t.id === String(vmid));
+    expect(destroy.map((t: any) => t.exitstatus)).toEqual(["WARNINGS: 4"]);
+    expect(v.cluster.vms.has(vmid)).toBe(false);
+    expect(await volumesOf(vmid)).toEqual([]);
+    expect(warnings.filter((w) => w.includes("left its disk"))).toEqual([
+      `VM ${vmid} was destroyed on node 'pve1' but PVE left its disk local-lvm:vm-${vmid}-cloudinit behind (can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout); removing it`,
+      `VM ${vmid} was destroyed on node 'pve1' but PVE left its disk local-lvm:vm-${vmid}-disk-0 behind (can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout); removing it`,
+    ]);
+    expect(v.cluster.tasks.all().filter((t: any) => t.type === "imgdel").map((t: any) => t.exitstatus)).toEqual(["OK", "OK"]);
+  });
+
+  test("credentials that may not free a volume: the destroy fails naming the disks and the command that removes them", async () => {
+    await v.api.access.createUser("fleet@pve");
+    await v.api.access.createRole("Fleet", ["VM.Allocate", "VM.Clone", "VM.Audit", "VM.Config.Options", "VM.Config.CPU", "VM.Config.Memory", "VM.Config.Network", "VM.Config.Cloudinit", "VM.Config.Disk", "VM.PowerMgmt", "Datastore.AllocateSpace", "Datastore.Audit", "SDN.Use", "Sys.Audit"]);
+    await v.api.access.updateAcl({ path: "/", roles: ["Fleet"], users: ["fleet@pve"] });
+    const token = await v.api.access.createToken("fleet@pve", "ci", { privsep: false });
+    const { id, outs } = await life.create(await checked());
+    const vmid = outs.vmid;
+    configureForTests({ endpoint: v.s.url, apiToken: `${token.fullTokenId}=${token.secret}`, caCert: v.s.caCert });
+    try {
+      const other = holdLock(45_000);
+      await expect(life.delete(id, outs)).rejects.toThrow(
+        `VM ${vmid} was destroyed on node 'pve1', but PVE could not remove its disks local-lvm:vm-${vmid}-cloudinit, local-lvm:vm-${vmid}-disk-0 ` +
+          "(can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout), and this provider's credentials may not remove them " +
+          `(Datastore.Allocate on /storage/local-lvm). Remove them on node 'pve1' with: pvesm free local-lvm:vm-${vmid}-cloudinit; pvesm free local-lvm:vm-${vmid}-disk-0`,
+      );
+      await other;
+      expect(await volumesOf(vmid)).toEqual([`local-lvm:vm-${vmid}-cloudinit`, `local-lvm:vm-${vmid}-disk-0`]);
+    } finally {
+      configureForTests({ endpoint: v.s.url, apiToken: v.s.rootToken, caCert: v.s.caCert });
+    }
+  });
+});
