@@ -238,6 +238,11 @@ async function main(): Promise<void> {
     }
   }
   for (const f of [...results.map((r) => r.fleet), ...fleets]) {
+    const left = f.destroy?.leftBehind;
+    if (left && (left.vms.length || left.volumes.length)) {
+      failed = true;
+      say(`FAIL: ${f.label}: the destroy left ${left.vms.length} VMs and ${left.volumes.length} volumes behind`);
+    }
     if (f.up.addresses !== f.size) {
       failed = true;
       say(`FAIL: ${f.label}: ${f.up.addresses} of ${f.size} VMs reported an address`);

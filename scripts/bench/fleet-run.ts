@@ -3,7 +3,7 @@
 // ideal the model allows (scripts/bench/model.ts).
 
 import * as fs from "node:fs";
-import type { RequestLogEntry } from "../../test/simulator";
+import type { RequestLogEntry, RunningSimulator } from "../../test/simulator";
 import { removeStack } from "../../test/e2e/harness";
 import { Bench, benchClient, benchSimulator, enginePhases, makeTemplate, saveEngineLog, say, type CliRun, type StackSettings } from "./harness";
 import { MODEL } from "./model";
@@ -137,7 +137,27 @@ export interface FleetFigures {
     /** The last VM's path through the destroy, and the mean of each step over the VMs (ms). */
     lastPath?: DestroyPath;
     meanPath?: DestroyPath;
+    /** What the destroy left on the cluster: VMs other than the template, volumes of no VM left. */
+    leftBehind: { vms: number[]; volumes: string[] };
   };
+}
+
+/** VMs other than the template, and VM volumes other than the template's, on the cluster now. */
+function leftOnCluster(s: RunningSimulator): { vms: number[]; volumes: string[] } {
+  const c = s.sim.ext.cluster as {
+    vms: Map<number, unknown>;
+    nodes: string[];
+    storages: Map<string, unknown>;
+    storageKey(storage: string, node: string): string;
+    volumesOf(storage: string, node: string): Array<{ volid: string; vmid?: number }>;
+  };
+  const volumes = new Set<string>();
+  for (const storage of c.storages.keys()) {
+    for (const node of c.nodes) {
+      for (const v of c.volumesOf(storage, node)) if (v.vmid !== undefined && v.vmid !== TEMPLATE_VMID) volumes.add(`${v.volid} (${c.storageKey(storage, node)})`);
+    }
+  }
+  return { vms: [...c.vms.keys()].filter((v) => v !== TEMPLATE_VMID), volumes: [...volumes].sort() };
 }
 
 /** Idle time of the copy channel: the span of the clone tasks' copy phases less their union. */
@@ -229,6 +249,7 @@ const ms = (x: number) => (x / 1000).toFixed(1);
 
 /** pvestatd's broadcast cycle in the simulator (PVE ms), and a little more. */
 const STATS_CYCLE_MS = 10_500;
+const TEMPLATE_VMID = 9000;
 
 export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
   const s = await benchSimulator(spec.timeFactor, spec.size, spec.seed);
@@ -240,7 +261,7 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
   let ts: Awaited<ReturnType<Bench["stack"]>> | undefined;
   try {
     spec.lateAgents?.prepare(bench);
-    await makeTemplate(benchClient(s), 9000, !!spec.lateAgents);
+    await makeTemplate(benchClient(s), TEMPLATE_VMID, !!spec.lateAgents);
     // a user's template is older than pvestatd's 10 s cycle: /cluster/resources shows a VM made a
     // template since its last broadcast as a plain VM (test/simulator REALISM.md), so wait one cycle
     await s.sim.delay(STATS_CYCLE_MS);
@@ -261,7 +282,7 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
     const addresses = (up.value.outputs.addresses.value as Array<string | undefined>).filter((a) => typeof a === "string" && a !== "").length;
     const cluster = s.sim.ext.cluster as { vms: Map<number, { agentReadyAt?: number }> };
     const readyAt = new Map<number, number>();
-    for (const [vmid, vm] of cluster.vms) if (vmid !== 9000 && vm.agentReadyAt !== undefined) readyAt.set(vmid, vm.agentReadyAt);
+    for (const [vmid, vm] of cluster.vms) if (vmid !== TEMPLATE_VMID && vm.agentReadyAt !== undefined) readyAt.set(vmid, vm.agentReadyAt);
     const reqs = countRequests(up.entries);
     const window = apiWindowMs(up.entries);
     const fig: FleetFigures = {
@@ -329,6 +350,7 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
       ...engineShare(d),
       requests: countRequests(d.entries),
       taskNotice: taskNotice(d.entries, recorder, d.from),
+      leftBehind: leftOnCluster(s),
       ...(spec.destroyIdealMs ? { idealMs: spec.destroyIdealMs, ratioWall: d.wallMs / spec.destroyIdealMs, ratioApi: dw / spec.destroyIdealMs } : {}),
     };
     const dd = fig.destroy;
@@ -350,6 +372,8 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
       dd.meanPath = Object.fromEntries(keys.map((k) => [k, Math.round(all.reduce((a, p) => a + p[k], 0) / all.length)])) as DestroyPath;
       say(`   destroy path of the last VM (ms): ${keys.map((k) => `${k} ${Math.round(lastPath[k])}`).join(", ")}; mean over VMs: ${keys.map((k) => `${dd.meanPath![k]}`).join(" / ")}`);
     }
+    const left = dd.leftBehind;
+    say(`   left behind by the destroy: ${left.vms.length} VMs, ${left.volumes.length} volumes${left.volumes.length ? ` (${left.volumes.slice(0, 6).join(", ")}${left.volumes.length > 6 ? ", …" : ""})` : ""}`);
     const byType = dd.taskNotice.byType;
     say(`   destroy task ends noticed after (median / max ms): ${Object.entries(byType).map(([t, v]) => `${t} ${v.lateMedianMs} / ${v.lateMaxMs} (${v.pollsMean.toFixed(1)} polls)`).join(", ")}`);
     return fig;

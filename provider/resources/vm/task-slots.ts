@@ -23,8 +23,8 @@
 // per task that ends well.
 //
 // Below that ceiling, the tasks that do their volume work under a node's storage lock (linked
-// clones, creates, deletes: STORAGE Storage.pm vdisk_alloc, vdisk_clone, vdisk_free under
-// cluster_lock_storage) run in a window per node (LockWindow). PVE serves that lock one task at a
+// clones, deletes, the removal of a disk a destroy left behind: STORAGE Storage.pm vdisk_alloc,
+// vdisk_clone, vdisk_free under cluster_lock_storage) run in a window per node (LockWindow). PVE serves that lock one task at a
 // time, and a task that waits more than 10 s for it fails (`clone failed: can't lock file
 // '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout`) or, in a destroy, leaves its disk
 // behind with a warning. n such tasks in flight wait up to n lock holds, so the window is sized
@@ -79,19 +79,23 @@ export class LockWindow {
     return this.slots.peakInFlight;
   }
 
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    return this.slots.run(async () => {
-      const started = this.clock.now();
-      const sharing = this.slots.inFlight;
-      try {
-        const r = await fn();
-        this.learn(this.clock.now() - started, sharing);
-        return r;
-      } catch (err) {
-        if (isContention(err)) this.slots.setLimit(Math.max(1, Math.floor(this.slots.limit / 2)));
-        throw err;
-      }
-    });
+  /** Runs `fn` in a slot of the window; `admit` runs what it is given inside the task bound's own
+   *  pool, so that only the task's time, not a wait for that pool, teaches the window. */
+  async run<T>(fn: () => Promise<T>, admit: (timed: () => Promise<T>) => Promise<T> = (f) => f()): Promise<T> {
+    return this.slots.run(() =>
+      admit(async () => {
+        const started = this.clock.now();
+        const sharing = this.slots.inFlight;
+        try {
+          const r = await fn();
+          this.learn(this.clock.now() - started, sharing);
+          return r;
+        } catch (err) {
+          if (isContention(err)) this.slots.setLimit(Math.max(1, Math.floor(this.slots.limit / 2)));
+          throw err;
+        }
+      }),
+    );
   }
 
   /** A task that shared the lock with `sharing` - 1 others and took `tookMs` waited about that many
@@ -167,8 +171,9 @@ export class TaskBound {
    *  a storage-lock task (not a copy) waits for its node's window first. */
   async run<T>(fn: () => Promise<T>, opts: TaskOptions = {}): Promise<T> {
     const pool = opts.power ? this.power : this.all;
-    const inPool = () => pool.run(fn, { priority: opts.priority });
-    const run = opts.storageLockOn !== undefined && !opts.copy ? () => this.lockWindow(opts.storageLockOn!).run(inPool) : inPool;
+    const inPool = (f: () => Promise<T>) => pool.run(f, { priority: opts.priority });
+    const window = opts.storageLockOn !== undefined && !opts.copy ? this.lockWindow(opts.storageLockOn) : undefined;
+    const run = window ? () => window.run(fn, inPool) : () => inPool(fn);
     try {
       const r = await (opts.copy ? this.copies.run(() => this.paced(run)) : run());
       if (pool === this.all && this.all.limit < this.limit) this.all.setLimit(this.all.limit + 1);

@@ -201,6 +201,27 @@ export function parseVolid(volid: string): { storage: string; volname: string } 
   return m ? { storage: m[1], volname: m[2] } : undefined;
 }
 
+/**
+ * A named allocation (a cloud-init drive, a volume by name) where a volume of that name is: each
+ * plugin's alloc_image fails (a failed clone's clean-up that timed out on the storage lock leaves
+ * such a volume, and a second clone to the same VMID then fails on it). STORAGE LvmThinPlugin.pm
+ * (`lvcreate` through COMMON Cmd.pm run_command `errmsg`: `<errmsg>: <last stderr line>`),
+ * Plugin.pm (`disk image '<path>' already exists`), ZFSPoolPlugin.pm (`zfs error: <stderr>`),
+ * RBDPlugin.pm (`rbd create` through run_rbd_command's `errmsg`).
+ */
+function alreadyExists(s: StorageDef, volname: string, name: string): string {
+  switch (s.type) {
+    case "lvmthin":
+      return `lvcreate '${s.vgname}/${name}' error:   Logical Volume "${name}" already exists in volume group "${s.vgname}"`;
+    case "zfspool":
+      return `zfs error: cannot create '${s.pool}/${name}': dataset already exists`;
+    case "rbd":
+      return `rbd create '${name}' error: rbd: create error: (17) File exists`;
+    default:
+      return `disk image '${s.path}/images/${volname}' already exists`;
+  }
+}
+
 export class Cluster implements ClusterView {
   readonly opts: ClusterOptions;
   readonly latency: Latency;
@@ -522,6 +543,7 @@ export class Cluster implements ClusterView {
         : block ? `${parentName.split("/").pop()}/${name}`
         : `${parentName.split("/").slice(-2).join("/")}/${vmid}/${name}${ext}`;
     }
+    if (opts.name && vols.has(volname)) throw new Error(alreadyExists(s, volname, name));
     const vol: Volume = {
       volid: `${storage}:${volname}`, volname, storage, vmid, size, format: fmt, ctime: this.sim.nowSeconds(), parent: opts.parent,
       ...(opts.image !== undefined ? { image: opts.image } : {}),

@@ -63,6 +63,20 @@ describe("the storage lock (virtual time)", () => {
     }
   });
 
+  test("a clone to a VMID whose cloud-init volume is still there (a failed clone's clean-up timed out) fails on it, and frees only what it made", async () => {
+    const { api } = await virtualApi(25);
+    try {
+      await createVm(api, 9000, {}, true);
+      await api.ok("POST", "/nodes/pve1/storage/local-lvm/content", { vmid: 130, filename: "vm-130-cloudinit", size: "4M" });
+      const st = await api.task("POST", "/nodes/pve1/qemu/9000/clone", { newid: 130 });
+      // LvmThinPlugin.pm alloc_image: lvcreate's last stderr line, through run_command's errmsg
+      expect(st.exitstatus).toBe(`clone failed: lvcreate 'pve/vm-130-cloudinit' error:   Logical Volume "vm-130-cloudinit" already exists in volume group "pve"`);
+      expect(await volumesOf(api, "pve1", 130)).toEqual(["local-lvm:vm-130-cloudinit"]);
+    } finally {
+      await api.stop();
+    }
+  });
+
   test("a local storage's lock is the node's: 40 disks allocated on one node time out, spread over three nodes they do not", async () => {
     const { api, clock } = await virtualApi(22);
     try {
