@@ -9,7 +9,9 @@ import { roleGranting } from "./privileges";
  * - `notFound`: PVE's 500 "does not exist" / "no such ..." (PVE does not use 404);
  * - `alreadyExists`: PVE's 500 "already exists" (PVE does not use 409), or a 400 naming an existing id;
  * - `locked`: `VM is locked (<lock>)`: a config lock held by another operation;
- * - `lockTimeout`: `can't lock file ... got timeout`: the config flock was busy;
+ * - `lockTimeout`: a lock stayed busy: a flock (`can't lock file ... got timeout`: a VM's config,
+ *   a local storage) or pmxcfs' (`cfs-lock 'storage-<id>' error: got lock request timeout`: a
+ *   shared storage, pve-cluster src/PVE/Cluster.pm `$cfs_lock`);
  * - `conflict`: the config digest changed under us (`checksum mismatch`);
  * - `tls`: the server certificate could not be verified;
  * - `network`: the endpoint could not be reached or the connection broke;
@@ -76,7 +78,7 @@ export function isTlsErrorCode(code: string | undefined): boolean {
   return code !== undefined && TLS_CODES.has(code);
 }
 
-const LOCK_TIMEOUT = /can't lock file .*got timeout/i;
+const LOCK_TIMEOUT = /can't lock file .*got timeout|cfs-lock '[^']+' error: got lock request timeout/i;
 const LOCKED = /\bis locked \(/i;
 const NO_WORKER_UPID = /got no worker upid/i;
 const CHECKSUM = /checksum mismatch/i;
@@ -368,4 +370,15 @@ export function disksNotRemoved(warningLines: readonly string[]): Array<{ volid:
     if (m) out.push({ volid: m[1], reason: m[2].trim() });
   }
   return out;
+}
+
+/**
+ * A failed clone whose clean-up could not free what it had made: qemu-server
+ * src/PVE/API2/Qemu.pm clone_vm frees each new volume after an error and only prints a failure
+ * (`warn $@`, a plain task-log line before the task's error), most often the storage lock again
+ * (pve-common `lock_file_full`, pve-cluster `$cfs_lock`). The volumes stay, in no VM's config.
+ */
+export function cloneLeftVolumes(err: unknown): boolean {
+  if (!(err instanceof PveTaskError) || err.type !== "qmclone") return false;
+  return err.logTail.some((l) => !l.startsWith("TASK ERROR") && /^(can't lock file '\/var\/lock\/pve-manager\/pve-storage-[^']+' - got timeout|cfs-lock 'storage-[^']+' error: got lock request timeout)$/.test(l.trim()));
 }

@@ -125,6 +125,9 @@ export interface FleetFigures {
     /** Full clones: how long the template storage's channel copied nothing between the first
      *  copy's start and the last copy's end (clone tasks less their fork and setup). */
     channelIdleMs?: number;
+    /** The template node's storage lock (`local-lvm@pve1`): held, and idle between the up's first
+     *  hold and its last (real ms). */
+    storageLock?: { heldMs: number; idleMs: number };
   };
   preview?: OpFigures & { changes: Record<string, number> };
   refresh?: OpFigures & { perVm: number; changes: Record<string, number> };
@@ -158,6 +161,17 @@ function leftOnCluster(s: RunningSimulator): { vms: number[]; volumes: string[] 
     }
   }
   return { vms: [...c.vms.keys()].filter((v) => v !== TEMPLATE_VMID), volumes: [...volumes].sort() };
+}
+
+/** How long the template node's storage lock was held since `from` (PVE ms), and idle between its
+ *  first and last hold since then, in real ms. */
+function lockUse(s: RunningSimulator, from: number, timeFactor: number): { heldMs: number; idleMs: number } | undefined {
+  const locks = (s.sim.ext.cluster as { storageLocks: { held: Map<string, Array<[number, number]>> } }).storageLocks;
+  const spans = (locks.held.get("local-lvm@pve1") ?? []).filter(([a]) => a >= from);
+  if (!spans.length) return undefined;
+  const heldMs = spans.reduce((t, [a, b]) => t + (b - a), 0);
+  const span = Math.max(...spans.map(([, b]) => b)) - Math.min(...spans.map(([a]) => a));
+  return { heldMs: heldMs * timeFactor, idleMs: Math.max(0, span - heldMs) * timeFactor };
 }
 
 /** Idle time of the copy channel: the span of the clone tasks' copy phases less their union. */
@@ -274,6 +288,7 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
     const sampler = new ProviderMemorySampler(ts.workDir);
     sampler.start();
     const upLog: string[] = [];
+    const lockFrom = s.sim.clock.elapsed();
     const up = await bench.measured(() => stack.up(bench.traced(spec.parallel, upLog)));
     const mem = sampler.stop();
     if (up.value.summary.result !== "succeeded") throw new Error(`pulumi up: ${up.value.summary.result}`);
@@ -310,6 +325,7 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
         addresses,
         providerPeakMiB: mem.processes ? mem.peakMiB : undefined,
         ...(spec.full ? { channelIdleMs: channelIdle(recorder, up.from, (MODEL.forkMs + MODEL.cloneBaseMs) * spec.timeFactor) } : {}),
+        storageLock: lockUse(s, lockFrom, spec.timeFactor),
       },
     };
     fig.up.agentCalls = Object.fromEntries(
@@ -327,7 +343,7 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
     const u = fig.up;
     say(`   up ${ms(u.wallMs)} s wall (${u.ratioWall.toFixed(2)}x)${u.cliMs !== undefined ? `, pulumi up ${ms(u.cliMs)} s (${u.ratioCli!.toFixed(2)}x) + summary ${ms(u.summaryMs!)} s` : ""}, API window ${ms(u.apiWindowMs)} s (${u.ratioApi.toFixed(2)}x), ideal ${ms(spec.idealMs)} s; engine before the first request ${ms(u.headMs!)} s, after the last ${ms(u.tailMs!)} s; ${addresses}/${n} addresses`);
     say(`   per VM: ${u.otherPerVm.toFixed(2)} requests + ${u.taskPollsPerVm.toFixed(2)} task polls + ${u.agentPollsPerVm.toFixed(2)} agent polls (${u.silentAgentCalls} silent)`);
-    say(`   task end noticed after median/p95/max ${u.taskNotice.lateMedianMs}/${u.taskNotice.lateP95Ms}/${u.taskNotice.lateMaxMs} ms; agent answer noticed after ${u.agentNotice.medianMs}/${u.agentNotice.p95Ms}/${u.agentNotice.maxMs} ms${u.channelIdleMs !== undefined ? `; storage channel idle ${ms(u.channelIdleMs)} s` : ""}`);
+    say(`   task end noticed after median/p95/max ${u.taskNotice.lateMedianMs}/${u.taskNotice.lateP95Ms}/${u.taskNotice.lateMaxMs} ms; agent answer noticed after ${u.agentNotice.medianMs}/${u.agentNotice.p95Ms}/${u.agentNotice.maxMs} ms${u.channelIdleMs !== undefined ? `; storage channel idle ${ms(u.channelIdleMs)} s` : ""}${u.storageLock ? `; storage lock held ${ms(u.storageLock.heldMs)} s, idle ${ms(u.storageLock.idleMs)} s between its first and last hold` : ""}`);
     if (spec.preview) {
       const p = await bench.preview(stack);
       fig.preview = { wallMs: p.wallMs, apiWindowMs: apiWindowMs(p.entries), requests: countRequests(p.entries), changes: p.value.changeSummary as Record<string, number> };

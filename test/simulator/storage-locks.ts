@@ -36,6 +36,8 @@ export class StorageLocks {
   private readonly cfsHeld = new Set<string>();
   /** Waits that ended in a timeout, per lock (`<storage>@<node>` or `<storage>`). */
   readonly timeouts = new Map<string, number>();
+  /** When each lock was held (PVE ms on the clock, from, to), per lock: for measurements. */
+  readonly held = new Map<string, Array<[number, number]>>();
 
   constructor(
     private readonly clock: SimClock,
@@ -46,10 +48,15 @@ export class StorageLocks {
 
   /** Runs `fn` holding the lock of `s` as taken on `node`; `log` is the task log, if any. */
   async with<T>(s: LockedStorage, node: string, fn: () => Promise<T> | T, log?: (line: string) => void): Promise<T> {
-    const release = s.shared && this.timeFlows() ? await this.cfsLock(s.storage, log) : await this.flock(s.shared ? s.storage : `${s.storage}@${node}`, s, log);
+    const key = s.shared ? s.storage : `${s.storage}@${node}`;
+    const release = s.shared && this.timeFlows() ? await this.cfsLock(s.storage, log) : await this.flock(key, s, log);
+    const from = this.clock.elapsed();
     try {
       return await fn();
     } finally {
+      const spans = this.held.get(key) ?? [];
+      spans.push([from, this.clock.elapsed()]);
+      this.held.set(key, spans);
       release();
     }
   }

@@ -4,7 +4,7 @@
 import { isNotFound } from "../../proxmox";
 import { providerLogger } from "../context";
 import { retryConvergent } from "./convergent-retry";
-import { freeDisksLeftBehind } from "./destroy-leftovers";
+import { freeDisksLeftBehind } from "./leftover-volumes";
 import { liveStatus, locateVm } from "./lookup";
 import { runTask, type VmContext } from "./vm-context";
 

@@ -85,10 +85,11 @@ export class LockWindow {
     return this.slots.run(() =>
       admit(async () => {
         const started = this.clock.now();
-        const sharing = this.slots.inFlight;
+        const atStart = this.slots.inFlight;
         try {
           const r = await fn();
-          this.learn(this.clock.now() - started, sharing);
+          // the first tasks of a burst start before the rest join them, then wait behind them
+          this.learn(this.clock.now() - started, Math.max(atStart, this.slots.inFlight));
           return r;
         } catch (err) {
           if (isContention(err)) this.slots.setLimit(Math.max(1, Math.floor(this.slots.limit / 2)));
@@ -98,8 +99,8 @@ export class LockWindow {
     );
   }
 
-  /** A task that shared the lock with `sharing` - 1 others and took `tookMs` waited about that many
-   *  holds of tookMs / sharing: the window that keeps a task under the target is shrunk to; one
+  /** A task that shared the lock with up to `sharing` - 1 others and took `tookMs` waited about
+   *  that many holds of tookMs / sharing: the window that keeps a task under the target is shrunk to; one
    *  that was quick lets one more in while others wait. */
   private learn(tookMs: number, sharing: number): void {
     const limit = this.slots.limit;

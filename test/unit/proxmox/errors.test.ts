@@ -147,6 +147,9 @@ describe("PveApiError from every recorded error response", () => {
 
   it("classifies PVE's contention and lookup messages", () => {
     expect(classifyPveMessage(500, "can't lock file '/var/lock/qemu-server/lock-100.conf' - got timeout")).toBe("lockTimeout");
+    // a storage's lock: a flock on a local storage, pmxcfs' for a shared one (pve-cluster Cluster.pm $cfs_lock)
+    expect(classifyPveMessage(undefined, "clone failed: can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout")).toBe("lockTimeout");
+    expect(classifyPveMessage(undefined, "clone failed: cfs-lock 'storage-ceph' error: got lock request timeout")).toBe("lockTimeout");
     expect(classifyPveMessage(500, "VM is locked (clone)")).toBe("locked");
     expect(classifyPveMessage(500, "Configuration file 'nodes/pve/qemu-server/999.conf' does not exist")).toBe("notFound");
     expect(classifyPveMessage(500, "unable to create VM 100 - VM 100 already exists on node 'pve'")).toBe("alreadyExists");

@@ -172,6 +172,20 @@ describe("LockWindow: the storage-lock tasks of a node", () => {
     expect(bare.timeouts).toBeGreaterThan(30);
   });
 
+  test("the first task of a burst, which waited behind the tasks that joined it, shrinks the window by what it shared at its end", async () => {
+    const clock = new EventClock();
+    const bound = new TaskBound(64, clock);
+    const window = bound.lockWindow("pve1");
+    // the first task starts alone; 7 join it at once; it ends after 5 s, when all 8 are in flight
+    const first = bound.run(() => clock.sleep(5000), { storageLockOn: "pve1" });
+    await tick();
+    const others = Array.from({ length: 7 }, () => bound.run(() => clock.sleep(6000), { storageLockOn: "pve1" }));
+    await clock.run(first);
+    // 8 sharing the lock for 5 s: about 625 ms each, so 6 fit in the 4 s target (not 1)
+    expect(window.limit).toBe(Math.floor((LOCK_WINDOW_START * LOCK_TASK_TARGET_MS) / 5000));
+    await clock.run(Promise.all(others));
+  });
+
   test("where the lock is quick, the window grows while tasks wait for it, up to the bound", async () => {
     const clock = new EventClock();
     const bound = new TaskBound(32, clock);

@@ -1,7 +1,7 @@
-// Disks a destroy leaves behind: PVE's destroy_vm only warns when it cannot free a disk (its
-// storage lock held by other tasks for more than 10 s), and the VM's config goes anyway
-// (vm/destroy-leftovers.ts). Against the simulator, whose storage lock fails like PVE's
-// (test/simulator/storage-locks.ts); another client holds pve1's local-lvm lock meanwhile.
+// Volumes PVE leaves behind (vm/leftover-volumes.ts): a destroy's disks (destroy_vm only warns
+// when it cannot free one, its storage lock held by other tasks for more than 10 s, and the VM's
+// config goes anyway), and what a failed clone had made (clone_vm only prints it). Against the
+// simulator, whose storage lock fails like PVE's (test/simulator/storage-locks.ts).
 import { vmCloneLifecycle as life, type VmCloneInputs } from "../../../../provider/resources/vm-clone";
 import { providerLogger } from "../../../../provider/resources/context";
 import { configureForTests } from "../../../../provider/resources/context";
@@ -15,7 +15,9 @@ async function checked(): Promise<VmCloneInputs> {
   return r.inputs as VmCloneInputs;
 }
 
-describe("disks a destroy left behind", () => {
+const FLOCK_TIMEOUT = "can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout";
+
+describe("volumes PVE left behind", () => {
   let v: VmSim;
   const warnings: string[] = [];
   const warn = providerLogger.warn;
@@ -72,6 +74,34 @@ describe("disks a destroy left behind", () => {
       expect(await volumesOf(vmid)).toEqual([`local-lvm:vm-${vmid}-cloudinit`, `local-lvm:vm-${vmid}-disk-0`]);
     } finally {
       configureForTests({ endpoint: v.s.url, apiToken: v.s.rootToken, caCert: v.s.caCert });
+    }
+    // as the error says, by hand
+    for (const volid of await volumesOf(vmid)) await v.api.storage.deleteContentAndWait("pve1", "local-lvm", volid);
+    expect(await volumesOf(vmid)).toEqual([]);
+  });
+
+  test("a clone that failed on the storage lock and could not free its cloud-init drive: the provider frees it, and the retry to the same VMID succeeds", async () => {
+    const locks = v.cluster.storageLocks;
+    const withLock = locks.with;
+    let calls = 0;
+    // the 2nd and 3rd waits for pve1's local-lvm lock time out: the clone's thin snapshot (after
+    // its cloud-init drive was allocated), then its clean-up's free of that drive
+    locks.with = function (this: unknown, s: { storage: string }, node: string, ...rest: unknown[]) {
+      if (s.storage === "local-lvm" && node === "pve1" && [2, 3].includes(++calls)) return Promise.reject(new Error(FLOCK_TIMEOUT));
+      return withLock.call(locks, s, node, ...rest);
+    };
+    try {
+      const from = v.s.sim.requestLog.length;
+      const tasksBefore = v.cluster.tasks.all().length;
+      const { outs } = await life.create(await checked());
+      const vmid = outs.vmid;
+      const clones = v.cluster.tasks.all().slice(tasksBefore).filter((t: any) => t.type === "qmclone");
+      expect(clones.map((t: any) => t.exitstatus)).toEqual([`clone failed: ${FLOCK_TIMEOUT}`, "OK"]);
+      expect(warnings).toEqual([`the failed clone to VMID ${vmid} on node 'pve1' left local-lvm:vm-${vmid}-cloudinit behind (PVE could not free it); removing it`]);
+      expect(await volumesOf(vmid)).toEqual([`local-lvm:vm-${vmid}-cloudinit`, `local-lvm:vm-${vmid}-disk-0`]);
+      expect(v.s.sim.requestLog.slice(from).filter((e: any) => e.method === "POST" && e.template === "/nodes/{node}/qemu/{vmid}/clone").map((e: any) => e.params.newid)).toEqual([vmid, vmid]);
+    } finally {
+      locks.with = withLock;
     }
   });
 });
