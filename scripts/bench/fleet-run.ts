@@ -388,8 +388,7 @@ export async function runFleet(spec: FleetSpec): Promise<FleetFigures> {
       dd.meanPath = Object.fromEntries(keys.map((k) => [k, Math.round(all.reduce((a, p) => a + p[k], 0) / all.length)])) as DestroyPath;
       say(`   destroy path of the last VM (ms): ${keys.map((k) => `${k} ${Math.round(lastPath[k])}`).join(", ")}; mean over VMs: ${keys.map((k) => `${dd.meanPath![k]}`).join(" / ")}`);
     }
-    const early = d.entries.filter((e) => e.time < (d.cli[0]?.start ?? d.from));
-    if (early.length) say(`   requests of the destroy's window that began before its CLI: ${early.map((e) => `${e.method} ${e.template} ${e.time - (d.cli[0]?.start ?? d.from)} ms, ${e.durationMs} ms long, status ${e.status}`).join("; ")}`);
+    if (d.early.length) say(`   requests that ended in the destroy but began before it (not counted in it): ${d.early.map((e) => `${e.method} ${e.template} at ${e.time - d.from} ms, ${e.durationMs} ms long, status ${e.status}`).join("; ")}`);
     const left = dd.leftBehind;
     say(`   left behind by the destroy: ${left.vms.length} VMs, ${left.volumes.length} volumes${left.volumes.length ? ` (${left.volumes.slice(0, 6).join(", ")}${left.volumes.length > 6 ? ", …" : ""})` : ""}`);
     const byType = dd.taskNotice.byType;
