@@ -8,9 +8,9 @@
 // naming it.
 
 import { disksNotRemoved, isNotFound, isPermissionDenied } from "../../proxmox";
-import { locateVm } from "./lookup";
 import { providerLogger } from "../context";
 import { retryConvergent } from "./convergent-retry";
+import { locateVm } from "./lookup";
 import { runTask, type VmContext } from "./vm-context";
 
 /** Frees the disks a destroy of `vmid` on `node` warned it could not remove and that are still there. */
@@ -19,8 +19,9 @@ export async function freeDisksLeftBehind(ctx: VmContext, node: string, vmid: nu
   if (!warned.length) return;
   const left: Array<{ volid: string; reason: string }> = [];
   for (const storage of new Set(warned.map((w) => storageOf(w.volid)))) {
-    const present = new Set((await ctx.api.storage.content(node, storage, { vmid })).map((e) => e.volid));
-    left.push(...warned.filter((w) => storageOf(w.volid) === storage && present.has(w.volid)));
+    // credentials that may not list the storage try the free, which says whether it is theirs to do
+    const present = await volumesOf(ctx, node, storage, vmid);
+    left.push(...warned.filter((w) => storageOf(w.volid) === storage && (present === undefined || present.includes(w.volid))));
   }
   for (const { volid, reason } of left) providerLogger.warn(`VM ${vmid} was destroyed on node '${node}' but PVE left its disk ${volid} behind (${reason}); removing it`);
   const refused = await freeVolumes(ctx, node, vmid, left.map((l) => l.volid));
@@ -48,7 +49,7 @@ export async function freeVolumesOfFailedClone(ctx: VmContext, node: string, vmi
   if (await locateVm(ctx, vmid)) return [];
   const volids: string[] = [];
   for (const s of await ctx.api.storage.listOnNode(node, { content: "images", enabled: true })) {
-    volids.push(...(await ctx.api.storage.content(node, s.storage, { vmid })).map((e) => e.volid));
+    volids.push(...((await volumesOf(ctx, node, s.storage, vmid)) ?? []));
   }
   if (!volids.length) return [];
   providerLogger.warn(`the failed clone to VMID ${vmid} on node '${node}' left ${volids.join(", ")} behind (PVE could not free ${volids.length === 1 ? "it" : "them"}); removing ${volids.length === 1 ? "it" : "them"}`);
@@ -70,6 +71,16 @@ async function freeVolumes(ctx: VmContext, node: string, vmid: number, volids: s
     }
   }
   return refused;
+}
+
+/** The volumes of `vmid` on a storage, or undefined when these credentials may not list it. */
+async function volumesOf(ctx: VmContext, node: string, storage: string, vmid: number): Promise<string[] | undefined> {
+  try {
+    return (await ctx.api.storage.content(node, storage, { vmid })).map((e) => e.volid);
+  } catch (err) {
+    if (isPermissionDenied(err)) return undefined;
+    throw err;
+  }
 }
 
 const storageOf = (volid: string): string => volid.slice(0, volid.indexOf(":"));
