@@ -628,7 +628,15 @@ export function register(sim: Sim): void {
             if (pool) sim.pools.addVm(pool, vmid);
           });
         } catch (e: any) {
-          for (const v of created) c.freeVolume(v, node);
+          // API2/Qemu.pm create_vm / create_disks: each allocated volume freed under the storage
+          // lock, a failure only printed (`warn $@`): the volume stays, in no config
+          for (const v of created) {
+            try {
+              await freeLocked(ctx, v, node, true);
+            } catch (fe: any) {
+              ctx.log(fe.message);
+            }
+          }
           if (c.vms.get(vmid) === vm) c.vms.delete(vmid);
           throw new Error(`unable to create VM ${vmid} - ${e.message}`);
         }

@@ -77,6 +77,27 @@ describe("the storage lock (virtual time)", () => {
     }
   });
 
+  test("a create that fails after allocating a disk frees it under the lock; when that wait times out, the disk stays and the log says so", async () => {
+    const { api, clock, c } = await virtualApi(26);
+    try {
+      // scsi0 is allocated (550–850 ms), then scsi1's format fails in lvmthin's alloc_image (–1 150)
+      const upid = await api.ok("POST", "/nodes/pve1/qemu", { vmid: 140, scsi0: "local-lvm:1", scsi1: "local-lvm:1,format=qcow2" });
+      await clock.advance(1100);
+      // another task takes the lock next, for 15 s: the clean-up's free waits behind it
+      const other = c.storageLocks.with({ storage: "local-lvm", shared: false }, "pve1", () => c.latency.sleep(15_000));
+      const st = await api.waitTask("pve1", upid);
+      expect(st.exitstatus).toMatch(/^unable to create VM 140 - unsupported format 'qcow2' at /);
+      const log = await api.log("pve1", upid);
+      expect(log).toContain(FLOCK_TIMEOUT); // create_disks' `warn $@`: a plain line
+      expect(await volumesOf(api, "pve1", 140)).toEqual(["local-lvm:vm-140-disk-0"]);
+      expect((await api.req("GET", "/nodes/pve1/qemu/140/config")).status).toBe(500);
+      await clock.runUntilIdle(60_000);
+      await other;
+    } finally {
+      await api.stop();
+    }
+  });
+
   test("a local storage's lock is the node's: 40 disks allocated on one node time out, spread over three nodes they do not", async () => {
     const { api, clock } = await virtualApi(22);
     try {
