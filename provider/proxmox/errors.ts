@@ -373,12 +373,13 @@ export function disksNotRemoved(warningLines: readonly string[]): Array<{ volid:
 }
 
 /**
- * A failed clone whose clean-up could not free what it had made: qemu-server
- * src/PVE/API2/Qemu.pm clone_vm frees each new volume after an error and only prints a failure
- * (`warn $@`, a plain task-log line before the task's error), most often the storage lock again
- * (pve-common `lock_file_full`, pve-cluster `$cfs_lock`). The volumes stay, in no VM's config.
+ * A failed clone or create whose clean-up could not free what it had made: qemu-server
+ * src/PVE/API2/Qemu.pm clone_vm, and create_vm/create_disks, free each new volume after an error
+ * and only print a failure (`warn $@`, a plain task-log line before the task's error), most often
+ * the storage lock again (pve-common `lock_file_full`, pve-cluster `$cfs_lock`). The volumes stay,
+ * in no VM's config.
  */
-export function cloneLeftVolumes(err: unknown): boolean {
-  if (!(err instanceof PveTaskError) || err.type !== "qmclone") return false;
+export function failedTaskLeftVolumes(err: unknown): boolean {
+  if (!(err instanceof PveTaskError) || (err.type !== "qmclone" && err.type !== "qmcreate")) return false;
   return err.logTail.some((l) => !l.startsWith("TASK ERROR") && /^(can't lock file '\/var\/lock\/pve-manager\/pve-storage-[^']+' - got timeout|cfs-lock 'storage-[^']+' error: got lock request timeout)$/.test(l.trim()));
 }

@@ -1,9 +1,10 @@
 // Building a Template's VM: created with a safe VMID, its imported disk grown, converted to a
 // template, added to HA; a failure after the VM exists destroys it again (vm/create-failure.ts).
 
-import { codecs } from "../../proxmox";
+import { codecs, failedTaskLeftVolumes } from "../../proxmox";
 import { isVmidCollision } from "../../proxmox/vmid-allocator";
 import { destroyAfterFailedCreate } from "../vm/create-failure";
+import { byHand, freeVolumesOfFailedTask } from "../vm/leftover-volumes";
 import { runTask, type VmContext } from "../vm/vm-context";
 
 /** Creates the VM on `node` with `vmid`, or with an allocated VMID (the next one when another
@@ -16,6 +17,14 @@ export async function createWithVmid(ctx: VmContext, node: string, vmid: number 
       lease.created();
       return lease.vmid;
     } catch (err) {
+      if (failedTaskLeftVolumes(err)) {
+        // create_disks could not free a disk it had allocated (the storage lock): no VM holds it
+        const refused = await freeVolumesOfFailedTask(ctx, node, lease.vmid);
+        if (refused.length) {
+          lease.markTaken();
+          throw new Error(`the create of VM ${lease.vmid} on node '${node}' failed (${(err as Error).message}) and PVE left ${refused.join(", ")} behind; ${byHand(node, refused)}`, { cause: err });
+        }
+      }
       if (vmid === undefined && isVmidCollision(err, lease.vmid) && attempt < 20) {
         lease.markTaken();
         continue;

@@ -2,13 +2,13 @@
 // answers, VMID collisions and lock contention on the template. (Where the clone is placed, and
 // the migration when the template's storage is local, is clone-placement.ts.)
 
-import { cloneLeftVolumes, isLocked, type CloneParams, type WaitForTaskOptions } from "../../proxmox";
+import { failedTaskLeftVolumes, isLocked, type CloneParams, type WaitForTaskOptions } from "../../proxmox";
 import { backoffDelay, type RetryPolicy } from "../../proxmox/retry";
 import { isVmidCollision, type VmidLease, type VmidRange } from "../../proxmox/vmid-allocator";
 import { providerLogger } from "../context";
 import { descriptionOf, normalizeDescription } from "./config-map";
 import { isAmbiguousFailure } from "./convergent-retry";
-import { byHand, freeVolumesOfFailedClone } from "./leftover-volumes";
+import { byHand, freeVolumesOfFailedTask } from "./leftover-volumes";
 import { locateVm } from "./lookup";
 import { isOwnTask, runTask, type VmContext } from "./vm-context";
 
@@ -75,9 +75,9 @@ export async function cloneWithVmid(ctx: VmContext, req: CloneRequest): Promise<
       current.created();
       return { vmid, attempts };
     } catch (err) {
-      if (cloneLeftVolumes(err)) {
+      if (failedTaskLeftVolumes(err)) {
         // what PVE could not free would make the next clone to this id fail on its names
-        const refused = await freeVolumesOfFailedClone(ctx, req.templateNode, vmid);
+        const refused = await freeVolumesOfFailedTask(ctx, req.templateNode, vmid);
         if (refused.length) {
           current.markTaken();
           throw new Error(`the clone to VMID ${vmid} on node '${req.templateNode}' failed (${(err as Error).message}) and PVE left ${refused.join(", ")} behind; ${byHand(req.templateNode, refused)}`, { cause: err });

@@ -2,7 +2,7 @@
 // only warn when the free fails (above all the storage lock, held by other tasks for more than its
 // 10 s): a destroy's disks (QemuServer.pm destroy_vm: `Could not remove disk '<volid>', check
 // manually: …`, the config goes anyway; with destroy-unreferenced-disks PVE tries once more), and
-// what a failed clone had made (API2/Qemu.pm clone_vm: `warn $@`). Such a volume is owned by a VM
+// what a failed clone or create had made (API2/Qemu.pm clone_vm, create_disks: `warn $@`). Such a volume is owned by a VM
 // that does not exist, on no one's books, and a clone to that VMID fails on its name. The provider
 // frees it itself, as `pvesm free` would (DELETE .../storage/{storage}/content/{volid}), or fails
 // naming it.
@@ -41,18 +41,19 @@ export function byHand(node: string, refused: string[]): string {
 }
 
 /**
- * After a clone to `vmid` on `node` failed and PVE could not free what it had made: frees every
- * volume of that VMID on the node's image storages, as long as no VM has that id (a VM that has
- * it, another client's clone included, owns its volumes). Returns what is left, for the error.
+ * After a clone or create to `vmid` on `node` failed and PVE could not free what it had made:
+ * frees every volume of that VMID on the node's image storages, as long as no VM has that id (a VM
+ * that has it, another client's clone included, owns its volumes). Returns what is left, for the
+ * error.
  */
-export async function freeVolumesOfFailedClone(ctx: VmContext, node: string, vmid: number): Promise<string[]> {
+export async function freeVolumesOfFailedTask(ctx: VmContext, node: string, vmid: number): Promise<string[]> {
   if (await locateVm(ctx, vmid)) return [];
   const volids: string[] = [];
   for (const s of await ctx.api.storage.listOnNode(node, { content: "images", enabled: true })) {
     volids.push(...((await volumesOf(ctx, node, s.storage, vmid)) ?? []));
   }
   if (!volids.length) return [];
-  providerLogger.warn(`the failed clone to VMID ${vmid} on node '${node}' left ${volids.join(", ")} behind (PVE could not free ${volids.length === 1 ? "it" : "them"}); removing ${volids.length === 1 ? "it" : "them"}`);
+  providerLogger.warn(`the failed task for VMID ${vmid} on node '${node}' left ${volids.join(", ")} behind (PVE could not free ${volids.length === 1 ? "it" : "them"}); removing ${volids.length === 1 ? "it" : "them"}`);
   return freeVolumes(ctx, node, vmid, volids);
 }
 

@@ -2,6 +2,8 @@
 // when it cannot free one, its storage lock held by other tasks for more than 10 s, and the VM's
 // config goes anyway), and what a failed clone had made (clone_vm only prints it). Against the
 // simulator, whose storage lock fails like PVE's (test/simulator/storage-locks.ts).
+import { createHash } from "crypto";
+import { templateLifecycle, type TemplateInputs } from "../../../../provider/resources/template";
 import { vmCloneLifecycle as life, type VmCloneInputs } from "../../../../provider/resources/vm-clone";
 import { providerLogger } from "../../../../provider/resources/context";
 import { configureForTests } from "../../../../provider/resources/context";
@@ -97,11 +99,38 @@ describe("volumes PVE left behind", () => {
       const vmid = outs.vmid;
       const clones = v.cluster.tasks.all().slice(tasksBefore).filter((t: any) => t.type === "qmclone");
       expect(clones.map((t: any) => t.exitstatus)).toEqual([`clone failed: ${FLOCK_TIMEOUT}`, "OK"]);
-      expect(warnings).toEqual([`the failed clone to VMID ${vmid} on node 'pve1' left local-lvm:vm-${vmid}-cloudinit behind (PVE could not free it); removing it`]);
+      expect(warnings).toEqual([`the failed task for VMID ${vmid} on node 'pve1' left local-lvm:vm-${vmid}-cloudinit behind (PVE could not free it); removing it`]);
       expect(await volumesOf(vmid)).toEqual([`local-lvm:vm-${vmid}-cloudinit`, `local-lvm:vm-${vmid}-disk-0`]);
       expect(v.s.sim.requestLog.slice(from).filter((e: any) => e.method === "POST" && e.template === "/nodes/{node}/qemu/{vmid}/clone").map((e: any) => e.params.newid)).toEqual([vmid, vmid]);
     } finally {
       locks.with = withLock;
     }
+  });
+
+  test("a Template whose create failed on the storage lock after allocating its disk, and could not free it: the provider frees it and reports the failure", async () => {
+    const url = "https://cloud-images.example.org/noble/current/noble-server-cloudimg-amd64.img";
+    const checksum = createHash("sha256").update(`pve-sim download: ${url}\n`).digest("hex");
+    const r = await templateLifecycle.check({}, { node: "pve1", name: "noble", resourceName: "noble", image: { url, checksum } } as any);
+    expect(r.failures).toEqual([]);
+    const locks = v.cluster.storageLocks;
+    const withLock = locks.with;
+    let calls = 0;
+    // the create's first allocation goes through; the second times out, and so does the free of the first
+    locks.with = function (this: unknown, s: { storage: string }, node: string, ...rest: unknown[]) {
+      if (s.storage === "local-lvm" && node === "pve1" && [2, 3].includes(++calls)) return Promise.reject(new Error(FLOCK_TIMEOUT));
+      return withLock.call(locks, s, node, ...rest);
+    };
+    const vmsBefore = [...v.cluster.vms.keys()];
+    try {
+      await expect(templateLifecycle.create(r.inputs as TemplateInputs)).rejects.toThrow(FLOCK_TIMEOUT);
+    } finally {
+      locks.with = withLock;
+    }
+    const created = v.cluster.tasks.all().filter((t: any) => t.type === "qmcreate").at(-1);
+    expect(created.exitstatus).toBe(`unable to create VM ${created.id} - ${FLOCK_TIMEOUT}`);
+    const vmid = Number(created.id);
+    expect([...v.cluster.vms.keys()]).toEqual(vmsBefore);
+    expect(warnings).toEqual([expect.stringMatching(new RegExp(`^the failed task for VMID ${vmid} on node 'pve1' left local-lvm:vm-${vmid}-\\S+ behind \\(PVE could not free it\\); removing it$`))]);
+    expect(await volumesOf(vmid)).toEqual([]);
   });
 });
