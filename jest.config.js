@@ -1,7 +1,7 @@
 /** Tests run from the TypeScript sources through ts-jest, in three tiers (jest projects):
  *
  *  - `unit`: test/unit — the client, codecs, checks and each resource's lifecycle against the
- *    in-process simulator; no root, no sshd, no Pulumi CLI. `npm run test:unit`, under a minute:
+ *    in-process simulator; no root, no sshd, no Pulumi CLI. `npm run test:unit`, about a minute:
  *    it runs 4 workers on 2 cores, since its suites spend most of their time waiting on the
  *    simulator's (scaled) task times and the provider's polls, not on the CPU.
  *  - `simulator`: test/simulator/tests — the simulator's own fidelity to PVE.

@@ -66,8 +66,27 @@ if (major < MIN_NODE_MAJOR) {
 // `npm ci` (on our machines Node.js 20), so Node.js 24 cannot load it ("Module did not
 // self-register") and ssh2 falls back to JavaScript crypto: every SSH transfer, the snippet
 // suites included, then runs about 6x slower (8.5 s against 55 s for the simulator's transport
-// suite). Rebuilt here for this Node.js, with the headers its npm package carries (no download).
-ensureSsh2Binding();
+// suite). Rebuilt here for this Node.js, with the headers its npm package carries (no download),
+// except on the Node.js releases where any addon built on node::ObjectWrap aborts the process
+// when the garbage collector reclaims one of its objects (24.19 and later 24.x: `Assertion failed:
+// (env) != nullptr` in RemoveEnvironmentCleanupHook, from ssh2's cipher destructors;
+// nodejs/node#65446, mscdex/ssh2#1511): there the binding is removed, and ssh2 runs on
+// JavaScript crypto, slower but alive.
+if (objectWrapAbortsOnGc(process.versions.node)) removeSsh2Binding();
+else ensureSsh2Binding();
+
+/** Node.js 24.19.0 and later 24.x (nodejs/node#65446, open when this was written). */
+function objectWrapAbortsOnGc(version) {
+  const [major, minor] = version.split(".").map(Number);
+  return major === 24 && minor >= 19;
+}
+
+function removeSsh2Binding() {
+  const binding = path.join(ROOT, "node_modules", "ssh2", "lib", "protocol", "crypto", "build", "Release", "sshcrypto.node");
+  if (!fs.existsSync(binding)) return;
+  fs.rmSync(binding);
+  process.stderr.write(`[toolchain] removed ssh2's native crypto binding: on Node.js ${process.version} an addon built on node::ObjectWrap aborts the process when its objects are garbage collected (nodejs/node#65446); SSH transfers use JavaScript crypto\n`);
+}
 
 function ensureSsh2Binding() {
   const dir = path.join(ROOT, "node_modules", "ssh2", "lib", "protocol", "crypto");
