@@ -34,8 +34,6 @@ export function storageFlockPath(storage: string): string {
 export class StorageLocks {
   private readonly flocks = new Map<string, Flock>();
   private readonly cfsHeld = new Set<string>();
-  /** Waits that ended in a timeout, per lock (`<storage>@<node>` or `<storage>`). */
-  readonly timeouts = new Map<string, number>();
   /** When each lock was held (PVE ms on the clock, from, to), per lock: for measurements. */
   readonly held = new Map<string, Array<[number, number]>>();
 
@@ -70,10 +68,6 @@ export class StorageLocks {
     return this.clock.virtual || this.clock.span(1) > 0;
   }
 
-  private countTimeout(key: string): void {
-    this.timeouts.set(key, (this.timeouts.get(key) ?? 0) + 1);
-  }
-
   private flock(key: string, s: LockedStorage, log?: (line: string) => void): Promise<() => void> {
     let f = this.flocks.get(key);
     if (!f) {
@@ -105,7 +99,6 @@ export class StorageLocks {
         const i = lock.waiters.indexOf(grant);
         if (i < 0) return;
         lock.waiters.splice(i, 1);
-        this.countTimeout(key);
         reject(new Error(s.shared ? `cfs-lock 'storage-${s.storage}' error: got lock request timeout` : `can't lock file '${storageFlockPath(s.storage)}' - got timeout`));
       });
     });
@@ -125,7 +118,6 @@ export class StorageLocks {
       const sleepUs = Math.min(remainingS, 10) * 100_000;
       const nextSleptS = Math.floor((sleptUs + sleepUs) / 1e6);
       if (nextSleptS >= timeoutS) {
-        this.countTimeout(storage);
         throw new Error(`cfs-lock '${lockid}' error: got lock request timeout`);
       }
       if (nextSleptS > sleptS) log?.(`trying to acquire cfs lock '${lockid}' ...`);

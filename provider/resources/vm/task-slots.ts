@@ -81,7 +81,7 @@ export class LockWindow {
 
   /** Runs `fn` in a slot of the window; `admit` runs what it is given inside the task bound's own
    *  pool, so that only the task's time, not a wait for that pool, teaches the window. */
-  async run<T>(fn: () => Promise<T>, admit: (timed: () => Promise<T>) => Promise<T> = (f) => f()): Promise<T> {
+  async run<T>(fn: () => Promise<T>, admit: (timed: () => Promise<T>) => Promise<T>): Promise<T> {
     return this.slots.run(() =>
       admit(async () => {
         const started = this.clock.now();

@@ -30,6 +30,18 @@ describe("volumes PVE left behind", () => {
     const done: Promise<void> = v.cluster.storageLocks.with({ storage: "local-lvm", shared: false }, "pve1", () => new Promise<void>((r) => (release = r)));
     return { release: () => release(), done };
   };
+  /** Makes the given waits (1-based, counted from now) for pve1's local-lvm lock time out at once,
+   *  as if another client held it; returns the function that restores the lock. */
+  const timeOutLockWaits = (which: number[]): (() => void) => {
+    const locks = v.cluster.storageLocks;
+    const withLock = locks.with;
+    let calls = 0;
+    locks.with = function (this: unknown, s: { storage: string }, node: string, ...rest: unknown[]) {
+      if (s.storage === "local-lvm" && node === "pve1" && which.includes(++calls)) return Promise.reject(new Error(FLOCK_TIMEOUT));
+      return withLock.call(locks, s, node, ...rest);
+    };
+    return () => (locks.with = withLock);
+  };
   /** Resolves once a destroy task of `vmid` started after the `since`-th task has ended (real time). */
   const destroyEnded = async (vmid: number, since: number): Promise<void> => {
     while (!v.cluster.tasks.all().slice(since).some((t: any) => t.type === "qmdestroy" && t.id === String(vmid) && t.exitstatus !== undefined)) await new Promise((r) => setTimeout(r, 5));
@@ -103,15 +115,9 @@ describe("volumes PVE left behind", () => {
   });
 
   test("a clone that failed on the storage lock and could not free its cloud-init drive: the provider frees it, and the retry to the same VMID succeeds", async () => {
-    const locks = v.cluster.storageLocks;
-    const withLock = locks.with;
-    let calls = 0;
     // the 2nd and 3rd waits for pve1's local-lvm lock time out: the clone's thin snapshot (after
     // its cloud-init drive was allocated), then its clean-up's free of that drive
-    locks.with = function (this: unknown, s: { storage: string }, node: string, ...rest: unknown[]) {
-      if (s.storage === "local-lvm" && node === "pve1" && [2, 3].includes(++calls)) return Promise.reject(new Error(FLOCK_TIMEOUT));
-      return withLock.call(locks, s, node, ...rest);
-    };
+    const restore = timeOutLockWaits([2, 3]);
     try {
       const from = v.s.sim.requestLog.length;
       const tasksBefore = v.cluster.tasks.all().length;
@@ -123,7 +129,7 @@ describe("volumes PVE left behind", () => {
       expect(await volumesOf(vmid)).toEqual([`local-lvm:vm-${vmid}-cloudinit`, `local-lvm:vm-${vmid}-disk-0`]);
       expect(v.s.sim.requestLog.slice(from).filter((e: any) => e.method === "POST" && e.template === "/nodes/{node}/qemu/{vmid}/clone").map((e: any) => e.params.newid)).toEqual([vmid, vmid]);
     } finally {
-      locks.with = withLock;
+      restore();
     }
   });
 
@@ -132,19 +138,13 @@ describe("volumes PVE left behind", () => {
     const checksum = createHash("sha256").update(`pve-sim download: ${url}\n`).digest("hex");
     const r = await templateLifecycle.check({}, { node: "pve1", name: "noble", resourceName: "noble", image: { url, checksum } } as any);
     expect(r.failures).toEqual([]);
-    const locks = v.cluster.storageLocks;
-    const withLock = locks.with;
-    let calls = 0;
     // the create's first allocation goes through; the second times out, and so does the free of the first
-    locks.with = function (this: unknown, s: { storage: string }, node: string, ...rest: unknown[]) {
-      if (s.storage === "local-lvm" && node === "pve1" && [2, 3].includes(++calls)) return Promise.reject(new Error(FLOCK_TIMEOUT));
-      return withLock.call(locks, s, node, ...rest);
-    };
+    const restore = timeOutLockWaits([2, 3]);
     const vmsBefore = [...v.cluster.vms.keys()];
     try {
       await expect(templateLifecycle.create(r.inputs as TemplateInputs)).rejects.toThrow(FLOCK_TIMEOUT);
     } finally {
-      locks.with = withLock;
+      restore();
     }
     const created = v.cluster.tasks.all().filter((t: any) => t.type === "qmcreate").at(-1);
     expect(created.exitstatus).toBe(`unable to create VM ${created.id} - ${FLOCK_TIMEOUT}`);
